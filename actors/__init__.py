@@ -1,0 +1,1 @@
+"""streamasr actors: capture, feature, inference, refine and their pure cores."""

@@ -1,0 +1,1 @@
+"""Lock-free shared-memory ring buffers (single producer, one cursor per consumer)."""

@@ -1,0 +1,1 @@
+"""streamasr supervisor: config, restart policy, process management and the CLI."""
