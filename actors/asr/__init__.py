@@ -1,0 +1,1 @@
+"""Recogniser backends behind one small interface (sherpa-onnx online_recognizer shape)."""

@@ -1,0 +1,351 @@
+"""PocketSphinx recogniser: int16 PCM in, incremental decoding, VAD endpointing.
+
+Runs fully offline on the US-English model that the ``pocketsphinx`` wheel ships
+(``pocketsphinx.get_model_path()``).  Audio is cut into fixed VAD frames (``vad_frame_ms``,
+aligned to the stream's first sample), so segmentation and results do not depend on the size
+of the chunks given to :meth:`PocketsphinxStream.accept`.
+
+Utterance segmentation (a pure state machine over the per-frame decisions of PocketSphinx's
+WebRTC-style :class:`pocketsphinx.Vad`):
+
+* idle: an utterance starts once ``speech_ratio`` of the last ``speech_window_ms`` of frames are
+  speech; its first frame is the first speech frame of that window minus ``preroll_ms``, and
+  everything from there is fed to the decoder (``start_utt`` / ``process_raw``);
+* in speech: it ends (:meth:`PocketsphinxStream.is_endpoint`) after ``endpoint_silence_ms`` of
+  consecutive non-speech frames.  The final's ``end_frame`` is the end of the last speech frame
+  plus ``end_hangover_ms``.
+
+One :class:`pocketsphinx.Decoder` is needed per concurrent stream (it holds the search state);
+:class:`PocketsphinxRecognizer` loads one at construction and keeps released decoders in a pool.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pocketsphinx
+
+from streamasr.actors.asr.base import InputKind
+from streamasr.actors.asr.types import Result, Word
+from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
+
+__all__ = ["PocketsphinxOptions", "PocketsphinxRecognizer", "PocketsphinxStream"]
+
+logger = logging.getLogger(__name__)
+
+_FRAME_RATE_HZ = 100  # PocketSphinx feature frames per second (its ``frate`` default)
+
+
+@dataclass(frozen=True, slots=True)
+class PocketsphinxOptions:
+    """Options of the PocketSphinx backend (times in milliseconds, rates in Hz).
+
+    Attributes:
+        sample_rate_hz: PCM rate streams accept; the shipped en-us model is 16 kHz.
+        hmm_path, lm_path, dict_path: model files; None uses the model shipped with the wheel.
+        endpoint_silence_ms: trailing non-speech after speech that ends an utterance.
+        vad_mode: VAD aggressiveness 0 (loose) .. 3 (strict).
+        vad_frame_ms: VAD frame length: 10, 20 or 30.
+        speech_window_ms: window over which speech onset is decided.
+        speech_ratio: fraction of that window that must be speech to start an utterance.
+        preroll_ms: audio before the first speech frame that is fed to the decoder.
+        end_hangover_ms: added after the last speech frame to a final's ``end_frame``.
+        lw: language-model weight (None keeps PocketSphinx's 6.5).
+        beam, wbeam: Viterbi beams (None keeps PocketSphinx's defaults 1e-48, 7e-29).
+        remove_noise: spectral-subtraction noise removal (None keeps the model's feat.params).
+        dither: add 1/2-bit noise in the front end (off makes decoding reproducible).
+        bestpath: run the lattice best-path pass (gives word posteriors as confidences).
+    """
+
+    sample_rate_hz: int = 16000
+    hmm_path: str | None = None
+    lm_path: str | None = None
+    dict_path: str | None = None
+    endpoint_silence_ms: int = 600
+    vad_mode: int = 0
+    vad_frame_ms: int = 30
+    speech_window_ms: int = 300
+    speech_ratio: float = 0.7
+    preroll_ms: int = 200
+    end_hangover_ms: int = 60
+    lw: float | None = None
+    beam: float | None = None
+    wbeam: float | None = None
+    remove_noise: bool | None = None
+    dither: bool = False
+    bestpath: bool = True
+
+    def __post_init__(self) -> None:
+        """Validate ranges; raises ConfigError naming the offending field."""
+        if self.sample_rate_hz not in (8000, 16000):
+            raise ConfigError(f"sample_rate_hz: must be 8000 or 16000, got {self.sample_rate_hz}")
+        if self.vad_mode not in (0, 1, 2, 3):
+            raise ConfigError(f"vad_mode: must be 0..3, got {self.vad_mode}")
+        if self.vad_frame_ms not in (10, 20, 30):
+            raise ConfigError(f"vad_frame_ms: must be 10, 20 or 30, got {self.vad_frame_ms}")
+        if not 0.0 < self.speech_ratio <= 1.0:
+            raise ConfigError(f"speech_ratio: must be in (0, 1], got {self.speech_ratio}")
+        for name in ("endpoint_silence_ms", "speech_window_ms"):
+            if getattr(self, name) < self.vad_frame_ms:
+                raise ConfigError(f"{name}: must be >= vad_frame_ms ({self.vad_frame_ms})")
+        for name in ("preroll_ms", "end_hangover_ms"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0")
+
+    def decoder_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`pocketsphinx.Decoder` (model paths, weights, beams)."""
+        kwargs: dict[str, Any] = {
+            "samprate": self.sample_rate_hz,
+            "loglevel": "FATAL",
+            "dither": self.dither,
+            "bestpath": self.bestpath,
+        }
+        for key, value in (
+            ("hmm", self.hmm_path),
+            ("lm", self.lm_path),
+            ("dict", self.dict_path),
+            ("lw", self.lw),
+            ("beam", self.beam),
+            ("wbeam", self.wbeam),
+            ("remove_noise", self.remove_noise),
+        ):
+            if value is not None:
+                kwargs[key] = value
+        return kwargs
+
+
+class PocketsphinxRecognizer:
+    """PocketSphinx engine: loads the model once; each stream gets its own decoder.
+
+    Attributes:
+        sample_rate_hz: PCM sample rate streams accept.
+        input_kind: always ``"pcm_s16"`` (mono int16 PCM).
+        load_time_s: wall time the first decoder took to load, in seconds.
+    """
+
+    input_kind: InputKind = "pcm_s16"
+
+    def __init__(self, options: PocketsphinxOptions | None = None) -> None:
+        """Load one decoder (raises ModelError if the model files cannot be loaded)."""
+        self.options = options or PocketsphinxOptions()
+        self.sample_rate_hz = self.options.sample_rate_hz
+        self._pool: list[pocketsphinx.Decoder] = []
+        t0 = time.perf_counter()
+        self._pool.append(self._load_decoder())
+        self.load_time_s = time.perf_counter() - t0
+        logger.info("pocketsphinx decoder loaded in %.3f s", self.load_time_s)
+
+    def _load_decoder(self) -> pocketsphinx.Decoder:
+        try:
+            return pocketsphinx.Decoder(**self.options.decoder_kwargs())
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelError(f"pocketsphinx: cannot load model: {exc}") from exc
+
+    def create_stream(self, start_frame: int = 0) -> PocketsphinxStream:
+        """A new stream whose first sample has absolute index ``start_frame``."""
+        decoder = self._pool.pop() if self._pool else self._load_decoder()
+        return PocketsphinxStream(self, decoder, start_frame)
+
+    @property
+    def idle_decoders(self) -> int:
+        """Loaded decoders not attached to a stream (the next create_stream reuses one)."""
+        return len(self._pool)
+
+    def release(self, decoder: pocketsphinx.Decoder) -> None:
+        """Return a closed stream's decoder to the pool (called by PocketsphinxStream.close)."""
+        self._pool.append(decoder)
+
+    def warm_up(self) -> None:
+        """Decode 1 s of a synthetic vowel-like tone so the first real utterance is not cold."""
+        rate = self.sample_rate_hz
+        t = np.arange(rate, dtype=np.float64) / rate
+        tone = 0.3 * np.sin(2 * np.pi * 140 * t) + 0.2 * np.sin(2 * np.pi * 700 * t)
+        pcm = (tone * 32767 * 0.5).astype(np.int16)
+        stream = self.create_stream()
+        stream.accept(np.concatenate([pcm, np.zeros(rate // 2, dtype=np.int16)]))
+        while stream.is_ready():
+            stream.step()
+        stream.finalize()
+        stream.close()
+
+
+class PocketsphinxStream:
+    """Per-stream state: pending PCM, VAD segmentation, and one PocketSphinx decoder."""
+
+    def __init__(
+        self, engine: PocketsphinxRecognizer, decoder: pocketsphinx.Decoder, start_frame: int
+    ) -> None:
+        """Attach ``decoder``; the first accepted sample has absolute index ``start_frame``."""
+        opts = engine.options
+        self._engine = engine
+        self._opts = opts
+        self._decoder: pocketsphinx.Decoder | None = decoder
+        rate = opts.sample_rate_hz
+        self._vad = pocketsphinx.Vad(opts.vad_mode, rate, opts.vad_frame_ms / 1000.0)
+        self._frame_len = self._vad.frame_bytes // 2
+        frame_ms = 1000.0 * self._frame_len / rate
+        self._window_frames = max(1, round(opts.speech_window_ms / frame_ms))
+        self._preroll_frames = round(opts.preroll_ms / frame_ms)
+        self._endpoint_frames = max(1, round(opts.endpoint_silence_ms / frame_ms))
+        self._history: collections.deque[tuple[int, npt.NDArray[np.int16], bool]] = (
+            collections.deque(maxlen=self._window_frames + self._preroll_frames)
+        )
+        self._samples_per_feat = rate // _FRAME_RATE_HZ
+        self._pending = np.empty(0, dtype=np.int16)
+        self._pending_start = start_frame
+        self._utt_start: int | None = None
+        self._fed_end = start_frame
+        self._last_speech_end = start_frame
+        self._silence_frames = 0
+        self._endpoint = False
+        self._partial = ""
+
+    @property
+    def position_frame(self) -> int:
+        """Absolute index of the next sample :meth:`accept` expects."""
+        return self._pending_start + len(self._pending)
+
+    @property
+    def utterance_start_frame(self) -> int | None:
+        """Absolute first sample of the utterance in progress (None when idle)."""
+        return self._utt_start
+
+    def accept(self, frames: npt.NDArray[np.generic]) -> None:
+        """Append mono int16 PCM of shape ``(n,)``; raises AudioFormatError otherwise."""
+        if frames.dtype != np.int16 or frames.ndim != 1:
+            raise AudioFormatError(
+                f"pocketsphinx: expected int16 mono (n,), got {frames.dtype} {frames.shape}"
+            )
+        self._pending = np.concatenate([self._pending, frames])
+
+    def is_ready(self) -> bool:
+        """True while a whole VAD frame is pending and no endpoint waits for finalize()."""
+        return not self._endpoint and len(self._pending) >= self._frame_len
+
+    def is_endpoint(self) -> bool:
+        """True once ``endpoint_silence_ms`` of non-speech followed the utterance's speech."""
+        return self._endpoint
+
+    def step(self) -> None:
+        """Run the VAD over pending frames and feed utterance audio to the decoder."""
+        decoder = self._require_decoder()
+        to_feed: list[npt.NDArray[np.int16]] = []
+        n, used = self._frame_len, 0
+        while not self._endpoint and len(self._pending) - used >= n:
+            frame = self._pending[used : used + n]
+            start = self._pending_start + used
+            used += n
+            speech = bool(self._vad.is_speech(frame.tobytes()))
+            if self._utt_start is None:
+                self._history.append((start, frame, speech))
+                if self._onset():
+                    to_feed.extend(self._begin_utterance(decoder))
+            else:
+                to_feed.append(frame)
+                self._track_silence(start + n, speech)
+        self._pending = self._pending[used:]
+        self._pending_start += used
+        if to_feed:
+            decoder.process_raw(np.concatenate(to_feed).tobytes(), False, False)
+            self._fed_end += sum(len(f) for f in to_feed)
+            hyp = decoder.hyp()
+            self._partial = hyp.hypstr if hyp is not None else ""
+
+    def _onset(self) -> bool:
+        window = list(self._history)[-self._window_frames :]
+        n_speech = sum(1 for _, _, s in window if s)
+        return bool(n_speech >= self._opts.speech_ratio * self._window_frames)
+
+    def _begin_utterance(self, decoder: pocketsphinx.Decoder) -> list[npt.NDArray[np.int16]]:
+        """Start an utterance at the first speech frame of the window minus the pre-roll."""
+        entries = list(self._history)
+        first_speech = next(
+            i
+            for i, (_, _, s) in enumerate(entries)
+            if s and i >= len(entries) - self._window_frames
+        )
+        first = max(0, first_speech - self._preroll_frames)
+        kept = entries[first:]
+        self._history.clear()
+        self._utt_start = kept[0][0]
+        self._fed_end = self._utt_start
+        self._silence_frames = 0
+        self._last_speech_end = kept[-1][0] + self._frame_len
+        for start, _, speech in kept:
+            if speech:
+                self._last_speech_end = start + self._frame_len
+        decoder.start_utt()
+        return [f for _, f, _ in kept]
+
+    def _track_silence(self, frame_end: int, speech: bool) -> None:
+        if speech:
+            self._silence_frames = 0
+            self._last_speech_end = frame_end
+            return
+        self._silence_frames += 1
+        if self._silence_frames >= self._endpoint_frames:
+            self._endpoint = True
+
+    def result(self) -> Result | None:
+        """Partial text of the utterance in progress (no word times), or None if no words yet."""
+        if self._utt_start is None or not self._partial:
+            return None
+        return Result(self._partial, False, self._utt_start, self._fed_end)
+
+    def finalize(self) -> Result | None:
+        """End the utterance; its final Result with word times, or None if it held no words."""
+        self._endpoint = False
+        if self._utt_start is None:
+            return None
+        decoder = self._require_decoder()
+        decoder.end_utt()
+        words = self._words(decoder)
+        end = min(self._fed_end, self._last_speech_end + self._hangover_frames())
+        start = self._utt_start
+        self._utt_start = None
+        self._partial = ""
+        self._silence_frames = 0
+        if not words:
+            return None
+        return Result(" ".join(w.word for w in words), True, start, end, tuple(words))
+
+    def _hangover_frames(self) -> int:
+        return self._opts.end_hangover_ms * self._opts.sample_rate_hz // 1000
+
+    def _words(self, decoder: pocketsphinx.Decoder) -> list[Word]:
+        """Real words of the last utterance (fillers dropped, ``word(2)`` variants merged)."""
+        assert self._utt_start is not None
+        rate = float(self._opts.sample_rate_hz)
+        logmath = decoder.get_logmath()
+        words: list[Word] = []
+        for seg in decoder.seg():
+            text = str(seg.word)
+            if text.startswith(("<", "[")) or not text:
+                continue
+            text = text.split("(", 1)[0]
+            start = self._utt_start + seg.start_frame * self._samples_per_feat
+            end = self._utt_start + (seg.end_frame + 1) * self._samples_per_feat
+            conf = min(1.0, max(0.0, float(logmath.exp(seg.prob))))
+            words.append(Word(text, start / rate, end / rate, conf))
+        return words
+
+    def _require_decoder(self) -> pocketsphinx.Decoder:
+        if self._decoder is None:
+            raise ModelError("pocketsphinx: stream is closed")
+        return self._decoder
+
+    def close(self) -> None:
+        """Abandon any utterance and give the decoder back to the engine's pool."""
+        if self._decoder is None:
+            return
+        if self._utt_start is not None:
+            self._decoder.end_utt()
+            self._utt_start = None
+        self._engine.release(self._decoder)
+        self._decoder = None

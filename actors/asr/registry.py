@@ -1,0 +1,100 @@
+"""Build a recogniser from a config table (``[inference.<backend>]`` in the TOML config).
+
+``create_recognizer("pocketsphinx", {"endpoint_silence_ms": 500})`` checks every key against the
+backend's frozen options dataclass, rejecting unknown keys and wrongly typed values with a
+:class:`ConfigError` naming the key path (``inference.pocketsphinx.foo: unknown key``), then loads
+the engine.  The torch backend is imported lazily so that PocketSphinx users never pay torch's
+import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from streamasr.actors.asr.base import Recognizer
+from streamasr.actors.errors import ConfigError
+
+__all__ = ["BACKENDS", "create_recognizer", "options_from_mapping"]
+
+BACKENDS = ("pocketsphinx", "torch")
+
+T = TypeVar("T")
+
+
+def _check_scalar(path: str, value: object, expected: type) -> object:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is not bool and isinstance(value, bool):
+        raise ConfigError(f"{path}: expected {expected.__name__}, got bool")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{path}: expected {expected.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _coerce(path: str, value: object, hint: Any) -> object:
+    """``value`` checked (and int -> float widened) against a field's type hint."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(path, value, inner[0]) if len(inner) == 1 else value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        item = typing.get_args(hint)[0]
+        return tuple(_coerce(f"{path}[{i}]", v, item) for i, v in enumerate(value))
+    if hint in (int, float, bool, str):
+        return _check_scalar(path, value, hint)
+    return value
+
+
+def options_from_mapping(cls: type[T], table: Mapping[str, object], prefix: str) -> T:
+    """An instance of the options dataclass ``cls`` from a config table.
+
+    Raises ConfigError ``"<prefix>.<key>: unknown key"`` for a key that is not a field, a
+    type error naming the key, or the dataclass's own validation error prefixed with ``prefix``.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, object] = {}
+    for key, value in table.items():
+        if key not in names:
+            raise ConfigError(f"{prefix}.{key}: unknown key")
+        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}.{exc}") from exc
+    except TypeError as exc:  # a required field is missing
+        raise ConfigError(f"{prefix}: {exc}") from exc
+
+
+def create_recognizer(
+    backend: str, options: Mapping[str, object], prefix: str = "inference"
+) -> Recognizer:
+    """Load the recogniser ``backend`` (``"pocketsphinx"`` or ``"torch"``) with ``options``.
+
+    ``prefix`` is the config path of the backend tables, used in error messages.
+    Raises ConfigError for an unknown backend or option, ModelError if the model fails to load.
+    """
+    path = f"{prefix}.{backend}"
+    if backend == "pocketsphinx":
+        from streamasr.actors.asr.pocketsphinx_backend import (
+            PocketsphinxOptions,
+            PocketsphinxRecognizer,
+        )
+
+        return PocketsphinxRecognizer(options_from_mapping(PocketsphinxOptions, options, path))
+    if backend == "torch":
+        from streamasr.actors.asr.torch_backend import TorchCtcOptions, TorchCtcRecognizer
+
+        return TorchCtcRecognizer(options_from_mapping(TorchCtcOptions, options, path))
+    raise ConfigError(f"{prefix}.backend: unknown backend {backend!r} (expected one of {BACKENDS})")

@@ -1,0 +1,382 @@
+"""The one message schema: every message that crosses a ZeroMQ socket is defined here.
+
+Each message is a frozen, slotted dataclass with a class-level ``KIND``. Encoding and
+decoding are generic over :func:`dataclasses.fields`, so a field can never be silently
+dropped: decoding rejects missing fields, unknown fields and values of the wrong type with a
+:class:`~streamasr.actors.errors.ProtocolError` that says what was wrong.
+
+Wire format (ZeroMQ multipart): ``[topic, msgpack(body)]`` where ``body`` is a map holding
+``"kind"`` plus one entry per field (a field may carry ``metadata={"wire": name}`` to use
+another key, e.g. ``pass`` which is a Python keyword). PCM never travels in these messages
+between local actors; the rings carry it.
+
+Units are in the field names: ``*_s`` seconds, ``*_ns`` nanoseconds (``time.time_ns`` for
+wall clock, ``time.monotonic_ns`` where named ``mono``), ``*_frame`` absolute frame indices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import msgpack
+
+from streamasr.actors.errors import ProtocolError
+
+#: Largest encoded message any socket of ours accepts, in bytes (``zmq.MAXMSGSIZE``).
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+# --------------------------------------------------------------------------- control plane
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Actor -> supervisor: rings attached, model warm, ready to work."""
+
+    KIND: ClassVar[str] = "ready"
+    actor_id: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Actor -> supervisor, every ``heartbeat_interval_s`` from the actor's main loop.
+
+    ``counters`` holds the actor's monotonically growing counters (rejected chunks by reason,
+    decode errors, ...); ``gauges`` its current values (chunk_ms, queue depth, ...).
+    """
+
+    KIND: ClassVar[str] = "heartbeat"
+    actor_id: str
+    pid: int
+    t_ns: int
+    rss_bytes: int
+    cpu_percent: float
+    state: str
+    counters: dict[str, int]
+    gauges: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class SetChunk:
+    """Supervisor -> capture/feature: switch to ``chunk_ms`` at the next chunk boundary."""
+
+    KIND: ClassVar[str] = "set_chunk"
+    chunk_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Supervisor -> capture: every downstream actor is Ready; begin capturing."""
+
+    KIND: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Supervisor -> actor: finish the current step and exit 0."""
+
+    KIND: ClassVar[str] = "stop"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream:
+    """A stream's source ended at ``end_frame`` (exclusive, in the sender's output ring).
+
+    Capture sends it when a file/stdin source is exhausted; each stage forwards it (through
+    the supervisor) once it has processed every frame before ``end_frame``.
+    """
+
+    KIND: ClassVar[str] = "eos"
+    actor_id: str
+    stream_id: str
+    end_frame: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Capture -> supervisor: frames that could not be captured, as exact stream positions."""
+
+    KIND: ClassVar[str] = "gap"
+    stream_id: str
+    start_frame: int
+    end_frame: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActorError:
+    """Actor -> supervisor: a failure the actor reports before it exits (one line)."""
+
+    KIND: ClassVar[str] = "actor_error"
+    actor_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefineJob:
+    """Inference -> supervisor -> refine: transcribe frames [start_frame, end_frame)."""
+
+    KIND: ClassVar[str] = "refine_job"
+    stream_id: str
+    utterance_id: str
+    start_frame: int
+    end_frame: int
+    sample_rate_hz: int
+    t_endpoint_ns: int
+    first_pass: Transcript
+
+
+# ----------------------------------------------------------------------------- clients
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """Client -> supervisor: ask for the current status (answered with StatusReply)."""
+
+    KIND: ClassVar[str] = "status_request"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReply:
+    """Supervisor -> client: the status table as nested maps (see supervisor.status)."""
+
+    KIND: ClassVar[str] = "status_reply"
+    status: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequest:
+    """Client -> supervisor: stop the pipeline (``down``)."""
+
+    KIND: ClassVar[str] = "stop_request"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """Client -> supervisor: the finals published so far (late joiners)."""
+
+    KIND: ClassVar[str] = "history_request"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryReply:
+    """Supervisor -> client: the finals published so far, oldest first."""
+
+    KIND: ClassVar[str] = "history_reply"
+    finals: list[Transcript]
+
+
+# ------------------------------------------------------------------------------ events
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A partial or final result for one utterance of one stream.
+
+    Attributes:
+        stream_id: which stream.
+        utterance_id: ``"<stream_id>:<start_frame>"`` — stream-position based, so a
+            re-decoded utterance after a restart carries the same id.
+        seq: per-stream sequence number assigned by the supervisor when published (gaps mean
+            the subscriber missed events).
+        is_final: final (endpoint reached) or partial.
+        passno: 1 for the streaming first pass, 2 for the accurate second pass (wire: ``pass``).
+        text: the words.
+        start_s, end_s: stream seconds of the utterance.
+        words: ``[word, start_s, end_s, conf]`` lists.
+        latency_s: seconds from the capture of the newest sample covered to publication.
+        stages_s: seconds spent per stage (``capture``, ``feature``, ``inference``, ...).
+        provisional: a first-pass final that an accurate (pass 2) final will replace.
+    """
+
+    KIND: ClassVar[str] = "transcript"
+    stream_id: str
+    utterance_id: str
+    seq: int
+    is_final: bool
+    passno: int = field(metadata={"wire": "pass"})
+    text: str
+    start_s: float
+    end_s: float
+    words: list[list[Any]]
+    latency_s: float
+    stages_s: dict[str, float]
+    provisional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """Supervisor -> subscribers: ``actor.<id>.<event>`` / ``supervisor.<event>`` notices."""
+
+    KIND: ClassVar[str] = "lifecycle"
+    topic: str
+    fields: dict[str, Any]
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnded:
+    """Supervisor -> subscribers: every final of ``stream_id`` has been published."""
+
+    KIND: ClassVar[str] = "stream_ended"
+    stream_id: str
+    end_s: float
+
+
+MESSAGE_TYPES: tuple[type[Any], ...] = (
+    Ready,
+    Heartbeat,
+    SetChunk,
+    Start,
+    Stop,
+    EndOfStream,
+    Gap,
+    ActorError,
+    RefineJob,
+    StatusRequest,
+    StatusReply,
+    StopRequest,
+    HistoryRequest,
+    HistoryReply,
+    Transcript,
+    Lifecycle,
+    StreamEnded,
+)
+_BY_KIND: dict[str, type[Any]] = {t.KIND: t for t in MESSAGE_TYPES}
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+M = TypeVar("M")
+
+
+def _wire_name(f: dataclasses.Field[Any]) -> str:
+    return str(f.metadata.get("wire", f.name))
+
+
+def to_dict(msg: Any) -> dict[str, Any]:
+    """Return ``msg`` as a plain map (``kind`` plus wire-named fields), nested messages too."""
+    out: dict[str, Any] = {"kind": msg.KIND}
+    for f in dataclasses.fields(msg):
+        value = getattr(msg, f.name)
+        out[_wire_name(f)] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def encode(msg: Any) -> bytes:
+    """Encode a schema message to msgpack bytes."""
+    if type(msg) not in _HINTS and type(msg) not in _BY_KIND.values():
+        raise ProtocolError(f"not a schema message: {type(msg).__name__}")
+    return msgpack.packb(to_dict(msg), use_bin_type=True)
+
+
+def decode(data: bytes, expected: type[M] | None = None) -> M:
+    """Decode msgpack bytes into a schema message.
+
+    Raises:
+        ProtocolError: bytes that are not msgpack, not a map, an unknown ``kind``, a missing
+            or unknown field, a value of the wrong type, or a kind other than ``expected``.
+    """
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise ProtocolError(f"not msgpack: {exc}") from None
+    return from_dict(body, expected)
+
+
+def from_dict(body: Any, expected: type[M] | None = None) -> M:
+    """Build a schema message from a decoded map (see :func:`decode`)."""
+    if not isinstance(body, dict):
+        raise ProtocolError(f"message is a {type(body).__name__}, not a map")
+    kind = body.get("kind")
+    cls = _BY_KIND.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message kind {kind!r}")
+    if expected is not None and cls is not expected:
+        raise ProtocolError(f"expected {expected.KIND!r}, got {kind!r}")  # type: ignore[attr-defined]
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    known = {_wire_name(f) for f in fields} | {"kind"}
+    unknown = sorted(str(k) for k in body if k not in known)
+    if unknown:
+        raise ProtocolError(f"{kind}: unknown field(s) {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for f in fields:
+        wire = _wire_name(f)
+        if wire not in body:
+            raise ProtocolError(f"{kind}: missing field {wire!r}")
+        kwargs[f.name] = _check(kind, wire, hints[f.name], body[wire])
+    return cls(**kwargs)  # type: ignore[no-any-return]
+
+
+def _check(kind: str, name: str, hint: Any, value: Any) -> Any:
+    """Check ``value`` against the annotation ``hint``; return it (nested messages built)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint in (str, bool):
+        if isinstance(value, hint):
+            return value
+    elif origin is list:
+        if isinstance(value, list):
+            (item,) = typing.get_args(hint)
+            return [_check(kind, name, item, v) for v in value]
+    elif origin is dict:
+        if isinstance(value, dict):
+            key_t, val_t = typing.get_args(hint)
+            return {
+                _check(kind, name, key_t, k): _check(kind, name, val_t, v) for k, v in value.items()
+            }
+    elif origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            try:
+                return _check(kind, name, arg, value)
+            except ProtocolError:
+                continue
+    elif isinstance(hint, type) and hint in _BY_KIND.values():
+        return from_dict(value, hint)
+    raise ProtocolError(f"{kind}.{name}: expected {_type_name(hint)}, got {type(value).__name__}")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
+
+
+def pack(topic: str, msg: Any) -> list[bytes]:
+    """Return the multipart frames ``[topic, msgpack(msg)]``."""
+    return [topic.encode(), encode(msg)]
+
+
+def unpack(frames: list[bytes], expected: type[M] | None = None) -> tuple[str, M]:
+    """Split and decode ``[topic, body]`` frames; ProtocolError on any other shape."""
+    if len(frames) != 2:
+        raise ProtocolError(f"expected 2 frames [topic, body], got {len(frames)}")
+    try:
+        topic = frames[0].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError("topic is not UTF-8") from None
+    return topic, decode(frames[1], expected)
+
+
+def transcript_json(t: Transcript) -> dict[str, Any]:
+    """The JSON object ``up --json`` and ``tail --json`` print for one transcript."""
+    body = to_dict(t)
+    body["kind"] = "final" if t.is_final else "partial"
+    return body

@@ -1,0 +1,527 @@
+"""Audio capture sources: microphone, audio file, raw PCM on stdin, and a fault injector.
+
+Every source produces float32 blocks shaped ``(n_frames, channels)`` in ``[-1, 1]`` at the
+source's native sample rate; conversion to the pipeline rate is the job of
+:mod:`streamasr.actors.conditioning`.
+
+Pull sources (:class:`FileSource`, :class:`RawPcmSource`, :class:`FailingSource`) offer
+``read_block() -> NDArray | None`` (``None`` = end of source). They never sleep: real-time
+pacing is a separate :class:`Pacer` the capture loop consults (``--fast`` means: no pacer).
+
+:class:`MicSource` is a push source: PortAudio calls back from its own thread and the callback
+hands each block to a user ``sink`` (the capture actor writes it into the audio ring).
+
+``sounddevice`` is imported lazily, so file and stdin capture work on a machine without
+PortAudio; a missing PortAudio or input device becomes a :class:`DeviceError` whose one-line
+message says what to do instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any, BinaryIO, Final, Protocol
+
+import numpy as np
+import soundfile as sf
+from numpy.typing import NDArray
+from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
+
+__all__ = [
+    "RAW_FORMATS",
+    "BlockSource",
+    "DeviceError",
+    "FailingSource",
+    "FileSource",
+    "MicSource",
+    "Pacer",
+    "RawPcmSource",
+    "SourceFormat",
+    "list_input_devices",
+    "probe_source",
+    "sample_path",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Raw PCM formats accepted on stdin: name -> (numpy little-endian dtype, scale to [-1, 1]).
+RAW_FORMATS: Final[dict[str, tuple[str, float]]] = {
+    "s16le": ("<i2", 1.0 / 32768.0),
+    "s32le": ("<i4", 1.0 / 2147483648.0),
+    "f32le": ("<f4", 1.0),
+}
+
+NO_PORTAUDIO_MSG: Final = (
+    "PortAudio library not found ({err}); install libportaudio2, or use --source FILE.wav "
+    "or --source - for raw PCM on stdin"
+)
+PORTAUDIO_INIT_MSG: Final = (
+    "PortAudio failed to initialise ({err}); check the audio system (ALSA config), or use "
+    "--source FILE.wav or --source - for raw PCM on stdin"
+)
+NO_DEVICE_MSG: Final = (
+    "no input device found (PortAudio sees none); use --source FILE.wav "
+    "or --source - for raw PCM on stdin"
+)
+
+#: Signature of the sink a :class:`MicSource` feeds: ``(indata (frames, channels) float32,
+#: frames, status_flags)``. It runs on PortAudio's thread: no allocation, locks or logging.
+MicSink = Callable[[NDArray[np.float32], int, Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFormat:
+    """Native format of a capture source.
+
+    Attributes:
+        sample_rate_hz: frames per second delivered by the source.
+        channels: samples per frame.
+    """
+
+    sample_rate_hz: int
+    channels: int
+
+
+class BlockSource(Protocol):
+    """A pull source: ``read_block()`` returns float32 ``(n, channels)`` or ``None`` at the end."""
+
+    @property
+    def format(self) -> SourceFormat:
+        """Native rate (Hz) and channel count of the blocks."""
+        ...
+
+    def read_block(self) -> NDArray[np.float32] | None:
+        """Next block of float32 frames ``(n, channels)``, or ``None`` at end of source."""
+        ...
+
+    def close(self) -> None:
+        """Release the underlying file or stream."""
+        ...
+
+
+def sample_path() -> Path:
+    """Path of the packaged speech sample (16 kHz mono int16 WAV; transcript in sample.txt)."""
+    ref = resources.files("streamasr.actors").joinpath("data", "sample.wav")
+    return Path(str(ref))
+
+
+def _import_sounddevice() -> ModuleType:
+    """Import ``sounddevice``; a missing or broken PortAudio becomes :class:`DeviceError`.
+
+    A missing library raises OSError; ``Pa_Initialize`` failing (it runs at import) raises
+    ``sounddevice.PortAudioError``, which cannot be named before the import succeeds.
+    """
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise DeviceError(NO_PORTAUDIO_MSG.format(err=exc)) from exc
+    except Exception as exc:  # sounddevice.PortAudioError from Pa_Initialize
+        raise DeviceError(PORTAUDIO_INIT_MSG.format(err=exc)) from exc
+    module: ModuleType = sounddevice
+    return module
+
+
+def list_input_devices() -> list[dict[str, Any]]:
+    """Input-capable devices PortAudio sees.
+
+    Returns:
+        One dict per device: ``name`` (str), ``index`` (int), ``channels`` (max input
+        channels), ``default_rate_hz`` (float, Hz), ``is_default`` (bool).
+
+    Raises:
+        DeviceError: PortAudio is not installed.
+    """
+    sd = _import_sounddevice()
+    default_in = sd.default.device[0]
+    devices: list[dict[str, Any]] = []
+    for dev in sd.query_devices():
+        if int(dev["max_input_channels"]) <= 0:
+            continue
+        index = int(dev["index"])
+        devices.append(
+            {
+                "name": str(dev["name"]),
+                "index": index,
+                "channels": int(dev["max_input_channels"]),
+                "default_rate_hz": float(dev["default_samplerate"]),
+                "is_default": index == default_in,
+            }
+        )
+    return devices
+
+
+def _probe_mic(device: str | int | None, max_channels: int) -> SourceFormat:
+    """Default rate and channel count (capped to ``max_channels``) of an input device."""
+    sd = _import_sounddevice()
+    if not list_input_devices():
+        raise DeviceError(NO_DEVICE_MSG)
+    try:
+        info = sd.query_devices(device, kind="input")
+    except (ValueError, sd.PortAudioError) as exc:
+        raise DeviceError(
+            f"input device {device!r} not usable ({exc}); see --list-devices"
+        ) from exc
+    channels = max(1, min(int(info["max_input_channels"]), max_channels))
+    return SourceFormat(round(float(info["default_samplerate"])), channels)
+
+
+def _check_raw_args(
+    raw_rate_hz: int | None, raw_channels: int | None, raw_format: str | None
+) -> tuple[int, int, str]:
+    """Validate the raw-PCM description given for ``--source -``."""
+    if raw_rate_hz is None or raw_rate_hz <= 0:
+        raise ConfigError(f"capture.raw_rate_hz: must be a positive integer, got {raw_rate_hz!r}")
+    channels = 1 if raw_channels is None else raw_channels
+    if channels <= 0:
+        raise ConfigError(f"capture.raw_channels: must be >= 1, got {channels!r}")
+    fmt = "s16le" if raw_format is None else raw_format
+    if fmt not in RAW_FORMATS:
+        raise ConfigError(f"capture.raw_format: must be one of {sorted(RAW_FORMATS)}, got {fmt!r}")
+    return raw_rate_hz, channels, fmt
+
+
+def probe_source(
+    spec: str,
+    *,
+    raw_rate_hz: int | None = None,
+    raw_channels: int | None = None,
+    raw_format: str | None = None,
+    device: str | int | None = None,
+) -> SourceFormat:
+    """Native format of the source named by ``spec``.
+
+    Args:
+        spec: ``"mic"`` (``device``, or PortAudio's default input), ``"-"`` (raw PCM on stdin
+            described by the ``raw_*`` arguments) or the path of a WAV/FLAC/OGG file.
+        raw_rate_hz: stdin sample rate in Hz (required for ``"-"``).
+        raw_channels: stdin channels (default 1); for ``"mic"``, the most channels to open
+            (default 1).
+        raw_format: stdin sample format, one of :data:`RAW_FORMATS` (default ``s16le``).
+        device: PortAudio device index or name substring for ``"mic"``.
+
+    Raises:
+        DeviceError: no PortAudio / no input device / file missing.
+        AudioFormatError: the file is not readable audio.
+        ConfigError: raw arguments missing or invalid.
+    """
+    if spec == "mic":
+        return _probe_mic(device, 1 if raw_channels is None else raw_channels)
+    if spec == "-":
+        rate, channels, _ = _check_raw_args(raw_rate_hz, raw_channels, raw_format)
+        return SourceFormat(rate, channels)
+    path = Path(spec)
+    if not path.is_file():
+        raise DeviceError(f"audio file not found: {spec}")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioFormatError(f"cannot read audio file {spec}: {exc}") from exc
+    return SourceFormat(int(info.samplerate), int(info.channels))
+
+
+class FileSource:
+    """Blocks of float32 frames read from an audio file (any rate, channels, int or float)."""
+
+    def __init__(self, path: str | Path, block_frames: int) -> None:
+        """Open ``path``; each block holds ``block_frames`` frames (the last may be shorter)."""
+        if block_frames <= 0:
+            raise ValueError(f"block_frames must be > 0, got {block_frames}")
+        if not Path(path).is_file():
+            raise DeviceError(f"audio file not found: {path}")
+        try:
+            self._file = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioFormatError(f"cannot read audio file {path}: {exc}") from exc
+        self._block_frames = block_frames
+        self._format = SourceFormat(int(self._file.samplerate), int(self._file.channels))
+        self.frames_read = 0
+
+    @property
+    def format(self) -> SourceFormat:
+        """Native rate (Hz) and channels of the file."""
+        return self._format
+
+    def read_block(self) -> NDArray[np.float32] | None:
+        """Next ``(n, channels)`` float32 block, ``None`` at end of file."""
+        block = self._file.read(self._block_frames, dtype="float32", always_2d=True)
+        if block.shape[0] == 0:
+            return None
+        self.frames_read += int(block.shape[0])
+        return np.ascontiguousarray(block, dtype=np.float32)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> FileSource:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class RawPcmSource:
+    """Blocks of float32 frames decoded from a raw little-endian PCM byte stream (stdin).
+
+    Short reads (pipes) are accumulated until a whole block or end of stream. A trailing
+    partial frame at end of stream cannot be decoded: its byte count is kept in
+    ``trailing_bytes`` and logged once as a warning.
+    """
+
+    def __init__(
+        self, stream: BinaryIO, fmt: str, channels: int, block_frames: int, sample_rate_hz: int = 0
+    ) -> None:
+        """Decode ``fmt`` (see :data:`RAW_FORMATS`) with ``channels`` per frame from ``stream``.
+
+        ``sample_rate_hz`` is only recorded in :attr:`format` (0 = unknown).
+        """
+        if fmt not in RAW_FORMATS:
+            raise ConfigError(
+                f"capture.raw_format: must be one of {sorted(RAW_FORMATS)}, got {fmt!r}"
+            )
+        if channels <= 0 or block_frames <= 0:
+            raise ValueError(
+                f"channels and block_frames must be > 0, got {channels}, {block_frames}"
+            )
+        dtype, self._scale = RAW_FORMATS[fmt]
+        self._dtype = np.dtype(dtype)
+        self._stream = stream
+        self._channels = channels
+        self._frame_bytes = self._dtype.itemsize * channels
+        self._block_bytes = self._frame_bytes * block_frames
+        self._pending = bytearray()
+        self._eof = False
+        self._format = SourceFormat(sample_rate_hz, channels)
+        self.frames_read = 0
+        self.trailing_bytes = 0
+
+    @property
+    def format(self) -> SourceFormat:
+        """Rate (as given, Hz) and channels of the stream."""
+        return self._format
+
+    def _fill(self) -> None:
+        """Read until a whole block is pending or the stream ends."""
+        while not self._eof and len(self._pending) < self._block_bytes:
+            data = self._stream.read(self._block_bytes - len(self._pending))
+            if not data:
+                self._eof = True
+            else:
+                self._pending += data
+
+    def read_block(self) -> NDArray[np.float32] | None:
+        """Next ``(n, channels)`` float32 block, ``None`` at end of stream."""
+        self._fill()
+        usable = len(self._pending) - len(self._pending) % self._frame_bytes
+        if usable == 0:
+            if self._eof and self._pending and self.trailing_bytes == 0:
+                self.trailing_bytes = len(self._pending)
+                logger.warning(
+                    "raw PCM stream ended with a partial frame: %d byte(s) dropped "
+                    "(frame size %d bytes)",
+                    self.trailing_bytes,
+                    self._frame_bytes,
+                )
+            return None
+        raw = np.frombuffer(bytes(self._pending[:usable]), dtype=self._dtype)
+        del self._pending[:usable]
+        block = raw.astype(np.float32).reshape(-1, self._channels)
+        if self._scale != 1.0:
+            block *= np.float32(self._scale)
+        self.frames_read += int(block.shape[0])
+        return block
+
+    def close(self) -> None:
+        """Close the byte stream."""
+        self._stream.close()
+
+
+class Pacer:
+    """Tells a pull loop how long to wait so frames are released in real time.
+
+    The clock starts at the first :meth:`delay_s` call (or :meth:`reset`); frame ``i`` is due
+    at ``t0 + i / sample_rate_hz``.
+    """
+
+    def __init__(self, sample_rate_hz: int, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` returns monotonic seconds (injected for tests)."""
+        if sample_rate_hz <= 0:
+            raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz}")
+        self._rate = float(sample_rate_hz)
+        self._clock = clock
+        self._t0: float | None = None
+
+    def reset(self) -> None:
+        """Restart the schedule: frame 0 is due now."""
+        self._t0 = self._clock()
+
+    def delay_s(self, frame_index: int) -> float:
+        """Seconds until ``frame_index`` is due (0.0 when already due or late)."""
+        if self._t0 is None:
+            self.reset()
+        assert self._t0 is not None
+        return max(0.0, self._t0 + frame_index / self._rate - self._clock())
+
+    def lag_s(self, frame_index: int) -> float:
+        """Seconds ``frame_index`` is late (0.0 when not yet due)."""
+        if self._t0 is None:
+            return 0.0
+        return max(0.0, self._clock() - (self._t0 + frame_index / self._rate))
+
+
+class FailingSource:
+    """Fault injector: passes ``inner``'s blocks through, then raises :class:`DeviceError`.
+
+    After ``fail_after_blocks`` blocks (``None`` = never, until :meth:`fail_now`) the next
+    ``read_block`` raises ``DeviceError("injected failure: device unplugged")``.
+    """
+
+    def __init__(self, inner: BlockSource, fail_after_blocks: int | None) -> None:
+        """Wrap ``inner``; fail after ``fail_after_blocks`` blocks."""
+        self._inner = inner
+        self._fail_after = fail_after_blocks
+        self.blocks_read = 0
+
+    @property
+    def format(self) -> SourceFormat:
+        """The inner source's format."""
+        return self._inner.format
+
+    def fail_now(self) -> None:
+        """Make the next ``read_block`` raise."""
+        self._fail_after = self.blocks_read
+
+    def read_block(self) -> NDArray[np.float32] | None:
+        """Inner block, or raise :class:`DeviceError` once the failure point is reached."""
+        if self._fail_after is not None and self.blocks_read >= self._fail_after:
+            raise DeviceError("injected failure: device unplugged")
+        block = self._inner.read_block()
+        if block is not None:
+            self.blocks_read += 1
+        return block
+
+    def close(self) -> None:
+        """Close the inner source."""
+        self._inner.close()
+
+
+class MicSource:
+    """Microphone capture through ``sounddevice.InputStream`` with a callback.
+
+    The callback (:meth:`handle_block`) runs on PortAudio's thread. It performs no allocation
+    of its own, takes no lock and never logs: it bumps plain int counters for PortAudio's
+    status flags and calls ``sink(indata, frames, status_flags)``. ``indata`` is only valid
+    during the call; the sink must copy it (into the ring). An exception from the sink is
+    kept in :attr:`sink_error` and the stream is aborted; :meth:`raise_if_failed` reports it.
+    """
+
+    def __init__(
+        self,
+        sink: MicSink,
+        fmt: SourceFormat,
+        *,
+        device: str | int | None = None,
+        block_frames: int = 0,
+        latency: str | float = "low",
+    ) -> None:
+        """Prepare a capture of ``fmt`` (rate Hz, channels) from ``device`` (None = default).
+
+        ``block_frames`` = 0 lets PortAudio choose the callback size (lowest latency).
+        """
+        self._sink = sink
+        self._format = fmt
+        self._device = device
+        self._block_frames = block_frames
+        self._latency = latency
+        self._stream: Any = None
+        self._stopping = False
+        self.callbacks = 0
+        self.frames_captured = 0
+        self.input_overflows = 0
+        self.input_underflows = 0
+        self.priming_outputs = 0
+        self.sink_error: BaseException | None = None
+
+    @property
+    def format(self) -> SourceFormat:
+        """Rate (Hz) and channels being captured."""
+        return self._format
+
+    def handle_block(
+        self, indata: NDArray[np.float32], frames: int, _time: Any, status: Any
+    ) -> None:
+        """PortAudio callback: count status flags, hand the block to the sink."""
+        if status:
+            if status.input_overflow:
+                self.input_overflows += 1
+            if status.input_underflow:
+                self.input_underflows += 1
+            if status.priming_output:
+                self.priming_outputs += 1
+        self.callbacks += 1
+        self.frames_captured += frames
+        try:
+            self._sink(indata, frames, status)
+        except BaseException as exc:  # reported by raise_if_failed() off the audio thread
+            self.sink_error = exc
+            raise _import_sounddevice().CallbackAbort from exc
+
+    def start(self) -> None:
+        """Open and start the input stream.
+
+        Raises:
+            DeviceError: PortAudio missing, no input device, or the device refused to open.
+        """
+        sd = _import_sounddevice()
+        if self._device is None and not list_input_devices():
+            raise DeviceError(NO_DEVICE_MSG)
+        try:
+            self._stream = sd.InputStream(
+                samplerate=self._format.sample_rate_hz,
+                channels=self._format.channels,
+                dtype="float32",
+                device=self._device,
+                blocksize=self._block_frames,
+                latency=self._latency,
+                callback=self.handle_block,
+            )
+            self._stream.start()
+        except (ValueError, sd.PortAudioError) as exc:
+            self._stream = None
+            raise DeviceError(f"cannot open input device {self._device!r}: {exc}") from exc
+        self._stopping = False
+
+    @property
+    def active(self) -> bool:
+        """True while the stream is running."""
+        return self._stream is not None and bool(self._stream.active)
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`DeviceError` if the sink failed or the stream stopped on its own."""
+        if self.sink_error is not None:
+            raise DeviceError(f"capture sink failed: {self.sink_error!r}") from self.sink_error
+        if self._stream is not None and not self._stopping and not self._stream.active:
+            raise DeviceError("input stream stopped unexpectedly (device unplugged?)")
+
+    def close(self) -> None:
+        """Stop and close the stream (idempotent)."""
+        self._stopping = True
+        if self._stream is not None:
+            self._stream.close(ignore_errors=True)
+            self._stream = None
+
+    def __enter__(self) -> MicSource:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Whisper second pass: offline model store, short-window refiner, VAD gate, output filters."""

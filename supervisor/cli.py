@@ -1,0 +1,230 @@
+"""``streamasr-supervisor``: run, inspect and stop a pipeline.
+
+Commands: ``up`` (start; foreground or ``--detach``), ``status``, ``tail``, ``down``,
+``devices``. Errors are one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from streamasr.actors import messages as m
+from streamasr.actors.errors import StreamAsrError
+from streamasr.supervisor import config as config_mod
+from streamasr.supervisor.client import NotRunning, Subscriber, request
+from streamasr.supervisor.config import Config
+from streamasr.supervisor.manager import Supervisor, read_log_tail
+from streamasr.supervisor.paths import InstancePaths
+from streamasr.supervisor.printer import Printer
+from streamasr.supervisor.status import format_table
+
+EXIT_ERROR = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamasr-supervisor",
+                                description="Supervised real-time speech recognition.")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the pipeline")
+    up.add_argument("-c", "--config", help="TOML config (default: built-in defaults, "
+                    "the same as configs/default.toml)")
+    up.add_argument("--source", help="'mic', a WAV/FLAC file, 'sample' (bundled speech) or "
+                    "'-' for raw PCM on stdin")
+    up.add_argument("--fast", action="store_true", help="do not pace files at real time")
+    up.add_argument("--json", action="store_true", help="one JSON object per event")
+    up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--device", help="input device name or index (mic)")
+    up.add_argument("--rate", type=int, help="raw PCM rate in Hz (--source -)")
+    up.add_argument("--format", dest="raw_format", choices=("s16le", "s32le", "f32le"),
+                    help="raw PCM sample format (--source -)")
+    up.add_argument("--channels", type=int, help="channels to capture / of raw PCM")
+    up.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
+    up.add_argument("--quiet", action="store_true", help="print no transcripts")
+    for name, helptext in (("status", "show actors, rings and latency"),
+                           ("tail", "print transcripts of a running pipeline"),
+                           ("down", "stop a running pipeline")):
+        sp = sub.add_parser(name, help=helptext)
+        if name in ("status", "tail"):
+            sp.add_argument("--json", action="store_true")
+        if name == "tail":
+            sp.add_argument("--endpoint", help="events endpoint (default: the instance's ipc)")
+    sub.add_parser("devices", help="list audio input devices")
+    for sp in sub.choices.values():
+        sp.add_argument("--instance", help="instance name (default: from config or 'default')")
+        sp.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    cfg = config_mod.load(args.config) if getattr(args, "config", None) else Config()
+    if args.instance:
+        cfg = config_mod.replace(cfg, "supervisor", instance=args.instance)
+    src: dict[str, Any] = {}
+    if getattr(args, "source", None):
+        if args.source == "mic":
+            src["kind"] = "mic"
+        elif args.source == "-":
+            src["kind"] = "stdin"
+        elif args.source == config_mod.SAMPLE:
+            src.update(kind="file", path=config_mod.SAMPLE)
+        else:
+            src.update(kind="file", path=str(Path(args.source).resolve()))
+    if getattr(args, "fast", False):
+        src["realtime"] = False
+    for flag, key in (("device", "device"), ("rate", "raw_rate_hz"),
+                      ("raw_format", "raw_format"), ("channels", "channels")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            src[key] = str(value) if key == "device" else value
+    if src:
+        cfg = config_mod.replace(cfg, "source", **src)
+    if getattr(args, "finals", None):
+        cfg = config_mod.replace(cfg, "refine", finals=args.finals)
+    return cfg
+
+
+def _paths(args: argparse.Namespace) -> InstancePaths:
+    cfg = _load_config(args) if getattr(args, "config", None) else Config()
+    instance = args.instance or cfg.supervisor.instance
+    return InstancePaths.for_instance(instance, cfg.supervisor.runtime_dir)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run the pipeline in the foreground (or hand it to a detached child)."""
+    cfg = _load_config(args)
+    if args.detach:
+        return _detach(args, cfg)
+    printer = None if args.quiet else Printer(json_mode=args.json)
+    announce = sys.stderr.isatty() or args.verbose > 0
+
+    def sink(topic: str, msg: Any) -> None:
+        if printer is not None:
+            printer(topic, msg)
+        if topic == "supervisor.ready" and announce and not args.json:
+            print(f"streamasr: listening ({cfg.source.kind} {cfg.source.path}); Ctrl-C stops",
+                  file=sys.stderr)
+
+    sup = Supervisor(cfg, sink=sink, exit_on_eos=cfg.source.kind != "mic",
+                     log_level="INFO" if args.verbose else "WARNING")
+    code = sup.run()
+    if printer is not None:
+        printer.close()
+    if code != 0:
+        print(f"streamasr: {sup.exit_reason or 'stopped with an error'}", file=sys.stderr)
+    return code
+
+
+def _detach(args: argparse.Namespace, cfg: Config) -> int:
+    paths = InstancePaths.for_instance(cfg.supervisor.instance, cfg.supervisor.runtime_dir)
+    paths.make_root()
+    argv = [a for a in sys.argv[1:] if a != "--detach"]
+    if "--quiet" not in argv:
+        argv.append("--quiet")
+    with paths.log_file.open("ab") as logf:
+        proc = subprocess.Popen([sys.executable, "-m", "streamasr.supervisor.cli", *argv],
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                start_new_session=True)
+    deadline = time.monotonic() + cfg.supervisor.ready_timeout_s + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"streamasr: pipeline exited with code {proc.returncode}:\n"
+                  f"{read_log_tail(paths.log_file)}", file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            status = request(paths.control, m.StatusRequest(), timeout_s=0.5).status
+        except NotRunning:
+            continue
+        if all(a["state"] == "running" for a in status["actors"]):
+            print(f"streamasr: running in the background (pid {proc.pid}); "
+                  f"log: {paths.log_file}")
+            return 0
+    print("streamasr: pipeline did not become ready in time", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the status table (or JSON)."""
+    reply = request(_paths(args).control, m.StatusRequest())
+    print(json.dumps(reply.status, indent=2) if args.json else format_table(reply.status))
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print transcripts from a running pipeline until interrupted."""
+    paths = _paths(args)
+    printer = Printer(json_mode=args.json)
+    endpoint = args.endpoint or paths.events
+    with Subscriber(endpoint, topics=("transcript.", "supervisor.shutdown")) as sub:
+        if args.endpoint is None:
+            for t in request(paths.control, m.HistoryRequest()).finals:
+                printer("history", t)
+        try:
+            for topic, msg in sub:
+                if topic == "supervisor.shutdown":
+                    break
+                printer(topic, msg)
+        except KeyboardInterrupt:
+            pass
+    printer.close()
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """Ask a running pipeline to stop and wait until its supervisor has exited."""
+    paths = _paths(args)
+    pid = paths.running_pid()
+    request(paths.control, m.StopRequest("down requested"))
+    deadline = time.monotonic() + 30
+    while pid is not None and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    print("streamasr: stopped")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """List audio input devices."""
+    from streamasr.actors.sources import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no input devices found (use --source FILE.wav or --source -)")
+        return EXIT_ERROR
+    for d in devices:
+        mark = "*" if d.get("is_default") else " "
+        print(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch, "
+              f"{d['default_rate_hz']:.0f} Hz)")
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "status": cmd_status, "tail": cmd_tail, "down": cmd_down,
+            "devices": cmd_devices}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``streamasr-supervisor``."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s supervisor %(levelname)s %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except StreamAsrError as exc:
+        print(f"streamasr: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

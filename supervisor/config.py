@@ -1,0 +1,295 @@
+"""Pipeline configuration: TOML (``tomllib``) into frozen dataclasses.
+
+Every section is a frozen dataclass with documented defaults; the loader walks the TOML
+tables generically, rejects unknown keys and wrongly typed values with their key path
+(``ConfigError: supervisor.max_restarts: must be >= 0``) and runs each section's range
+checks. Backend option tables (``[inference.pocketsphinx]``, ``[refine]``'s engine options)
+are kept as plain maps here and validated by the backend factory, which knows their keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from streamasr.actors.errors import ConfigError
+
+SourceKind = Literal["mic", "file", "stdin"]
+Strategy = Literal["one_for_one", "rest_for_one"]
+Finals = Literal["accurate", "fast"]
+
+#: ``source.path`` value naming the speech sample shipped with the package.
+SAMPLE = "sample"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorConfig:
+    """``[supervisor]``: process supervision. Times in seconds."""
+
+    instance: str = "default"
+    runtime_dir: str = ""
+    strategy: Strategy = "one_for_one"
+    max_restarts: int = 5
+    period_s: float = 60.0
+    heartbeat_interval_s: float = 0.5
+    heartbeat_timeout_s: float = 5.0
+    ready_timeout_s: float = 120.0
+    shutdown_timeout_s: float = 5.0
+    status_interval_s: float = 1.0
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(self.instance.replace("-", "").replace("_", "").isalnum(), "supervisor.instance",
+                 "must be letters, digits, '-' or '_'")
+        _require(self.max_restarts >= 0, "supervisor.max_restarts", "must be >= 0")
+        for name in ("period_s", "heartbeat_interval_s", "heartbeat_timeout_s",
+                     "ready_timeout_s", "shutdown_timeout_s", "status_interval_s"):
+            _require(getattr(self, name) > 0, f"supervisor.{name}", "must be > 0")
+        _require(self.heartbeat_timeout_s > 2 * self.heartbeat_interval_s,
+                 "supervisor.heartbeat_timeout_s", "must be > 2 x heartbeat_interval_s")
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    """``[events]``: where transcripts and lifecycle events are published.
+
+    The PUB socket always binds ``ipc://<runtime_dir>/events``; ``tcp`` adds a TCP endpoint
+    (``""`` = none). Bind 127.0.0.1 unless the box must serve other hosts.
+    """
+
+    tcp: str = ""
+    history: int = 1000
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(self.tcp == "" or self.tcp.startswith("tcp://"), "events.tcp",
+                 "must be '' or a tcp:// endpoint")
+        _require(self.history >= 0, "events.history", "must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """``[source]``: where audio comes from.
+
+    ``kind``: ``mic`` (sounddevice input; ``device`` = name or index, ``""`` = default),
+    ``file`` (WAV/FLAC at ``path``, relative to the config file; ``"sample"`` = the
+    speech sample shipped with the package), ``stdin`` (raw PCM: ``raw_rate_hz``, ``raw_format``
+    s16le/s32le/f32le, ``channels``). ``realtime``: pace file/stdin sources at real time.
+    """
+
+    kind: SourceKind = "mic"
+    path: str = ""
+    device: str = ""
+    channels: int = 1
+    raw_rate_hz: int = 16000
+    raw_format: str = "s16le"
+    realtime: bool = True
+    stream_id: str = "s0"
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(self.kind != "file" or self.path != "", "source.path",
+                 "required when source.kind = 'file'")
+        _require(1 <= self.channels <= 64, "source.channels", "must be in 1..64")
+        _require(1000 <= self.raw_rate_hz <= 384000, "source.raw_rate_hz",
+                 "must be in 1000..384000")
+        _require(self.raw_format in ("s16le", "s32le", "f32le"), "source.raw_format",
+                 "must be one of s16le, s32le, f32le")
+        _require(self.stream_id.replace("-", "").replace("_", "").isalnum(), "source.stream_id",
+                 "must be letters, digits, '-' or '_'")
+
+
+@dataclass(frozen=True, slots=True)
+class AudioConfig:
+    """``[audio]``: rings and chunking.
+
+    ``sample_rate_hz``: model rate the feature stage converts to. ``chunk_ms``: capture and
+    feature chunk (50..200). ``ring_s``: seconds of audio each ring holds, enough to bridge
+    an actor restart.
+    """
+
+    sample_rate_hz: int = 16000
+    chunk_ms: int = 100
+    ring_s: float = 16.0
+    adaptive_chunk: bool = False
+    latency_budget_ms: float = 100.0
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(self.sample_rate_hz in (8000, 16000), "audio.sample_rate_hz",
+                 "must be 8000 or 16000")
+        _require(50 <= self.chunk_ms <= 200, "audio.chunk_ms", "must be in 50..200")
+        _require(1.0 <= self.ring_s <= 600.0, "audio.ring_s", "must be in 1..600")
+        _require(self.latency_budget_ms > 0, "audio.latency_budget_ms", "must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureConfig:
+    """``[feature]``: input conditioning. ``dc_block``: remove DC offset (one-pole high-pass)."""
+
+    dc_block: bool = False
+
+    def validate(self) -> None:
+        """Nothing to check beyond types."""
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceConfig:
+    """``[inference]``: the streaming recogniser.
+
+    ``backend``: ``pocketsphinx`` (default, offline) or ``torch``; the table
+    ``[inference.<backend>]`` holds that backend's options, validated by the backend.
+    """
+
+    backend: str = "pocketsphinx"
+    pocketsphinx: dict[str, Any] = field(default_factory=dict)
+    torch: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(self.backend in ("pocketsphinx", "torch"), "inference.backend",
+                 "must be 'pocketsphinx' or 'torch'")
+        if self.backend == "pocketsphinx":
+            from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxOptions
+            from streamasr.actors.asr.registry import options_from_mapping
+
+            options_from_mapping(PocketsphinxOptions, self.pocketsphinx, "inference.pocketsphinx")
+
+    def backend_options(self) -> dict[str, Any]:
+        """The option table of the selected backend."""
+        return dict(self.pocketsphinx if self.backend == "pocketsphinx" else self.torch)
+
+
+@dataclass(frozen=True, slots=True)
+class RefineConfig:
+    """``[refine]``: the accurate second pass.
+
+    ``finals``: ``accurate`` (Whisper finals, default) or ``fast`` (first pass only).
+    ``model``: ``base`` (weights from pip), a CTranslate2 Whisper directory, or a model name.
+    ``margin_s``: audio added on each side of an utterance. ``max_queue``: pending jobs
+    beyond which finals fall back to the first pass. ``budget_s``: a job older than this
+    falls back too. ``cpu_threads``: CTranslate2 threads.
+    """
+
+    finals: Finals = "accurate"
+    model: str = "base"
+    margin_s: float = 0.2
+    max_queue: int = 16
+    budget_s: float = 5.0
+    cpu_threads: int = 2
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(0.0 <= self.margin_s <= 2.0, "refine.margin_s", "must be in 0..2")
+        _require(self.max_queue >= 1, "refine.max_queue", "must be >= 1")
+        _require(self.budget_s > 0, "refine.budget_s", "must be > 0")
+        _require(1 <= self.cpu_threads <= 64, "refine.cpu_threads", "must be in 1..64")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole pipeline configuration."""
+
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    feature: FeatureConfig = field(default_factory=FeatureConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+
+    def validate(self) -> None:
+        """Validate every section."""
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate()
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _build(cls: type[Any], table: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, checking keys and types by key path."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path or 'config'}: must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in names:
+            raise ConfigError(f"{path + '.' if path else ''}{key}: unknown key")
+    kwargs: dict[str, Any] = {}
+    for name, value in table.items():
+        key = f"{path}.{name}" if path else name
+        kwargs[name] = _coerce(hints[name], value, key)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)  # type: ignore[arg-type]
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: must be one of {', '.join(map(repr, choices))}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: must be a table")
+        return dict(value)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise ConfigError(f"{key}: must be {getattr(hint, '__name__', hint)}, "
+                      f"got {type(value).__name__} {value!r}")
+
+
+def from_mapping(table: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from a parsed TOML map."""
+    cfg: Config = _build(Config, table, "")
+    cfg.validate()
+    return cfg
+
+
+def load(path: str | Path) -> Config:
+    """Load and validate a TOML config file.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error, unknown key or invalid value.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            table = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    cfg = from_mapping(table)
+    path_value = cfg.source.path
+    if path_value and path_value != SAMPLE and not Path(path_value).is_absolute():
+        cfg = replace(cfg, "source", path=str((p.parent / path_value).resolve()))
+    return cfg
+
+
+def resolve_sample(cfg: Config) -> Config:
+    """Replace the source path ``"sample"`` by the speech sample shipped with the package."""
+    if cfg.source.kind == "file" and cfg.source.path == SAMPLE:
+        from streamasr.actors.sources import sample_path
+
+        return replace(cfg, "source", path=str(sample_path()))
+    return cfg
+
+
+def replace(cfg: Config, section: str, **changes: Any) -> Config:
+    """Return ``cfg`` with fields of one section changed (used for CLI overrides)."""
+    new_section = dataclasses.replace(getattr(cfg, section), **changes)
+    new = dataclasses.replace(cfg, **{section: new_section})
+    new.validate()
+    return new

@@ -1,0 +1,354 @@
+"""The supervisor process: owns the rings, spawns and watches the actors, routes messages.
+
+One thread, one poll loop. Restart decisions come from the pure policy in
+:mod:`streamasr.supervisor.restart_policy`; this module only carries out its actions
+(spawn, signal, publish, exit) and feeds it events (spawned, ready, heartbeat, exited, tick).
+Transcripts from the actors are numbered, de-duplicated and published on the PUB socket
+through a :class:`~streamasr.supervisor.streams.StreamBook`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import numpy as np
+import zmq
+
+from streamasr.actors import messages as m
+from streamasr.actors.errors import ProtocolError, StreamAsrError
+from streamasr.ringbuf import Ring
+from streamasr.supervisor import restart_policy as rp
+from streamasr.supervisor.config import Config, resolve_sample
+from streamasr.supervisor.paths import InstancePaths
+from streamasr.supervisor.plan import Plan, build, probe
+from streamasr.supervisor.status import StatusBuilder
+from streamasr.supervisor.streams import StreamBook
+
+log = logging.getLogger(__name__)
+
+#: Callback receiving every published message (``up`` prints from it).
+EventSink = Callable[[str, Any], None]
+
+
+class AlreadyRunning(StreamAsrError):
+    """Another supervisor of the same instance is alive."""
+
+
+@dataclass
+class _Child:
+    """A running actor process and what it last told us."""
+
+    proc: subprocess.Popen[bytes]
+    heartbeat: m.Heartbeat | None = None
+    started: bool = False
+    reaped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs one pipeline until it is stopped, its source ends or its policy gives up."""
+
+    def __init__(self, cfg: Config, *, sink: EventSink | None = None, exit_on_eos: bool = False,
+                 log_level: str = "WARNING", actor_log: IO[bytes] | None = None) -> None:
+        """Prepare (nothing starts until :meth:`run`).
+
+        Args:
+            cfg: the validated configuration.
+            sink: called with ``(topic, message)`` for every published message.
+            exit_on_eos: stop with exit code 0 once a file/stdin source has been drained.
+            log_level: logging level of the actor processes.
+            actor_log: where actors' stderr goes (None: inherit).
+        """
+        cfg = resolve_sample(cfg)
+        self.cfg = cfg
+        self.paths = InstancePaths.for_instance(cfg.supervisor.instance,
+                                                cfg.supervisor.runtime_dir)
+        self.sink = sink
+        self.exit_on_eos = exit_on_eos
+        self.log_level = log_level
+        self.actor_log = actor_log
+        self.book = StreamBook(cfg.events.history)
+        self.children: dict[str, _Child] = {}
+        self.rings: dict[str, Ring] = {}
+        self.eos_sent: dict[str, m.EndOfStream] = {}
+        self.exit_reason = ""
+        self.protocol_errors = 0
+        self._stop_signal: str | None = None
+        self._plan: Plan | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+
+    # ------------------------------------------------------------------ setup / teardown
+    def _prepare(self) -> Plan:
+        self.paths.make_root()
+        pid = self.paths.running_pid()
+        if pid is not None and pid != os.getpid():
+            raise AlreadyRunning(
+                f"instance {self.paths.instance!r} is already running (pid {pid}); "
+                "stop it with `streamasr-supervisor down`"
+            )
+        for item in self.paths.clean_stale():
+            log.info("removed stale %s", item)
+        fmt = probe(self.cfg)
+        plan = build(self.cfg, self.paths, os.getpid(), fmt, self.log_level)
+        self.paths.pid_file.write_text(str(os.getpid()))
+        for r in plan.rings:
+            self.rings[r.role] = Ring.create(r.name, r.capacity, np.dtype(r.dtype), r.frame_shape,
+                                             max_readers=2, sample_rate_hz=r.sample_rate_hz)
+        return plan
+
+    def _open_sockets(self) -> None:
+        self._ctx = zmq.Context()
+        self.router = self._ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, m.MAX_MESSAGE_BYTES)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.router.bind(self.paths.control)
+        self.pub = self._ctx.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, 10000)
+        self.pub.bind(self.paths.events)
+        if self.cfg.events.tcp:
+            self.pub.bind(self.cfg.events.tcp)
+
+    def _teardown(self) -> None:
+        for child in self.children.values():
+            if child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait()
+        for ring in self.rings.values():
+            ring.close()
+            ring.unlink()
+        self.rings.clear()
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)
+            self._ctx = None
+        self.paths.clean_stale()
+        self.paths.pid_file.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        """Start everything, supervise until done, clean up; return the exit code."""
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in old:
+            signal.signal(s, self._on_signal)
+        try:
+            self._plan = self._prepare()
+            self._open_sockets()
+            spec = rp.SupervisorSpec(
+                children=self._plan.children,
+                strategy=rp.Strategy(self.cfg.supervisor.strategy),
+                intensity=rp.Intensity(self.cfg.supervisor.max_restarts,
+                                       self.cfg.supervisor.period_s),
+            )
+            self.status = StatusBuilder(self, self._plan)
+            state = rp.initial_state(spec)
+            return self._loop(state)
+        finally:
+            self._teardown()
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_signal = signal.Signals(signum).name
+
+    def _loop(self, state: rp.SupervisorState) -> int:
+        state = self._apply(state, rp.Start())
+        next_status = time.monotonic()
+        while True:
+            if self._stop_signal is not None:
+                state = self._apply(state, rp.StopRequested(f"{self._stop_signal} received"))
+                self._stop_signal = None
+            for msg_state in self._reap(state):
+                state = msg_state
+            if state.phase is rp.Phase.DONE:
+                return state.shutdown_exit_code or 0
+            deadline = rp.next_deadline(state)
+            wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
+            if self.router.poll(int(wait * 1000)):
+                state = self._drain_router(state)
+            state = self._apply(state, rp.Tick())
+            if state.phase is rp.Phase.DONE:
+                return state.shutdown_exit_code or 0
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + self.cfg.supervisor.status_interval_s
+                self._publish("status", m.StatusReply(self.status.build(state)))
+            self._state = state
+
+    def _apply(self, state: rp.SupervisorState, event: rp.Event) -> rp.SupervisorState:
+        """Feed one event to the policy and carry out its actions (recursively)."""
+        self._state = state
+        state, actions = rp.step(state, event, time.monotonic())
+        for action in actions:
+            if isinstance(action, rp.Spawn):
+                pid = self._spawn(action.id)
+                state = self._apply(state, rp.Spawned(action.id, pid))
+            elif isinstance(action, rp.Kill):
+                child = self.children.get(action.id)
+                if child is not None and child.proc.poll() is None:
+                    child.proc.send_signal(action.signal)
+            elif isinstance(action, rp.Publish):
+                self._publish(action.topic, m.Lifecycle(action.topic, dict(action.fields),
+                                                        time.time_ns()))
+            elif isinstance(action, rp.Log):
+                log.log(action.level, "%s", action.message)
+            elif isinstance(action, rp.Shutdown):
+                self.exit_reason = action.reason
+                if action.exit_code:
+                    log.error("%s", action.reason)
+        self._state = state
+        return state
+
+    def _reap(self, state: rp.SupervisorState) -> list[rp.SupervisorState]:
+        out = []
+        for actor_id, child in list(self.children.items()):
+            rc = child.proc.poll()
+            if rc is not None and not child.reaped:
+                child.reaped = True
+                state = self._apply(state, rp.Exited(actor_id, rc, child.proc.pid))
+                out.append(state)
+        return out
+
+    # ------------------------------------------------------------------ processes
+    def _spawn(self, actor_id: str) -> int:
+        assert self._plan is not None
+        spec = self._plan.actor(actor_id)
+        path = self.paths.spec_file(actor_id)
+        spec.write(path)
+        stdin = None if (actor_id == "capture" and self.cfg.source.kind == "stdin") \
+            else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamasr.actors", str(path)],
+            stdin=stdin, stdout=subprocess.DEVNULL, stderr=self.actor_log,
+        )
+        self.children[actor_id] = _Child(proc)
+        log.info("spawned %s pid %d", actor_id, proc.pid)
+        return proc.pid
+
+    def _send(self, actor_id: str, msg: Any) -> None:
+        try:
+            self.router.send_multipart([actor_id.encode(), *m.pack(msg.KIND, msg)],
+                                       zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("could not send %s to %s: %s", msg.KIND, actor_id, exc)
+
+    def _publish(self, topic: str, msg: Any) -> None:
+        try:
+            self.pub.send_multipart(m.pack(topic, msg), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        if self.sink is not None:
+            self.sink(topic, msg)
+
+    # ------------------------------------------------------------------ messages
+    def _drain_router(self, state: rp.SupervisorState) -> rp.SupervisorState:
+        for _ in range(1000):
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            ident, body = frames[0], frames[1:]
+            try:
+                _, msg = m.unpack(body)
+            except ProtocolError as exc:
+                self.protocol_errors += 1
+                log.warning("dropped message from %r: %s", ident[:32], exc)
+                continue
+            state = self._handle(state, ident, msg)
+        return state
+
+    def _handle(self, state: rp.SupervisorState, ident: bytes, msg: Any) -> rp.SupervisorState:
+        sender = ident.decode(errors="replace")
+        child = self.children.get(sender)
+        if isinstance(msg, m.Heartbeat) and child is not None:
+            child.heartbeat = msg
+            return self._apply(state, rp.Heartbeat(sender, pid=msg.pid))
+        if isinstance(msg, m.Ready) and child is not None:
+            state = self._apply(state, rp.Ready(sender, msg.pid))
+            self._on_ready(sender, state)
+            return state
+        if isinstance(msg, m.Transcript) and child is not None:
+            self._on_transcript(sender, msg)
+        elif isinstance(msg, m.RefineJob) and child is not None:
+            if self.book.add_job(msg):
+                self._send("refine", msg)
+        elif isinstance(msg, m.EndOfStream) and child is not None:
+            return self._on_eos(state, sender, msg)
+        elif isinstance(msg, m.ActorError) and child is not None:
+            child.errors.append(msg.message)
+            self.exit_reason = f"{sender}: {msg.message}"
+            log.error("actor %s: %s", sender, msg.message)
+        elif isinstance(msg, m.StatusRequest):
+            self.router.send_multipart([ident, *m.pack("status", m.StatusReply(
+                self.status.build(state)))])
+        elif isinstance(msg, m.HistoryRequest):
+            self.router.send_multipart([ident, *m.pack("history", m.HistoryReply(
+                self.book.history()))])
+        elif isinstance(msg, m.StopRequest):
+            self.router.send_multipart([ident, *m.pack("stop", m.Stop("stopping"))])
+            return self._apply(state, rp.StopRequested(msg.reason))
+        else:
+            self.protocol_errors += 1
+            log.warning("unexpected %s from %r", msg.KIND, sender[:32])
+        return state
+
+    def _on_ready(self, actor_id: str, state: rp.SupervisorState) -> None:
+        """Re-send what a (re)started actor needs; start capture once all are Ready."""
+        if actor_id == "refine":
+            for job in self.book.pending_jobs():
+                self._send("refine", job)
+        if actor_id in self.eos_sent:
+            self._send(actor_id, self.eos_sent[actor_id])
+        all_ready = all(c.state is rp.ChildState.RUNNING for c in state.children)
+        capture = self.children.get("capture")
+        if all_ready and capture is not None and not capture.started:
+            capture.started = True
+            self._send("capture", m.Start())
+        elif actor_id == "capture" and capture is not None and capture.started:
+            self._send("capture", m.Start())  # a restarted capture resumes at once
+
+    def _on_transcript(self, sender: str, msg: m.Transcript) -> None:
+        out = self.book.publish(msg, from_refine=(sender == "refine"))
+        if out is None:
+            return
+        self.status.observe(out)
+        self._publish(f"transcript.{out.stream_id}", out)
+
+    def _on_eos(self, state: rp.SupervisorState, sender: str,
+                msg: m.EndOfStream) -> rp.SupervisorState:
+        assert self._plan is not None
+        nxt = self._plan.next_actor(sender)
+        if nxt is not None:
+            self.eos_sent[nxt] = msg
+            self._send(nxt, msg)
+            return state
+        rate = self.cfg.audio.sample_rate_hz
+        self._publish(f"stream.{msg.stream_id}.ended",
+                      m.StreamEnded(msg.stream_id, msg.end_frame / rate))
+        if self.exit_on_eos:
+            return self._apply(state, rp.StopRequested("source ended"))
+        return state
+
+
+def remove_stale_instance(paths: InstancePaths) -> list[str]:
+    """Remove segments and sockets of a dead instance (no-op while it runs)."""
+    if paths.running_pid() is not None:
+        return []
+    return paths.clean_stale()
+
+
+def read_log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file ('' if none)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

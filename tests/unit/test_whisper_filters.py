@@ -1,0 +1,58 @@
+"""Output checks that reject looping or silent Whisper decodes."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamasr.actors.whisper.filters import (
+    FilterOptions,
+    compression_ratio,
+    max_ngram_repeats,
+    rejection_reason,
+)
+
+OPTS = FilterOptions()
+
+
+def test_compression_ratio_of_normal_and_looping_text() -> None:
+    assert compression_ratio("") == 0.0
+    assert compression_ratio("Set a timer for ten minutes.") < 1.5
+    assert compression_ratio("turn on the lights " * 20) > 2.4
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([], 0),
+        (["a"], 1),
+        (["a", "b", "c", "d"], 1),
+        (["a", "a", "a"], 3),
+        (["x", "a", "b", "a", "b", "a", "b", "y"], 3),
+        (["a", "b", "c", "a", "b", "c"], 2),
+    ],
+)
+def test_max_ngram_repeats(items: list[str], expected: int) -> None:
+    assert max_ngram_repeats(items, (1, 2, 3)) == expected
+
+
+def test_sound_text_is_kept() -> None:
+    assert rejection_reason("How long will it take to drive?", 0.05, -0.2, OPTS) is None
+
+
+def test_empty_and_punctuation_only_text_is_rejected() -> None:
+    assert rejection_reason("", 0.0, -0.1, OPTS) == "empty"
+    assert rejection_reason(" ... ", 0.0, -0.1, OPTS) == "empty"
+
+
+def test_no_speech_needs_both_high_prob_and_low_logprob() -> None:
+    assert rejection_reason("Thank you.", 0.9, -1.5, OPTS) == "no_speech"
+    assert rejection_reason("Thank you.", 0.9, -0.3, OPTS) is None
+    assert rejection_reason("Thank you.", 0.2, -1.5, OPTS) is None
+
+
+def test_repetition_is_rejected() -> None:
+    looping = "call my sister call my sister call my sister call my sister"
+    assert rejection_reason(looping, 0.0, -0.2, OPTS) in {"compression_ratio", "repetition"}
+    short_loop = "no no no no"
+    assert rejection_reason(short_loop, 0.0, -0.2, OPTS) == "repetition"
+    assert rejection_reason("no no no", 0.0, -0.2, OPTS) is None
