@@ -114,6 +114,7 @@ def _run_pull(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
             if isinstance(msg, m.SetChunk):
                 chunk_ms = msg.chunk_ms
     if not rt.stopping:
+        log.info("source ended at frame %d", ring.write_counter)
         rt.send(m.EndOfStream(rt.spec.actor_id, rt.spec.stream_id, ring.write_counter))
         rt.state = "ended"
         while not rt.stopping:
@@ -151,13 +152,13 @@ def _sleep_until(rt: ActorRuntime, delay_s: float) -> None:
         left = deadline - time.monotonic()
         if left <= 0:
             return
-        rt.poll(min(left, 0.1))
+        rt.wait(min(left, 0.1))
 
 
 def _wait_for_room(rt: ActorRuntime, ring: Ring, frames: int) -> None:
     """Fast mode: wait until every reader has room for ``frames`` more frames."""
     while not rt.stopping and ring.writable < frames:
-        rt.poll(0.002)
+        rt.wait(0.002)
 
 
 def _run_mic(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:

@@ -90,6 +90,7 @@ def run(rt: ActorRuntime) -> None:
             if eos_at is not None and src.read_counter >= eos_at:
                 tail = cond.flush()
                 _write(rt, dst, bell, tail, stamps.capture_ns(eos_at), fast)
+                log.info("end of stream: input %d, output %d", eos_at, dst.write_counter)
                 rt.send(m.EndOfStream(rt.spec.actor_id, rt.spec.stream_id, dst.write_counter))
                 eos_at = None
                 rt.state = "ended"
@@ -134,6 +135,6 @@ def _write(
         return
     if fast:
         while not rt.stopping and dst.writable < out.shape[0]:
-            rt.poll(0.002)
+            rt.wait(0.002)
     dst.write(out.reshape(-1, 1))
     bell.ring(Stamp(dst.write_counter, t_capture_ns, time.time_ns()))

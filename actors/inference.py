@@ -77,6 +77,7 @@ def run(rt: ActorRuntime) -> None:
                 rt.heartbeat()
             if st.eos_at is not None and st.pos >= st.eos_at:
                 _finish(rt, ring, st, accurate, force=True)
+                log.info("end of stream at frame %d", st.pos)
                 rt.send(m.EndOfStream(rt.spec.actor_id, rt.spec.stream_id, st.pos))
                 st.eos_at = None
                 rt.state = "ended"

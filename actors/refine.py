@@ -8,6 +8,10 @@ under the same utterance id; a segment the speech gate rejects yields an empty f
 provisional text was noise). When the queue passes ``max_queue`` or a job waits longer than
 ``budget_s``, its first-pass final is re-issued as the final (``pass = 1``) and counted as a
 fallback, so the queue stays bounded and accurate finals resume when the load drops.
+
+The actor holds a reader slot on the PCM ring whose cursor it keeps at the oldest audio a
+pending job still needs: a file source paced by backpressure (``--fast``) waits for it, and
+for a live source the ring's loss counters show when the second pass fell too far behind.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ MAX_BATCH = 4
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
     cfg = rt.spec.options["refine"]
-    ring = Ring.attach(rt.spec.rings["in"].name)
+    ref = rt.spec.rings["in"]
+    ring = Ring.attach(ref.name, reader=ref.reader)
     refiner = WhisperRefiner(RefineOptions(model=cfg["model"], cpu_threads=cfg["cpu_threads"]))
     refiner.warm_up()
     queue: deque[m.RefineJob] = deque()
@@ -55,11 +60,25 @@ def run(rt: ActorRuntime) -> None:
             if queue:
                 batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
                 _refine(rt, ring, refiner, batch, float(cfg["margin_s"]))
+                _release(ring, queue, batch[-1].end_frame, float(cfg["margin_s"]))
             elif eos is not None:
                 rt.send(m.EndOfStream(rt.spec.actor_id, eos.stream_id, eos.end_frame))
                 eos = None
     finally:
         ring.close()
+
+
+def _release(ring: Ring, queue: deque[m.RefineJob], done_frame: int, margin_s: float) -> None:
+    """Move the ring cursor past audio no pending job needs (fast sources wait for it)."""
+    if queue:
+        job = queue[0]
+        target = job.start_frame - int(margin_s * job.sample_rate_hz)
+    else:
+        target = done_frame
+    oldest = max(0, ring.write_counter - ring.capacity)
+    target = min(max(target, oldest, ring.read_counter), ring.write_counter)
+    if target != ring.read_counter:
+        ring.seek(target)
 
 
 def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:

@@ -48,6 +48,7 @@ class ActorRuntime:
         counters: monotonically growing counters reported in every heartbeat.
         gauges: current values reported in every heartbeat.
         stopping: set by SIGTERM, a :class:`Stop` message or the supervisor's death.
+        inbox: control messages received but not yet handed to the main loop.
     """
 
     def __init__(self, spec: ActorSpec) -> None:
@@ -64,6 +65,7 @@ class ActorRuntime:
         self.gauges: dict[str, float] = {}
         self.state = "starting"
         self.stopping = False
+        self.inbox: list[Any] = []
         self._proc = psutil.Process()
         self._proc.cpu_percent(None)
         self._next_heartbeat = 0.0
@@ -117,11 +119,22 @@ class ActorRuntime:
     def poll(self, timeout_s: float) -> tuple[list[Any], set[zmq.Socket[bytes]]]:
         """Wait up to ``timeout_s`` for control messages or other registered sockets.
 
-        Returns the decoded control messages (malformed ones are counted and dropped) and
-        the set of other registered sockets that are readable.
+        Returns every control message received since the last call that returned messages
+        (including those that arrived during nested waits, kept in :attr:`inbox`; malformed
+        ones are counted and dropped) and the set of other registered sockets now readable.
+        """
+        ready = self.wait(timeout_s)
+        msgs = list(self.inbox)
+        self.inbox.clear()
+        return msgs, ready
+
+    def wait(self, timeout_s: float) -> set[zmq.Socket[bytes]]:
+        """Like :meth:`poll` but control messages stay in :attr:`inbox` for the main loop.
+
+        Use this inside nested waits (pacing, backpressure) so no message is lost.
         """
         events = dict(self.poller.poll(max(0, int(timeout_s * 1000))))
-        msgs: list[Any] = []
+        msgs = self.inbox
         if self.control in events:
             while True:
                 try:
@@ -139,7 +152,7 @@ class ActorRuntime:
                 msgs.append(msg)
         ready = {s for s in events if s is not self.control}
         self.heartbeat()
-        return msgs, ready  # type: ignore[return-value]
+        return ready  # type: ignore[return-value]
 
     def close(self) -> None:
         """Close every socket and the context."""

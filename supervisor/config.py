@@ -271,6 +271,8 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML (not UTF-8: {exc.reason})") from None
     cfg = from_mapping(table)
     path_value = cfg.source.path
     if path_value and path_value != SAMPLE and not Path(path_value).is_absolute():

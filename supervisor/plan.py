@@ -105,7 +105,7 @@ def build(cfg: Config, paths: InstancePaths, supervisor_pid: int, fmt: SourceFor
              ("inference", "refine", "audio")),
     ]
     if cfg.refine.finals == "accurate":
-        actors.append(spec("refine", {"in": RingRef(pcm.name)}, {}, ("refine",)))
+        actors.append(spec("refine", {"in": RingRef(pcm.name, 1)}, {}, ("refine",)))
     sup = cfg.supervisor
     children = tuple(
         ChildSpec(id=a.actor_id, restart="permanent", shutdown_timeout_s=sup.shutdown_timeout_s,

@@ -108,7 +108,8 @@ class GreedyCtcDecoder:
 def tokens_to_words(tokens: Sequence[CtcToken], token_list: Sequence[str]) -> list[TokenWord]:
     """Words spelled by ``tokens`` through ``token_list`` (separators and ``▁`` split words)."""
     words: list[TokenWord] = []
-    text, start, end, probs = "", 0, 0, list[float]()
+    text, start, end = "", 0, 0
+    probs: list[float] = []
 
     def flush() -> None:
         if text:

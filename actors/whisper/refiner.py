@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,18 @@ def _to_stream(piece: _Piece, words: list[Word]) -> list[Word]:
     return out
 
 
+def _clamp_words(out: RefineOutput, bounds_s: tuple[float, float]) -> RefineOutput:
+    """Keep word times inside the VAD speech span (alignment stretches the first word back
+    to the segment start); ``bounds_s`` is (speech start, speech end) in stream seconds."""
+    lo, hi = bounds_s
+    words = []
+    for w in out.words:
+        start = min(max(w.start_s, lo), max(w.end_s, lo), hi)
+        end = max(min(w.end_s, hi), start)
+        words.append(Word(w.word, start, end, w.conf))
+    return replace(out, words=tuple(words))
+
+
 def _check_audio(audio: NDArray[np.float32]) -> NDArray[np.float32]:
     """Validate a 16 kHz mono float32 array; return it contiguous."""
     if not isinstance(audio, np.ndarray) or audio.ndim != 1:
@@ -232,10 +244,16 @@ class WhisperRefiner:
         max_piece = int((o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
         search = int(min(o.split_search_s, o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
         pieces: list[_Piece] = []
+        speech: dict[int, tuple[float, float]] = {}
         for index, (raw, start_s) in enumerate(items):
             audio = _check_audio(raw)
-            if self._gate is not None and not self._gate.has_speech(audio):
+            bounds = (0, len(audio)) if self._gate is None else self._gate.speech_bounds(audio)
+            if bounds is None:
                 continue
+            speech[index] = (
+                start_s + bounds[0] / SAMPLE_RATE_HZ,
+                start_s + bounds[1] / SAMPLE_RATE_HZ,
+            )
             for s, e in split_at_pauses(audio, max_piece, search):
                 pieces.append(_Piece(index, audio[s:e], start_s + s / SAMPLE_RATE_HZ))
         decoded = self._decode_batch([p.audio for p in pieces], False) if pieces else []
@@ -244,7 +262,8 @@ class WhisperRefiner:
         for piece, dec in zip(pieces, decoded, strict=True):
             dec.words = _to_stream(piece, dec.words)
         share = (time.perf_counter() - t0) / max(1, len(items))
-        return [self._assemble(i, pieces, decoded, share) for i in range(len(items))]
+        outs = [self._assemble(i, pieces, decoded, share) for i in range(len(items))]
+        return [out if out is None else _clamp_words(out, speech[i]) for i, out in enumerate(outs)]
 
     def transcribe_reference(self, audio: NDArray[np.float32]) -> str:
         """Transcribe with faster-whisper's standard padded-30 s ``transcribe`` (for comparison)."""
@@ -374,7 +393,10 @@ class WhisperRefiner:
 
     def _reason(self, dec: _Decoded) -> str | None:
         """Rejection reason for a decoded piece (see ``filters.rejection_reason``)."""
-        return rejection_reason(dec.text, dec.no_speech_prob, dec.avg_logprob, self.options.filters)
+        reason: str | None = rejection_reason(
+            dec.text, dec.no_speech_prob, dec.avg_logprob, self.options.filters
+        )
+        return reason
 
     def _loop_reason(self, dec: _Decoded) -> str | None:
         """Why a decode looks like a decoder loop (cap hit, repetition), or None."""

@@ -91,13 +91,24 @@ class SpeechGate:
         spans = get_speech_timestamps(x, vo, sampling_rate=SAMPLE_RATE_HZ)
         return [(int(s["start"]), int(s["end"])) for s in spans]
 
-    def has_speech(self, audio: NDArray[np.float32]) -> bool:
-        """True if the speech runs in ``audio`` total at least ``min_total_speech_ms``."""
+    def speech_bounds(self, audio: NDArray[np.float32]) -> tuple[int, int] | None:
+        """(first speech start, last speech end) in samples, or None if not enough speech.
+
+        Speech counts when its runs, less their padding, total at least
+        ``min_total_speech_ms``.
+        """
         if len(audio) < _WINDOW_SAMPLES:
-            return False
+            return None
+        spans = self.speech_spans(audio)
         pad = self.options.speech_pad_ms * SAMPLE_RATE_HZ // 1000
-        total = sum(max(0, e - s - 2 * pad) for s, e in self.speech_spans(audio))
-        return total * 1000 >= self.options.min_total_speech_ms * SAMPLE_RATE_HZ
+        total = sum(max(0, e - s - 2 * pad) for s, e in spans)
+        if not spans or total * 1000 < self.options.min_total_speech_ms * SAMPLE_RATE_HZ:
+            return None
+        return spans[0][0], spans[-1][1]
+
+    def has_speech(self, audio: NDArray[np.float32]) -> bool:
+        """True if ``audio`` holds enough speech (see :meth:`speech_bounds`)."""
+        return self.speech_bounds(audio) is not None
 
 
 def _frame_energy(audio: NDArray[np.float32], frame: int, hop: int) -> NDArray[np.float64]:

@@ -4,6 +4,7 @@ delivered frame is checked and every gap must have been reported as lost."""
 
 from __future__ import annotations
 
+import _posixshmem
 import multiprocessing as mp
 import os
 import time
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from typing import Any
 
-import _posixshmem
 import numpy as np
 import pytest
 
@@ -36,7 +36,9 @@ class ConsumerReport:
     error: str = ""
 
 
-def _producer(name: str, go: Event | None, stop: Event, total: int, chunk: int, paced: bool) -> None:
+def _producer(
+    name: str, go: Event | None, stop: Event, total: int, chunk: int, paced: bool
+) -> None:
     """Write frames [write_counter, total) as absolute indices; paced: never overrun readers."""
     ring = Ring.attach(name)
     if go is not None and not go.wait(DEADLINE_S):
@@ -68,7 +70,7 @@ def _consumer(
     ramp = np.arange(read_max, dtype=np.int64)
     first, pos, delivered, lost, overruns, error = -1, -1, 0, 0, 0, ""
     deadline = time.monotonic() + DEADLINE_S
-    while pos < total and time.monotonic() < deadline:
+    while (pos < total or delivered == 0) and time.monotonic() < deadline:
         res = ring.read_into(buf)
         if first < 0:
             first = pos = res.start_frame - res.lost_frames

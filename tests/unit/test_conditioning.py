@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import soxr
 from numpy.typing import NDArray
+
 from streamasr.actors.conditioning import Conditioner, ConditionerOptions, to_int16
 from streamasr.actors.errors import AudioFormatError
 

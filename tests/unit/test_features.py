@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 from numpy.typing import NDArray
+
 from streamasr.actors.errors import AudioFormatError
 from streamasr.actors.features import (
     LogMelOptions,

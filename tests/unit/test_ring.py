@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _posixshmem
 import multiprocessing as mp
 import os
 import stat
@@ -11,7 +12,6 @@ from collections.abc import Iterator
 from multiprocessing.shared_memory import SharedMemory
 from multiprocessing.synchronize import Event
 
-import _posixshmem
 import numpy as np
 import pytest
 
@@ -22,9 +22,9 @@ from streamasr.ringbuf import (
     Ring,
     RingError,
     list_segments,
+    ordering,
     remove_stale,
 )
-from streamasr.ringbuf import ordering
 
 SPAWN = mp.get_context("spawn")
 DEADLINE_S = 20.0
@@ -55,17 +55,23 @@ def seq(start: int, n: int) -> np.ndarray:
 # ----------------------------------------------------------------- create errors
 @pytest.mark.parametrize("capacity", [1000, 0, -8, 6])
 def test_create_rejects_bad_capacity(name: str, capacity: int) -> None:
-    with pytest.raises(RingError, match=rf"capacity must be a positive power of two \(frames\), got {capacity}$"):
+    with pytest.raises(
+        RingError, match=rf"capacity must be a positive power of two \(frames\), got {capacity}$"
+    ):
         Ring.create(name, capacity, np.int16, (1,))
 
 
 def test_create_rejects_negative_frame_dim(name: str) -> None:
-    with pytest.raises(RingError, match=r"frame_shape needs <= 4 dimensions each >= 1, got \(2, -1\)"):
+    with pytest.raises(
+        RingError, match=r"frame_shape needs <= 4 dimensions each >= 1, got \(2, -1\)"
+    ):
         Ring.create(name, 8, np.int16, (2, -1))
 
 
 def test_create_rejects_object_dtype(name: str) -> None:
-    with pytest.raises(RingError, match="dtype must be a numeric bool/int/uint/float dtype, got object"):
+    with pytest.raises(
+        RingError, match="dtype must be a numeric bool/int/uint/float dtype, got object"
+    ):
         Ring.create(name, 8, object, (1,))
 
 
@@ -98,7 +104,9 @@ def test_attach_missing(name: str) -> None:
 def test_attach_foreign_segment(name: str) -> None:
     shm = SharedMemory(name=name, create=True, size=4096)
     try:
-        with pytest.raises(RingError, match=f"segment '{name}' is not a streamasr ring \\(bad magic\\)"):
+        with pytest.raises(
+            RingError, match=f"segment '{name}' is not a streamasr ring \\(bad magic\\)"
+        ):
             Ring.attach(name)
     finally:
         shm.close()
@@ -118,7 +126,7 @@ def test_attach_expected_dtype_mismatch(ring: Ring, name: str) -> None:
 
 def test_attach_expected_shape_mismatch(name: str) -> None:
     with Ring.create(name, 8, np.float32, (80,)):
-        with pytest.raises(RingError, match=rf"has frame shape \(80,\), expected \(40,\)"):
+        with pytest.raises(RingError, match=r"has frame shape \(80,\), expected \(40,\)"):
             Ring.attach(name, frame_shape=(40,))
         ok = Ring.attach(name, reader=1, dtype=np.float32, frame_shape=(80,))
         assert (ok.dtype, ok.frame_shape) == (np.dtype(np.float32), (80,))
@@ -127,7 +135,9 @@ def test_attach_expected_shape_mismatch(name: str) -> None:
 
 @pytest.mark.parametrize("slot", [2, -1])
 def test_attach_reader_slot_out_of_range(ring: Ring, name: str, slot: int) -> None:
-    with pytest.raises(RingError, match=rf"reader slot {slot} out of range: ring '{name}' has 2 reader slots"):
+    with pytest.raises(
+        RingError, match=rf"reader slot {slot} out of range: ring '{name}' has 2 reader slots"
+    ):
         Ring.attach(name, reader=slot)
 
 
@@ -144,7 +154,7 @@ def test_write_wrong_shape(ring: Ring) -> None:
 
 def test_write_not_an_array(ring: Ring) -> None:
     with pytest.raises(RingError, match="write: expected a numpy array, got list"):
-        ring.write([1, 2])  # type: ignore[arg-type]
+        ring.write([1, 2])  # type: ignore[arg-type,unused-ignore]
 
 
 def test_read_into_wrong_shape(ring: Ring, name: str) -> None:
@@ -157,9 +167,13 @@ def test_read_into_wrong_shape(ring: Ring, name: str) -> None:
 
 def test_roles_are_not_interchangeable(ring: Ring, name: str) -> None:
     with Ring.attach(name, reader=0) as rd:
-        with pytest.raises(RingError, match=f"write: not allowed on reader 0 handle of ring '{name}'"):
+        with pytest.raises(
+            RingError, match=f"write: not allowed on reader 0 handle of ring '{name}'"
+        ):
             rd.write(seq(0, 1))
-        with pytest.raises(RingError, match=f"read_into: not allowed on the producer handle of ring '{name}'"):
+        with pytest.raises(
+            RingError, match=f"read_into: not allowed on the producer handle of ring '{name}'"
+        ):
             ring.read_into(np.zeros(1, np.int64))
 
 
@@ -176,7 +190,9 @@ def test_region_size_errors(ring: Ring, name: str) -> None:
         with pytest.raises(RingError, match="read_regions: n must be >= 0, got -1"):
             rd.read_regions(-1)
         rd.read_regions(1)
-        with pytest.raises(RingError, match=r"release: n must be in 0\.\.1 \(regions taken\), got 2"):
+        with pytest.raises(
+            RingError, match=r"release: n must be in 0\.\.1 \(regions taken\), got 2"
+        ):
             rd.release(2)
 
 
@@ -199,7 +215,16 @@ def test_read_at_outside_ring(ring: Ring) -> None:
 
 @pytest.mark.parametrize(
     "op",
-    ["write", "write_regions", "read_into", "readable", "stats", "write_counter", "read_at", "seek"],
+    [
+        "write",
+        "write_regions",
+        "read_into",
+        "readable",
+        "stats",
+        "write_counter",
+        "read_at",
+        "seek",
+    ],
 )
 def test_use_after_close(name: str, op: str) -> None:
     owner = Ring.create(name, 8, np.int64, ())
@@ -223,9 +248,13 @@ def test_use_after_close(name: str, op: str) -> None:
 
 def test_unlink_and_bump_are_owner_only(ring: Ring, name: str) -> None:
     with Ring.attach(name) as producer:
-        with pytest.raises(RingError, match=f"unlink: only the creating process may unlink ring '{name}'"):
+        with pytest.raises(
+            RingError, match=f"unlink: only the creating process may unlink ring '{name}'"
+        ):
             producer.unlink()
-        with pytest.raises(RingError, match=f"bump_format_generation: only the owner of '{name}' may bump"):
+        with pytest.raises(
+            RingError, match=f"bump_format_generation: only the owner of '{name}' may bump"
+        ):
             producer.bump_format_generation()
     assert ring.bump_format_generation() == 1
 
@@ -301,7 +330,7 @@ def test_zero_copy_regions_wrap(ring: Ring, name: str) -> None:
 def test_release_detects_overwrite_while_held(ring: Ring, name: str) -> None:
     with Ring.attach(name, reader=0) as rd:
         ring.write(seq(0, 8))
-        a, _ = rd.read_regions(8)
+        rd.read_regions(8)
         ring.write(seq(8, 3))  # overwrites frames 0..2 while the reader holds them
         assert rd.release(8) == 5
         assert rd.last_loss == LossRange(0, 3)
@@ -437,7 +466,9 @@ def test_reader_slot_held_by_live_process(ring: Ring, name: str) -> None:
     proc.start()
     try:
         assert held.wait(DEADLINE_S)
-        with pytest.raises(RingError, match=f"reader slot 1 of ring '{name}' is held by pid {proc.pid}"):
+        with pytest.raises(
+            RingError, match=f"reader slot 1 of ring '{name}' is held by pid {proc.pid}"
+        ):
             Ring.attach(name, reader=1)
     finally:
         done.set()
@@ -470,7 +501,7 @@ def test_ordering_mechanism_selection() -> None:
     assert ordering.select_mechanism("x86_64", False) == "x86-64-tso-plain"
     assert ordering.select_mechanism("aarch64", True) == "atomics-acq-rel-rmw"
     assert ordering.select_mechanism("aarch64", False) == "unsupported"
-    assert ordering.MECHANISM == ordering.select_mechanism(os.uname().machine, False)
+    assert ordering.select_mechanism(os.uname().machine, False) == ordering.MECHANISM
 
 
 def test_publish_observe_roundtrip_full_64_bits() -> None:

@@ -24,6 +24,7 @@ import pytest
 import sounddevice as sd
 import soundfile as sf
 from numpy.typing import NDArray
+
 from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
 from streamasr.actors.sources import (
     FailingSource,

@@ -7,8 +7,10 @@ import pytest
 from streamasr.actors.whisper.filters import (
     FilterOptions,
     compression_ratio,
+    has_repeated_phrase,
     max_ngram_repeats,
     rejection_reason,
+    words_of,
 )
 
 OPTS = FilterOptions()
@@ -44,10 +46,21 @@ def test_empty_and_punctuation_only_text_is_rejected() -> None:
     assert rejection_reason(" ... ", 0.0, -0.1, OPTS) == "empty"
 
 
-def test_no_speech_needs_both_high_prob_and_low_logprob() -> None:
-    assert rejection_reason("Thank you.", 0.9, -1.5, OPTS) == "no_speech"
-    assert rejection_reason("Thank you.", 0.9, -0.3, OPTS) is None
+def test_no_speech_rule() -> None:
+    assert rejection_reason("Thank you.", 0.7, -1.5, OPTS) == "no_speech"
+    assert rejection_reason("Thank you.", 0.7, -0.3, OPTS) is None
     assert rejection_reason("Thank you.", 0.2, -1.5, OPTS) is None
+    assert rejection_reason("you", 0.9, -0.3, OPTS) == "no_speech"
+
+
+def test_repeated_phrase() -> None:
+    looped = words_of("What is the weather like tomorrow? What is the weather like")
+    assert has_repeated_phrase(looped, 4)
+    assert not has_repeated_phrase(words_of("turn on the lights and turn off the fan"), 4)
+    assert not has_repeated_phrase(["a", "a", "a", "a", "a"], 4)  # overlapping only
+    assert has_repeated_phrase(["a"] * 8, 4)
+    with pytest.raises(ValueError, match="n_words must be > 0"):
+        has_repeated_phrase(["a"], 0)
 
 
 def test_repetition_is_rejected() -> None:

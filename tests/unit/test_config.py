@@ -1,0 +1,336 @@
+"""The TOML config loader (supervisor/config.py): shipped files, key paths, types and ranges."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamasr.actors.errors import ConfigError
+from streamasr.actors.sources import sample_path
+from streamasr.supervisor import config as c
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+CONFIG_FILES = sorted(CONFIGS.glob("*.toml"))
+SECTIONS = {f.name: f.type for f in dataclasses.fields(c.Config)}
+
+
+def _section_classes() -> dict[str, type[Any]]:
+    cfg = c.Config()
+    return {f.name: type(getattr(cfg, f.name)) for f in dataclasses.fields(c.Config)}
+
+
+def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+# ------------------------------------------------------------------------- shipped files
+def test_configs_folder_has_the_default() -> None:
+    assert CONFIGS / "default.toml" in CONFIG_FILES
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=[p.name for p in CONFIG_FILES])
+def test_every_shipped_config_loads(path: Path) -> None:
+    cfg = c.load(path)
+    assert isinstance(cfg, c.Config)
+    cfg.validate()
+    resolved = c.resolve_sample(cfg)
+    if resolved.source.kind == "file":
+        assert Path(resolved.source.path).is_absolute()
+
+
+def test_default_toml_equals_builtin_defaults() -> None:
+    assert c.load(CONFIGS / "default.toml") == c.Config()
+
+
+def test_builtin_defaults_validate() -> None:
+    c.Config().validate()
+
+
+def test_edge_toml_values() -> None:
+    cfg = c.load(CONFIGS / "edge.toml")
+    assert cfg.refine.finals == "fast"
+    assert cfg.audio.chunk_ms == 200
+    assert cfg.inference.pocketsphinx == {"endpoint_silence_ms": 500}
+    assert cfg.inference.backend_options() == {"endpoint_silence_ms": 500}
+
+
+def test_file_toml_keeps_sample_until_resolved() -> None:
+    cfg = c.load(CONFIGS / "file.toml")
+    assert cfg.source.kind == "file"
+    assert cfg.source.path == c.SAMPLE
+    resolved = c.resolve_sample(cfg)
+    assert Path(resolved.source.path) == sample_path()
+    assert sample_path().is_file()
+
+
+def test_every_key_is_documented_in_configs_readme() -> None:
+    readme = CONFIGS / "README.md"
+    if not readme.exists():
+        pytest.skip("configs/README.md not written yet")
+    text = readme.read_text(encoding="utf-8")
+    missing = []
+    for section, cls in _section_classes().items():
+        if f"[{section}]" not in text:
+            missing.append(f"[{section}]")
+        for f in dataclasses.fields(cls):
+            if not re.search(rf"(?<![\w-]){re.escape(f.name)}(?![\w-])", text):
+                missing.append(f"{section}.{f.name}")
+    assert not missing, f"not mentioned in configs/README.md: {', '.join(missing)}"
+
+
+# ------------------------------------------------------------------------------- load()
+def test_load_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: cannot read config \(No such file"):
+        c.load(tmp_path / "nope.toml")
+
+
+def test_load_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r": cannot read config \(Is a directory\)$"):
+        c.load(tmp_path)
+
+
+def test_load_invalid_toml(tmp_path: Path) -> None:
+    p = _write(tmp_path, "[supervisor\nmax_restarts = 1\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: invalid TOML \(.*line 1"):
+        c.load(p)
+
+
+def test_load_duplicate_key_is_invalid_toml(tmp_path: Path) -> None:
+    p = _write(tmp_path, "[audio]\nchunk_ms = 100\nchunk_ms = 150\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: invalid TOML \("):
+        c.load(p)
+
+
+def test_load_not_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "bin.toml"
+    p.write_bytes(b"\xff\xfe[supervisor]\n")
+    with pytest.raises(ConfigError, match=r"bin\.toml: invalid TOML \(not UTF-8: "):
+        c.load(p)
+
+
+def test_load_empty_file_is_the_defaults(tmp_path: Path) -> None:
+    assert c.load(_write(tmp_path, "")) == c.Config()
+
+
+def test_load_reports_key_path_errors(tmp_path: Path) -> None:
+    p = _write(tmp_path, "[supervisor]\nmax_restart = 3\n")
+    with pytest.raises(ConfigError, match=r"^supervisor\.max_restart: unknown key$"):
+        c.load(p)
+
+
+def test_relative_source_path_is_resolved_against_the_config_folder(tmp_path: Path) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    p = _write(sub, '[source]\nkind = "file"\npath = "../audio/a.wav"\n')
+    cfg = c.load(p)
+    assert cfg.source.path == str((tmp_path / "audio" / "a.wav").resolve())
+
+
+def test_absolute_source_path_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "x" / "a.wav"
+    p = _write(tmp_path, f'[source]\nkind = "file"\npath = "{target}"\n')
+    assert c.load(p).source.path == str(target)
+
+
+def test_sample_is_kept_by_load_and_resolved_by_resolve_sample(tmp_path: Path) -> None:
+    p = _write(tmp_path, '[source]\nkind = "file"\npath = "sample"\n')
+    cfg = c.load(p)
+    assert cfg.source.path == "sample"
+    assert c.resolve_sample(cfg).source.path == str(sample_path())
+
+
+def test_resolve_sample_leaves_other_sources_alone() -> None:
+    mic = c.Config()
+    assert c.resolve_sample(mic) is mic
+    other = c.from_mapping({"source": {"kind": "file", "path": "/a.wav"}})
+    assert c.resolve_sample(other) is other
+
+
+# ----------------------------------------------------------------------------- replace()
+def test_replace_changes_one_section() -> None:
+    cfg = c.replace(c.Config(), "audio", chunk_ms=150)
+    assert cfg.audio.chunk_ms == 150
+    assert cfg.supervisor == c.SupervisorConfig()
+    assert c.Config().audio.chunk_ms == 100  # the original is untouched (frozen)
+
+
+def test_replace_validates() -> None:
+    with pytest.raises(ConfigError, match=r"^audio\.chunk_ms: must be in 50\.\.200$"):
+        c.replace(c.Config(), "audio", chunk_ms=10)
+
+
+def test_sections_are_frozen() -> None:
+    cfg = c.Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.audio.chunk_ms = 10  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------- keys and types
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        pytest.param({"supervisor": {"max_restart": 3}}, "supervisor.max_restart: unknown key",
+                     id="unknown-key"),
+        pytest.param({"superviser": {}}, "superviser: unknown key", id="unknown-section"),
+        pytest.param({"audio": {"chunk_ms": 100, "chunk": 1}}, "audio.chunk: unknown key",
+                     id="unknown-key-among-known"),
+        pytest.param({"supervisor": 5}, "supervisor: must be a table", id="section-not-table"),
+        pytest.param({"inference": {"pocketsphinx": 5}},
+                     "inference.pocketsphinx: must be a table", id="backend-not-table"),
+        pytest.param({"supervisor": {"max_restarts": "5"}},
+                     "supervisor.max_restarts: must be int, got str '5'", id="int-given-str"),
+        pytest.param({"supervisor": {"max_restarts": True}},
+                     "supervisor.max_restarts: must be int, got bool True", id="int-given-bool"),
+        pytest.param({"supervisor": {"max_restarts": 5.0}},
+                     "supervisor.max_restarts: must be int, got float 5.0", id="int-given-float"),
+        pytest.param({"supervisor": {"period_s": "60"}},
+                     "supervisor.period_s: must be float, got str '60'", id="float-given-str"),
+        pytest.param({"supervisor": {"period_s": False}},
+                     "supervisor.period_s: must be float, got bool False", id="float-given-bool"),
+        pytest.param({"feature": {"dc_block": 1}},
+                     "feature.dc_block: must be bool, got int 1", id="bool-given-int"),
+        pytest.param({"source": {"device": 0}},
+                     "source.device: must be str, got int 0", id="str-given-int"),
+        pytest.param({"supervisor": {"strategy": "one_for_all"}},
+                     "supervisor.strategy: must be one of 'one_for_one', 'rest_for_one'",
+                     id="strategy"),
+        pytest.param({"source": {"kind": "network"}},
+                     "source.kind: must be one of 'mic', 'file', 'stdin'", id="source-kind"),
+        pytest.param({"refine": {"finals": "slow"}},
+                     "refine.finals: must be one of 'accurate', 'fast'", id="finals"),
+    ],
+)
+def test_key_and_type_errors(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        c.from_mapping(table)
+
+
+def test_int_is_widened_to_float() -> None:
+    cfg = c.from_mapping({"supervisor": {"period_s": 30}})
+    assert cfg.supervisor.period_s == 30.0
+    assert type(cfg.supervisor.period_s) is float
+
+
+# ------------------------------------------------------------------------- range checks
+RANGE_ERRORS = [
+    # [supervisor]
+    ({"supervisor": {"instance": "a b"}},
+     "supervisor.instance: must be letters, digits, '-' or '_'"),
+    ({"supervisor": {"instance": ""}},
+     "supervisor.instance: must be letters, digits, '-' or '_'"),
+    ({"supervisor": {"max_restarts": -1}}, "supervisor.max_restarts: must be >= 0"),
+    ({"supervisor": {"period_s": 0}}, "supervisor.period_s: must be > 0"),
+    ({"supervisor": {"heartbeat_interval_s": 0}}, "supervisor.heartbeat_interval_s: must be > 0"),
+    ({"supervisor": {"heartbeat_timeout_s": -1}}, "supervisor.heartbeat_timeout_s: must be > 0"),
+    ({"supervisor": {"ready_timeout_s": 0}}, "supervisor.ready_timeout_s: must be > 0"),
+    ({"supervisor": {"shutdown_timeout_s": 0}}, "supervisor.shutdown_timeout_s: must be > 0"),
+    ({"supervisor": {"status_interval_s": 0}}, "supervisor.status_interval_s: must be > 0"),
+    ({"supervisor": {"heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 2.0}},
+     "supervisor.heartbeat_timeout_s: must be > 2 x heartbeat_interval_s"),
+    # [events]
+    ({"events": {"tcp": "udp://127.0.0.1:1"}}, "events.tcp: must be '' or a tcp:// endpoint"),
+    ({"events": {"history": -1}}, "events.history: must be >= 0"),
+    # [source]
+    ({"source": {"kind": "file"}}, "source.path: required when source.kind = 'file'"),
+    ({"source": {"channels": 0}}, "source.channels: must be in 1..64"),
+    ({"source": {"channels": 65}}, "source.channels: must be in 1..64"),
+    ({"source": {"raw_rate_hz": 999}}, "source.raw_rate_hz: must be in 1000..384000"),
+    ({"source": {"raw_rate_hz": 384001}}, "source.raw_rate_hz: must be in 1000..384000"),
+    ({"source": {"raw_format": "u8"}}, "source.raw_format: must be one of s16le, s32le, f32le"),
+    ({"source": {"stream_id": "a/b"}}, "source.stream_id: must be letters, digits, '-' or '_'"),
+    # [audio]
+    ({"audio": {"sample_rate_hz": 44100}}, "audio.sample_rate_hz: must be 8000 or 16000"),
+    ({"audio": {"chunk_ms": 49}}, "audio.chunk_ms: must be in 50..200"),
+    ({"audio": {"chunk_ms": 201}}, "audio.chunk_ms: must be in 50..200"),
+    ({"audio": {"ring_s": 0.5}}, "audio.ring_s: must be in 1..600"),
+    ({"audio": {"ring_s": 600.5}}, "audio.ring_s: must be in 1..600"),
+    ({"audio": {"latency_budget_ms": 0}}, "audio.latency_budget_ms: must be > 0"),
+    # [inference]
+    ({"inference": {"backend": "kaldi"}}, "inference.backend: must be 'pocketsphinx' or 'torch'"),
+    ({"inference": {"pocketsphinx": {"foo": 1}}}, "inference.pocketsphinx.foo: unknown key"),
+    ({"inference": {"pocketsphinx": {"endpoint_silence_ms": "600"}}},
+     "inference.pocketsphinx.endpoint_silence_ms: expected int, got str"),
+    ({"inference": {"pocketsphinx": {"vad_mode": 5}}},
+     "inference.pocketsphinx.vad_mode: must be 0..3, got 5"),
+    # [refine]
+    ({"refine": {"margin_s": -0.1}}, "refine.margin_s: must be in 0..2"),
+    ({"refine": {"margin_s": 2.1}}, "refine.margin_s: must be in 0..2"),
+    ({"refine": {"max_queue": 0}}, "refine.max_queue: must be >= 1"),
+    ({"refine": {"budget_s": 0}}, "refine.budget_s: must be > 0"),
+    ({"refine": {"cpu_threads": 0}}, "refine.cpu_threads: must be in 1..64"),
+    ({"refine": {"cpu_threads": 65}}, "refine.cpu_threads: must be in 1..64"),
+]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"), RANGE_ERRORS, ids=[f"{i}-{msg.split(':')[0]}" for i, (_, msg) in
+                                             enumerate(RANGE_ERRORS)]
+)
+def test_range_errors(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        c.from_mapping(table)
+
+
+def _require_key_patterns() -> list[str]:
+    """The key argument of every ``_require(ok, key, message)`` call in config.py, as regexes."""
+    tree = ast.parse((REPO / "supervisor" / "config.py").read_text(encoding="utf-8"))
+    patterns = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_require":
+            key = node.args[1]
+            if isinstance(key, ast.Constant):
+                patterns.append(re.escape(key.value))
+            else:
+                assert isinstance(key, ast.JoinedStr)
+                patterns.append("".join(re.escape(v.value) if isinstance(v, ast.Constant)
+                                        else r"\w+" for v in key.values))
+    return patterns
+
+
+def test_range_errors_cover_every_require() -> None:
+    """Each ``_require`` of config.py has at least one case in RANGE_ERRORS."""
+    patterns = _require_key_patterns()
+    assert len(patterns) >= 15
+    covered = {msg.split(":")[0] for _, msg in RANGE_ERRORS}
+    missing = [p for p in patterns if not any(re.fullmatch(p, k) for k in covered)]
+    assert not missing, f"no range case for {missing}"
+    assert "inference.pocketsphinx.foo" in covered  # backend options go through the registry
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"supervisor": {"instance": "edge-box_2", "max_restarts": 0}},
+        {"supervisor": {"heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 2.01}},
+        {"events": {"tcp": "tcp://127.0.0.1:7700", "history": 0}},
+        {"source": {"kind": "stdin", "channels": 64, "raw_rate_hz": 384000, "raw_format": "f32le"}},
+        {"source": {"channels": 1, "raw_rate_hz": 1000, "raw_format": "s32le"}},
+        {"audio": {"sample_rate_hz": 8000, "chunk_ms": 50, "ring_s": 1}},
+        {"audio": {"chunk_ms": 200, "ring_s": 600, "adaptive_chunk": True}},
+        {"refine": {"margin_s": 0, "max_queue": 1, "cpu_threads": 64}},
+        {"refine": {"margin_s": 2.0, "cpu_threads": 1, "finals": "fast", "model": "/m"}},
+        {"inference": {"backend": "torch", "torch": {"model_path": "/m.pt"}}},
+    ],
+    ids=lambda t: "-".join(t),
+)
+def test_boundary_values_are_accepted(table: dict[str, Any]) -> None:
+    cfg = c.from_mapping(table)
+    for section, values in table.items():
+        for key, value in values.items():
+            assert getattr(getattr(cfg, section), key) == value
+
+
+def test_backend_options_of_the_selected_backend() -> None:
+    cfg = c.from_mapping({"inference": {"backend": "torch", "torch": {"a": 1},
+                                        "pocketsphinx": {"vad_mode": 2}}})
+    assert cfg.inference.backend_options() == {"a": 1}
+    cfg = c.from_mapping({"inference": {"pocketsphinx": {"vad_mode": 2}}})
+    assert cfg.inference.backend_options() == {"vad_mode": 2}
