@@ -36,8 +36,9 @@ def _open_pull_source(src: dict[str, Any], block_frames: int, rate_hz: int) -> B
     if src["kind"] == "file":
         return FileSource(src["path"], block_frames)
     if src["kind"] == "stdin":
-        return RawPcmSource(sys.stdin.buffer, src["raw_format"], src["channels"], block_frames,
-                            rate_hz)
+        return RawPcmSource(
+            sys.stdin.buffer, src["raw_format"], src["channels"], block_frames, rate_hz
+        )
     raise ConfigError(f"source.kind: cannot pull from {src['kind']!r}")
 
 

@@ -27,6 +27,7 @@ from typing import Final
 import numpy as np
 import soxr
 from numpy.typing import NDArray
+
 from streamasr.actors.errors import AudioFormatError
 
 __all__ = ["Conditioner", "ConditionerCounters", "ConditionerOptions", "to_int16"]

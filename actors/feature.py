@@ -63,7 +63,7 @@ def run(rt: ActorRuntime) -> None:
     chunk_ms = int(audio["chunk_ms"])
     stamps = _Stamps()
     eos_at: int | None = None
-    buf = np.empty((src.capacity,) + tuple(src.frame_shape), dtype=np.float32)
+    buf = np.empty((src.capacity, *tuple(src.frame_shape)), dtype=np.float32)
     rt.ready()
     try:
         while not rt.stopping:
@@ -84,8 +84,16 @@ def run(rt: ActorRuntime) -> None:
                 got = src.read_into(buf[:n])
                 if got.lost_frames:
                     rt.counters["frames_lost"] = rt.counters.get("frames_lost", 0) + got.lost_frames
-                _process(rt, cond, buf[: got.frames], dst, bell, stamps,
-                         got.start_frame + got.frames, fast)
+                _process(
+                    rt,
+                    cond,
+                    buf[: got.frames],
+                    dst,
+                    bell,
+                    stamps,
+                    got.start_frame + got.frames,
+                    fast,
+                )
                 rt.gauges["chunk_ms"] = chunk_ms
             if eos_at is not None and src.read_counter >= eos_at:
                 tail = cond.flush()
@@ -128,7 +136,11 @@ def _process(
 
 
 def _write(
-    rt: ActorRuntime, dst: Ring, bell: Bell, out: np.ndarray[Any, Any], t_capture_ns: int,
+    rt: ActorRuntime,
+    dst: Ring,
+    bell: Bell,
+    out: np.ndarray[Any, Any],
+    t_capture_ns: int,
     fast: bool,
 ) -> None:
     if out.shape[0] == 0:

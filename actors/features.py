@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamasr.actors.errors import AudioFormatError
 
 __all__ = ["LogMelOptions", "StreamingLogMel", "frame_count", "log_mel_offline", "mel_filterbank"]

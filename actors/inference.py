@@ -60,8 +60,11 @@ def run(rt: ActorRuntime) -> None:
     backend = inf["backend"]
     recognizer = create_recognizer(backend, inf.get(backend, {}))
     recognizer.warm_up()
-    st = _State(stream=recognizer.create_stream(start_frame=ring.read_counter),
-                pos=ring.read_counter, rate=ring.sample_rate_hz)
+    st = _State(
+        stream=recognizer.create_stream(start_frame=ring.read_counter),
+        pos=ring.read_counter,
+        rate=ring.sample_rate_hz,
+    )
     accurate = rt.spec.options["refine"]["finals"] == "accurate"
     buf = np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32)
     rt.ready()
@@ -87,7 +90,11 @@ def run(rt: ActorRuntime) -> None:
 
 
 def _decode_available(
-    rt: ActorRuntime, ring: Ring, recognizer: Recognizer, st: _State, buf: np.ndarray,
+    rt: ActorRuntime,
+    ring: Ring,
+    recognizer: Recognizer,
+    st: _State,
+    buf: np.ndarray,
     accurate: bool,
 ) -> bool:
     """Decode up to MAX_STEP_S of new audio; return True if more may be waiting."""
@@ -108,7 +115,7 @@ def _decode_available(
     if got == 0:
         return False
     t0 = time.perf_counter()
-    samples = to_int16(buf[: got, 0])
+    samples = to_int16(buf[:got, 0])
     st.stream.accept(samples)
     st.pos += got
     while st.stamps and st.stamps[0].end_frame <= st.pos:
@@ -152,7 +159,12 @@ def _send_partial(rt: ActorRuntime, st: _State, compute_s: float) -> None:
 
 
 def _transcript(
-    rt: ActorRuntime, res: Result, st: _State, compute_s: float, *, is_final: bool,
+    rt: ActorRuntime,
+    res: Result,
+    st: _State,
+    compute_s: float,
+    *,
+    is_final: bool,
     provisional: bool = False,
 ) -> m.Transcript:
     rate = st.rate

@@ -91,7 +91,10 @@ def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s:
 
 
 def _refine(
-    rt: ActorRuntime, ring: Ring, refiner: WhisperRefiner, batch: list[m.RefineJob],
+    rt: ActorRuntime,
+    ring: Ring,
+    refiner: WhisperRefiner,
+    batch: list[m.RefineJob],
     margin_s: float,
 ) -> None:
     items: list[tuple[np.ndarray, float]] = []
@@ -132,8 +135,7 @@ def _audio(ring: Ring, job: m.RefineJob, margin_s: float) -> np.ndarray | None:
 def _final(job: m.RefineJob, out: RefineOutput | None, compute_s: float) -> m.Transcript:
     first = job.first_pass
     waited_s = (time.time_ns() - job.t_endpoint_ns) / 1e9
-    stages = {**first.stages_s, "refine_queue": max(0.0, waited_s - compute_s),
-              "refine": compute_s}
+    stages = {**first.stages_s, "refine_queue": max(0.0, waited_s - compute_s), "refine": compute_s}
     return dataclasses.replace(
         first,
         passno=2,

@@ -10,6 +10,7 @@ supervisor leaves no orphans.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -88,10 +89,8 @@ class ActorRuntime:
 
     def error(self, message: str) -> None:
         """Report a failure the supervisor should print, before exiting non-zero."""
-        try:
+        with contextlib.suppress(zmq.ZMQError):
             self.send(m.ActorError(actor_id=self.spec.actor_id, message=message))
-        except zmq.ZMQError:
-            pass
 
     def heartbeat(self, *, force: bool = False) -> None:
         """Send a heartbeat if one is due (and check that the supervisor is alive)."""

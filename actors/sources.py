@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Final, Protocol
 import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
+
 from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
 
 __all__ = [

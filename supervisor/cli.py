@@ -30,27 +30,39 @@ EXIT_ERROR = 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="streamasr-supervisor",
-                                description="Supervised real-time speech recognition.")
+    p = argparse.ArgumentParser(
+        prog="streamasr-supervisor", description="Supervised real-time speech recognition."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the pipeline")
-    up.add_argument("-c", "--config", help="TOML config (default: built-in defaults, "
-                    "the same as configs/default.toml)")
-    up.add_argument("--source", help="'mic', a WAV/FLAC file, 'sample' (bundled speech) or "
-                    "'-' for raw PCM on stdin")
+    up.add_argument(
+        "-c",
+        "--config",
+        help="TOML config (default: built-in defaults, the same as configs/default.toml)",
+    )
+    up.add_argument(
+        "--source",
+        help="'mic', a WAV/FLAC file, 'sample' (bundled speech) or '-' for raw PCM on stdin",
+    )
     up.add_argument("--fast", action="store_true", help="do not pace files at real time")
     up.add_argument("--json", action="store_true", help="one JSON object per event")
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument("--device", help="input device name or index (mic)")
     up.add_argument("--rate", type=int, help="raw PCM rate in Hz (--source -)")
-    up.add_argument("--format", dest="raw_format", choices=("s16le", "s32le", "f32le"),
-                    help="raw PCM sample format (--source -)")
+    up.add_argument(
+        "--format",
+        dest="raw_format",
+        choices=("s16le", "s32le", "f32le"),
+        help="raw PCM sample format (--source -)",
+    )
     up.add_argument("--channels", type=int, help="channels to capture / of raw PCM")
     up.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
     up.add_argument("--quiet", action="store_true", help="print no transcripts")
-    for name, helptext in (("status", "show actors, rings and latency"),
-                           ("tail", "print transcripts of a running pipeline"),
-                           ("down", "stop a running pipeline")):
+    for name, helptext in (
+        ("status", "show actors, rings and latency"),
+        ("tail", "print transcripts of a running pipeline"),
+        ("down", "stop a running pipeline"),
+    ):
         sp = sub.add_parser(name, help=helptext)
         if name in ("status", "tail"):
             sp.add_argument("--json", action="store_true")
@@ -79,8 +91,12 @@ def _load_config(args: argparse.Namespace) -> Config:
             src.update(kind="file", path=str(Path(args.source).resolve()))
     if getattr(args, "fast", False):
         src["realtime"] = False
-    for flag, key in (("device", "device"), ("rate", "raw_rate_hz"),
-                      ("raw_format", "raw_format"), ("channels", "channels")):
+    for flag, key in (
+        ("device", "device"),
+        ("rate", "raw_rate_hz"),
+        ("raw_format", "raw_format"),
+        ("channels", "channels"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             src[key] = str(value) if key == "device" else value
@@ -109,11 +125,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         if printer is not None:
             printer(topic, msg)
         if topic == "supervisor.ready" and announce and not args.json:
-            print(f"streamasr: listening ({cfg.source.kind} {cfg.source.path}); Ctrl-C stops",
-                  file=sys.stderr)
+            print(
+                f"streamasr: listening ({cfg.source.kind} {cfg.source.path}); Ctrl-C stops",
+                file=sys.stderr,
+            )
 
-    sup = Supervisor(cfg, sink=sink, exit_on_eos=cfg.source.kind != "mic",
-                     log_level="INFO" if args.verbose else "WARNING")
+    sup = Supervisor(
+        cfg,
+        sink=sink,
+        exit_on_eos=cfg.source.kind != "mic",
+        log_level="INFO" if args.verbose else "WARNING",
+    )
     code = sup.run()
     if printer is not None:
         printer.close()
@@ -129,22 +151,28 @@ def _detach(args: argparse.Namespace, cfg: Config) -> int:
     if "--quiet" not in argv:
         argv.append("--quiet")
     with paths.log_file.open("ab") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "streamasr.supervisor.cli", *argv],
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamasr.supervisor.cli", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=logf,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + cfg.supervisor.ready_timeout_s + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            print(f"streamasr: pipeline exited with code {proc.returncode}:\n"
-                  f"{read_log_tail(paths.log_file)}", file=sys.stderr)
+            print(
+                f"streamasr: pipeline exited with code {proc.returncode}:\n"
+                f"{read_log_tail(paths.log_file)}",
+                file=sys.stderr,
+            )
             return EXIT_ERROR
         try:
             status = request(paths.control, m.StatusRequest(), timeout_s=0.5).status
         except NotRunning:
             continue
         if all(a["state"] == "running" for a in status["actors"]):
-            print(f"streamasr: running in the background (pid {proc.pid}); "
-                  f"log: {paths.log_file}")
+            print(f"streamasr: running in the background (pid {proc.pid}); log: {paths.log_file}")
             return 0
     print("streamasr: pipeline did not become ready in time", file=sys.stderr)
     return EXIT_ERROR
@@ -203,20 +231,29 @@ def cmd_devices(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     for d in devices:
         mark = "*" if d.get("is_default") else " "
-        print(f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch, "
-              f"{d['default_rate_hz']:.0f} Hz)")
+        print(
+            f"{mark} {d['index']:>3}  {d['name']}  ({d['channels']} ch, "
+            f"{d['default_rate_hz']:.0f} Hz)"
+        )
     return 0
 
 
-COMMANDS = {"up": cmd_up, "status": cmd_status, "tail": cmd_tail, "down": cmd_down,
-            "devices": cmd_devices}
+COMMANDS = {
+    "up": cmd_up,
+    "status": cmd_status,
+    "tail": cmd_tail,
+    "down": cmd_down,
+    "devices": cmd_devices,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s supervisor %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s supervisor %(levelname)s %(message)s",
+    )
     try:
         return COMMANDS[args.command](args)
     except StreamAsrError as exc:

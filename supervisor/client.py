@@ -65,8 +65,9 @@ class Subscriber:
         self.protocol_errors = 0
 
     @classmethod
-    def for_instance(cls, instance: str = "default", runtime_dir: str = "",
-                     topics: tuple[str, ...] = ("",)) -> Subscriber:
+    def for_instance(
+        cls, instance: str = "default", runtime_dir: str = "", topics: tuple[str, ...] = ("",)
+    ) -> Subscriber:
         """Subscribe to a local instance's ipc endpoint."""
         return cls(InstancePaths.for_instance(instance, runtime_dir).events, topics)
 
@@ -94,6 +95,7 @@ class Subscriber:
     def __enter__(self) -> Subscriber:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -43,14 +43,26 @@ class SupervisorConfig:
 
     def validate(self) -> None:
         """Range checks."""
-        _require(self.instance.replace("-", "").replace("_", "").isalnum(), "supervisor.instance",
-                 "must be letters, digits, '-' or '_'")
+        _require(
+            self.instance.replace("-", "").replace("_", "").isalnum(),
+            "supervisor.instance",
+            "must be letters, digits, '-' or '_'",
+        )
         _require(self.max_restarts >= 0, "supervisor.max_restarts", "must be >= 0")
-        for name in ("period_s", "heartbeat_interval_s", "heartbeat_timeout_s",
-                     "ready_timeout_s", "shutdown_timeout_s", "status_interval_s"):
+        for name in (
+            "period_s",
+            "heartbeat_interval_s",
+            "heartbeat_timeout_s",
+            "ready_timeout_s",
+            "shutdown_timeout_s",
+            "status_interval_s",
+        ):
             _require(getattr(self, name) > 0, f"supervisor.{name}", "must be > 0")
-        _require(self.heartbeat_timeout_s > 2 * self.heartbeat_interval_s,
-                 "supervisor.heartbeat_timeout_s", "must be > 2 x heartbeat_interval_s")
+        _require(
+            self.heartbeat_timeout_s > 2 * self.heartbeat_interval_s,
+            "supervisor.heartbeat_timeout_s",
+            "must be > 2 x heartbeat_interval_s",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +78,11 @@ class EventsConfig:
 
     def validate(self) -> None:
         """Range checks."""
-        _require(self.tcp == "" or self.tcp.startswith("tcp://"), "events.tcp",
-                 "must be '' or a tcp:// endpoint")
+        _require(
+            self.tcp == "" or self.tcp.startswith("tcp://"),
+            "events.tcp",
+            "must be '' or a tcp:// endpoint",
+        )
         _require(self.history >= 0, "events.history", "must be >= 0")
 
 
@@ -92,15 +107,25 @@ class SourceConfig:
 
     def validate(self) -> None:
         """Range checks."""
-        _require(self.kind != "file" or self.path != "", "source.path",
-                 "required when source.kind = 'file'")
+        _require(
+            self.kind != "file" or self.path != "",
+            "source.path",
+            "required when source.kind = 'file'",
+        )
         _require(1 <= self.channels <= 64, "source.channels", "must be in 1..64")
-        _require(1000 <= self.raw_rate_hz <= 384000, "source.raw_rate_hz",
-                 "must be in 1000..384000")
-        _require(self.raw_format in ("s16le", "s32le", "f32le"), "source.raw_format",
-                 "must be one of s16le, s32le, f32le")
-        _require(self.stream_id.replace("-", "").replace("_", "").isalnum(), "source.stream_id",
-                 "must be letters, digits, '-' or '_'")
+        _require(
+            1000 <= self.raw_rate_hz <= 384000, "source.raw_rate_hz", "must be in 1000..384000"
+        )
+        _require(
+            self.raw_format in ("s16le", "s32le", "f32le"),
+            "source.raw_format",
+            "must be one of s16le, s32le, f32le",
+        )
+        _require(
+            self.stream_id.replace("-", "").replace("_", "").isalnum(),
+            "source.stream_id",
+            "must be letters, digits, '-' or '_'",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +145,9 @@ class AudioConfig:
 
     def validate(self) -> None:
         """Range checks."""
-        _require(self.sample_rate_hz in (8000, 16000), "audio.sample_rate_hz",
-                 "must be 8000 or 16000")
+        _require(
+            self.sample_rate_hz in (8000, 16000), "audio.sample_rate_hz", "must be 8000 or 16000"
+        )
         _require(50 <= self.chunk_ms <= 200, "audio.chunk_ms", "must be in 50..200")
         _require(1.0 <= self.ring_s <= 600.0, "audio.ring_s", "must be in 1..600")
         _require(self.latency_budget_ms > 0, "audio.latency_budget_ms", "must be > 0")
@@ -151,8 +177,11 @@ class InferenceConfig:
 
     def validate(self) -> None:
         """Range checks."""
-        _require(self.backend in ("pocketsphinx", "torch"), "inference.backend",
-                 "must be 'pocketsphinx' or 'torch'")
+        _require(
+            self.backend in ("pocketsphinx", "torch"),
+            "inference.backend",
+            "must be 'pocketsphinx' or 'torch'",
+        )
         if self.backend == "pocketsphinx":
             from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxOptions
             from streamasr.actors.asr.registry import options_from_mapping
@@ -246,8 +275,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return float(value)
     if hint in (int, str, bool) and type(value) is hint:
         return value
-    raise ConfigError(f"{key}: must be {getattr(hint, '__name__', hint)}, "
-                      f"got {type(value).__name__} {value!r}")
+    raise ConfigError(
+        f"{key}: must be {getattr(hint, '__name__', hint)}, got {type(value).__name__} {value!r}"
+    )
 
 
 def from_mapping(table: dict[str, Any]) -> Config:

@@ -9,6 +9,7 @@ through a :class:`~streamasr.supervisor.streams.StreamBook`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -58,8 +59,15 @@ class _Child:
 class Supervisor:
     """Runs one pipeline until it is stopped, its source ends or its policy gives up."""
 
-    def __init__(self, cfg: Config, *, sink: EventSink | None = None, exit_on_eos: bool = False,
-                 log_level: str = "WARNING", actor_log: IO[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        sink: EventSink | None = None,
+        exit_on_eos: bool = False,
+        log_level: str = "WARNING",
+        actor_log: IO[bytes] | None = None,
+    ) -> None:
         """Prepare (nothing starts until :meth:`run`).
 
         Args:
@@ -71,8 +79,7 @@ class Supervisor:
         """
         cfg = resolve_sample(cfg)
         self.cfg = cfg
-        self.paths = InstancePaths.for_instance(cfg.supervisor.instance,
-                                                cfg.supervisor.runtime_dir)
+        self.paths = InstancePaths.for_instance(cfg.supervisor.instance, cfg.supervisor.runtime_dir)
         self.sink = sink
         self.exit_on_eos = exit_on_eos
         self.log_level = log_level
@@ -102,8 +109,14 @@ class Supervisor:
         plan = build(self.cfg, self.paths, os.getpid(), fmt, self.log_level)
         self.paths.pid_file.write_text(str(os.getpid()))
         for r in plan.rings:
-            self.rings[r.role] = Ring.create(r.name, r.capacity, np.dtype(r.dtype), r.frame_shape,
-                                             max_readers=2, sample_rate_hz=r.sample_rate_hz)
+            self.rings[r.role] = Ring.create(
+                r.name,
+                r.capacity,
+                np.dtype(r.dtype),
+                r.frame_shape,
+                max_readers=2,
+                sample_rate_hz=r.sample_rate_hz,
+            )
         return plan
 
     def _open_sockets(self) -> None:
@@ -147,8 +160,9 @@ class Supervisor:
             spec = rp.SupervisorSpec(
                 children=self._plan.children,
                 strategy=rp.Strategy(self.cfg.supervisor.strategy),
-                intensity=rp.Intensity(self.cfg.supervisor.max_restarts,
-                                       self.cfg.supervisor.period_s),
+                intensity=rp.Intensity(
+                    self.cfg.supervisor.max_restarts, self.cfg.supervisor.period_s
+                ),
             )
             self.status = StatusBuilder(self, self._plan)
             state = rp.initial_state(spec)
@@ -197,8 +211,9 @@ class Supervisor:
                 if child is not None and child.proc.poll() is None:
                     child.proc.send_signal(action.signal)
             elif isinstance(action, rp.Publish):
-                self._publish(action.topic, m.Lifecycle(action.topic, dict(action.fields),
-                                                        time.time_ns()))
+                self._publish(
+                    action.topic, m.Lifecycle(action.topic, dict(action.fields), time.time_ns())
+                )
             elif isinstance(action, rp.Log):
                 log.log(action.level, "%s", action.message)
             elif isinstance(action, rp.Shutdown):
@@ -224,11 +239,16 @@ class Supervisor:
         spec = self._plan.actor(actor_id)
         path = self.paths.spec_file(actor_id)
         spec.write(path)
-        stdin = None if (actor_id == "capture" and self.cfg.source.kind == "stdin") \
+        stdin = (
+            None
+            if (actor_id == "capture" and self.cfg.source.kind == "stdin")
             else subprocess.DEVNULL
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamasr.actors", str(path)],
-            stdin=stdin, stdout=subprocess.DEVNULL, stderr=self.actor_log,
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=self.actor_log,
         )
         self.children[actor_id] = _Child(proc)
         log.info("spawned %s pid %d", actor_id, proc.pid)
@@ -236,16 +256,13 @@ class Supervisor:
 
     def _send(self, actor_id: str, msg: Any) -> None:
         try:
-            self.router.send_multipart([actor_id.encode(), *m.pack(msg.KIND, msg)],
-                                       zmq.NOBLOCK)
+            self.router.send_multipart([actor_id.encode(), *m.pack(msg.KIND, msg)], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             log.warning("could not send %s to %s: %s", msg.KIND, actor_id, exc)
 
     def _publish(self, topic: str, msg: Any) -> None:
-        try:
+        with contextlib.suppress(zmq.Again):
             self.pub.send_multipart(m.pack(topic, msg), zmq.NOBLOCK)
-        except zmq.Again:
-            pass
         if self.sink is not None:
             self.sink(topic, msg)
 
@@ -288,11 +305,13 @@ class Supervisor:
             self.exit_reason = f"{sender}: {msg.message}"
             log.error("actor %s: %s", sender, msg.message)
         elif isinstance(msg, m.StatusRequest):
-            self.router.send_multipart([ident, *m.pack("status", m.StatusReply(
-                self.status.build(state)))])
+            self.router.send_multipart(
+                [ident, *m.pack("status", m.StatusReply(self.status.build(state)))]
+            )
         elif isinstance(msg, m.HistoryRequest):
-            self.router.send_multipart([ident, *m.pack("history", m.HistoryReply(
-                self.book.history()))])
+            self.router.send_multipart(
+                [ident, *m.pack("history", m.HistoryReply(self.book.history()))]
+            )
         elif isinstance(msg, m.StopRequest):
             self.router.send_multipart([ident, *m.pack("stop", m.Stop("stopping"))])
             return self._apply(state, rp.StopRequested(msg.reason))
@@ -323,8 +342,9 @@ class Supervisor:
         self.status.observe(out)
         self._publish(f"transcript.{out.stream_id}", out)
 
-    def _on_eos(self, state: rp.SupervisorState, sender: str,
-                msg: m.EndOfStream) -> rp.SupervisorState:
+    def _on_eos(
+        self, state: rp.SupervisorState, sender: str, msg: m.EndOfStream
+    ) -> rp.SupervisorState:
         assert self._plan is not None
         nxt = self._plan.next_actor(sender)
         if nxt is not None:
@@ -332,8 +352,9 @@ class Supervisor:
             self._send(nxt, msg)
             return state
         rate = self.cfg.audio.sample_rate_hz
-        self._publish(f"stream.{msg.stream_id}.ended",
-                      m.StreamEnded(msg.stream_id, msg.end_frame / rate))
+        self._publish(
+            f"stream.{msg.stream_id}.ended", m.StreamEnded(msg.stream_id, msg.end_frame / rate)
+        )
         if self.exit_on_eos:
             return self._apply(state, rp.StopRequested("source ended"))
         return state

@@ -106,8 +106,11 @@ class InstancePaths:
         removed = remove_stale(self.segment_prefix)
         if self.root.is_dir():
             for p in self.root.iterdir():
-                if p.name.startswith(("bell-", "spec-")) or p.name in ("control", "events",
-                                                                       "supervisor.pid"):
+                if p.name.startswith(("bell-", "spec-")) or p.name in (
+                    "control",
+                    "events",
+                    "supervisor.pid",
+                ):
                     p.unlink(missing_ok=True)
                     removed.append(str(p))
         return removed

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from streamasr.actors.spec import ActorSpec, RingRef
 from streamasr.actors.sources import SourceFormat, probe_source
+from streamasr.actors.spec import ActorSpec, RingRef
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.restart_policy import ChildSpec
@@ -68,49 +68,86 @@ def probe(cfg: Config) -> SourceFormat:
             device = int(device)
         return probe_source("mic", raw_channels=src.channels, device=device)
     if src.kind == "stdin":
-        return probe_source("-", raw_rate_hz=src.raw_rate_hz, raw_channels=src.channels,
-                            raw_format=src.raw_format)
+        return probe_source(
+            "-", raw_rate_hz=src.raw_rate_hz, raw_channels=src.channels, raw_format=src.raw_format
+        )
     return probe_source(src.path)
 
 
-def build(cfg: Config, paths: InstancePaths, supervisor_pid: int, fmt: SourceFormat,
-          log_level: str = "WARNING") -> Plan:
+def build(
+    cfg: Config,
+    paths: InstancePaths,
+    supervisor_pid: int,
+    fmt: SourceFormat,
+    log_level: str = "WARNING",
+) -> Plan:
     """The rings and actors for ``cfg`` reading a source of format ``fmt``."""
     sid = cfg.source.stream_id
     model_rate = cfg.audio.sample_rate_hz
-    audio = RingPlan("audio", paths.segment(sid, "audio"),
-                     pow2_at_least(int(cfg.audio.ring_s * fmt.sample_rate_hz)),
-                     (fmt.channels,), fmt.sample_rate_hz)
-    pcm = RingPlan("pcm", paths.segment(sid, "pcm"),
-                   pow2_at_least(int(cfg.audio.ring_s * model_rate)), (1,), model_rate)
+    audio = RingPlan(
+        "audio",
+        paths.segment(sid, "audio"),
+        pow2_at_least(int(cfg.audio.ring_s * fmt.sample_rate_hz)),
+        (fmt.channels,),
+        fmt.sample_rate_hz,
+    )
+    pcm = RingPlan(
+        "pcm",
+        paths.segment(sid, "pcm"),
+        pow2_at_least(int(cfg.audio.ring_s * model_rate)),
+        (1,),
+        model_rate,
+    )
     sections = {f.name: dataclasses.asdict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
 
-    def spec(kind: str, rings: dict[str, RingRef], bells: dict[str, str],
-             keys: tuple[str, ...]) -> ActorSpec:
+    def spec(
+        kind: str, rings: dict[str, RingRef], bells: dict[str, str], keys: tuple[str, ...]
+    ) -> ActorSpec:
         options: dict[str, Any] = {k: sections[k] for k in keys}
         return ActorSpec(
-            actor_id=kind, kind=kind, supervisor_pid=supervisor_pid, control=paths.control,
-            rings=rings, bells=bells, stream_id=sid,
-            heartbeat_interval_s=cfg.supervisor.heartbeat_interval_s, options=options,
+            actor_id=kind,
+            kind=kind,
+            supervisor_pid=supervisor_pid,
+            control=paths.control,
+            rings=rings,
+            bells=bells,
+            stream_id=sid,
+            heartbeat_interval_s=cfg.supervisor.heartbeat_interval_s,
+            options=options,
             log_level=log_level,
         )
 
     actors = [
-        spec("capture", {"out": RingRef(audio.name)}, {"out": paths.bell("audio", 0)},
-             ("source", "audio")),
-        spec("feature", {"in": RingRef(audio.name, 0), "out": RingRef(pcm.name)},
-             {"in": paths.bell("audio", 0), "out": paths.bell("pcm", 0)},
-             ("source", "audio", "feature")),
-        spec("inference", {"in": RingRef(pcm.name, 0)}, {"in": paths.bell("pcm", 0)},
-             ("inference", "refine", "audio")),
+        spec(
+            "capture",
+            {"out": RingRef(audio.name)},
+            {"out": paths.bell("audio", 0)},
+            ("source", "audio"),
+        ),
+        spec(
+            "feature",
+            {"in": RingRef(audio.name, 0), "out": RingRef(pcm.name)},
+            {"in": paths.bell("audio", 0), "out": paths.bell("pcm", 0)},
+            ("source", "audio", "feature"),
+        ),
+        spec(
+            "inference",
+            {"in": RingRef(pcm.name, 0)},
+            {"in": paths.bell("pcm", 0)},
+            ("inference", "refine", "audio"),
+        ),
     ]
     if cfg.refine.finals == "accurate":
         actors.append(spec("refine", {"in": RingRef(pcm.name, 1)}, {}, ("refine",)))
     sup = cfg.supervisor
     children = tuple(
-        ChildSpec(id=a.actor_id, restart="permanent", shutdown_timeout_s=sup.shutdown_timeout_s,
-                  heartbeat_timeout_s=sup.heartbeat_timeout_s,
-                  ready_timeout_s=sup.ready_timeout_s)
+        ChildSpec(
+            id=a.actor_id,
+            restart="permanent",
+            shutdown_timeout_s=sup.shutdown_timeout_s,
+            heartbeat_timeout_s=sup.heartbeat_timeout_s,
+            ready_timeout_s=sup.ready_timeout_s,
+        )
         for a in actors
     )
     return Plan(source=fmt, rings=(audio, pcm), actors=tuple(actors), children=children)

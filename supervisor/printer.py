@@ -22,8 +22,9 @@ def _clock(seconds: float) -> str:
 class Printer:
     """An event sink that prints transcripts to ``out``."""
 
-    def __init__(self, out: TextIO | None = None, *, json_mode: bool = False,
-                 tty: bool | None = None) -> None:
+    def __init__(
+        self, out: TextIO | None = None, *, json_mode: bool = False, tty: bool | None = None
+    ) -> None:
         """``tty`` None: detect from ``out``."""
         self.out = out or sys.stdout
         self.json_mode = json_mode

@@ -48,8 +48,12 @@ class StatusBuilder:
         for key, values in sorted(self._lat.items()):
             a = np.asarray(values)
             p50, p95, p99 = np.percentile(a, [50, 95, 99])
-            out[key] = {"p50": float(p50), "p95": float(p95), "p99": float(p99),
-                        "count": int(a.size)}
+            out[key] = {
+                "p50": float(p50),
+                "p95": float(p95),
+                "p99": float(p99),
+                "count": int(a.size),
+            }
         return out
 
     def build(self, state: rp.SupervisorState) -> dict[str, Any]:
@@ -59,65 +63,112 @@ class StatusBuilder:
         for c in state.children:
             child = sup.children.get(c.id)
             hb = child.heartbeat if child is not None else None
-            actors.append({
-                "id": c.id, "state": str(c.state), "pid": c.pid or 0,
-                "restarts": max(0, c.incarnation - 1),
-                "rss_bytes": hb.rss_bytes if hb else 0,
-                "cpu_percent": hb.cpu_percent if hb else 0.0,
-                "chunk_ms": hb.gauges.get("chunk_ms", 0.0) if hb else 0.0,
-                "counters": dict(hb.counters) if hb else {},
-                "gauges": dict(hb.gauges) if hb else {},
-                "heartbeat_age_s": (time.time_ns() - hb.t_ns) / 1e9 if hb else -1.0,
-                "errors": list(child.errors[-3:]) if child else [],
-            })
+            actors.append(
+                {
+                    "id": c.id,
+                    "state": str(c.state),
+                    "pid": c.pid or 0,
+                    "restarts": max(0, c.incarnation - 1),
+                    "rss_bytes": hb.rss_bytes if hb else 0,
+                    "cpu_percent": hb.cpu_percent if hb else 0.0,
+                    "chunk_ms": hb.gauges.get("chunk_ms", 0.0) if hb else 0.0,
+                    "counters": dict(hb.counters) if hb else {},
+                    "gauges": dict(hb.gauges) if hb else {},
+                    "heartbeat_age_s": (time.time_ns() - hb.t_ns) / 1e9 if hb else -1.0,
+                    "errors": list(child.errors[-3:]) if child else [],
+                }
+            )
         rings = []
         for plan, ring in zip(self._plan.rings, sup.rings.values(), strict=False):
             readers = [s for s in ring.stats_all() if s.reads or s.read_counter]
-            rings.append({
-                "name": plan.name, "role": plan.role, "capacity": ring.capacity,
-                "writes": ring.write_counter, "sample_rate_hz": plan.sample_rate_hz,
-                "readers": [{"reader": s.reader, "fill": s.fill, "reads": s.reads,
-                             "dropped_frames": s.dropped_frames, "overruns": s.overruns,
-                             "underruns": s.underruns, "high_water": s.high_water}
-                            for s in readers],
-            })
+            rings.append(
+                {
+                    "name": plan.name,
+                    "role": plan.role,
+                    "capacity": ring.capacity,
+                    "writes": ring.write_counter,
+                    "sample_rate_hz": plan.sample_rate_hz,
+                    "readers": [
+                        {
+                            "reader": s.reader,
+                            "fill": s.fill,
+                            "reads": s.reads,
+                            "dropped_frames": s.dropped_frames,
+                            "overruns": s.overruns,
+                            "underruns": s.underruns,
+                            "high_water": s.high_water,
+                        }
+                        for s in readers
+                    ],
+                }
+            )
         return {
-            "instance": sup.paths.instance, "pid": os.getpid(),
-            "phase": str(state.phase), "uptime_s": time.monotonic() - self._t0,
-            "source": {"kind": sup.cfg.source.kind, "path": sup.cfg.source.path,
-                       "sample_rate_hz": self._plan.source.sample_rate_hz,
-                       "channels": self._plan.source.channels},
-            "actors": actors, "rings": rings, "latency": self.latency(),
-            "streams": sup.book.counters(), "protocol_errors": sup.protocol_errors,
+            "instance": sup.paths.instance,
+            "pid": os.getpid(),
+            "phase": str(state.phase),
+            "uptime_s": time.monotonic() - self._t0,
+            "source": {
+                "kind": sup.cfg.source.kind,
+                "path": sup.cfg.source.path,
+                "sample_rate_hz": self._plan.source.sample_rate_hz,
+                "channels": self._plan.source.channels,
+            },
+            "actors": actors,
+            "rings": rings,
+            "latency": self.latency(),
+            "streams": sup.book.counters(),
+            "protocol_errors": sup.protocol_errors,
         }
 
 
 def format_table(status: dict[str, Any]) -> str:
     """Render a status map as the terminal table ``status`` prints."""
-    lines = [f"streamasr instance {status['instance']} (pid {status['pid']}, "
-             f"{status['phase']}, up {status['uptime_s']:.0f} s) source: "
-             f"{status['source']['kind']} {status['source']['path']} "
-             f"{status['source']['sample_rate_hz']} Hz x{status['source']['channels']}", ""]
-    lines.append(f"{'ACTOR':<10} {'STATE':<9} {'PID':>7} {'RESTARTS':>8} {'RSS MB':>7} "
-                 f"{'CPU%':>6} {'CHUNK':>6}  COUNTERS")
+    lines = [
+        f"streamasr instance {status['instance']} (pid {status['pid']}, "
+        f"{status['phase']}, up {status['uptime_s']:.0f} s) source: "
+        f"{status['source']['kind']} {status['source']['path']} "
+        f"{status['source']['sample_rate_hz']} Hz x{status['source']['channels']}",
+        "",
+    ]
+    lines.append(
+        f"{'ACTOR':<10} {'STATE':<9} {'PID':>7} {'RESTARTS':>8} {'RSS MB':>7} "
+        f"{'CPU%':>6} {'CHUNK':>6}  COUNTERS"
+    )
     for a in status["actors"]:
         counters = " ".join(f"{k}={v}" for k, v in sorted(a["counters"].items()) if v)
-        lines.append(f"{a['id']:<10} {a['state']:<9} {a['pid']:>7} {a['restarts']:>8} "
-                     f"{a['rss_bytes'] / 2**20:>7.1f} {a['cpu_percent']:>6.1f} "
-                     f"{a['chunk_ms']:>4.0f}ms  {counters}")
-    lines += ["", f"{'RING':<34} {'CAP':>8} {'WRITES':>10} {'RDR':>3} {'FILL':>7} "
-              f"{'LOST':>7} {'OVERRUN':>7} {'UNDERRUN':>8} {'HIGH':>7}"]
+        lines.append(
+            f"{a['id']:<10} {a['state']:<9} {a['pid']:>7} {a['restarts']:>8} "
+            f"{a['rss_bytes'] / 2**20:>7.1f} {a['cpu_percent']:>6.1f} "
+            f"{a['chunk_ms']:>4.0f}ms  {counters}"
+        )
+    lines += [
+        "",
+        f"{'RING':<34} {'CAP':>8} {'WRITES':>10} {'RDR':>3} {'FILL':>7} "
+        f"{'LOST':>7} {'OVERRUN':>7} {'UNDERRUN':>8} {'HIGH':>7}",
+    ]
     for r in status["rings"]:
-        for rd in r["readers"] or [{"reader": "-", "fill": 0, "dropped_frames": 0,
-                                    "overruns": 0, "underruns": 0, "high_water": 0}]:
-            lines.append(f"{r['name']:<34} {r['capacity']:>8} {r['writes']:>10} "
-                         f"{rd['reader']:>3} {rd['fill']:>7} {rd['dropped_frames']:>7} "
-                         f"{rd['overruns']:>7} {rd['underruns']:>8} {rd['high_water']:>7}")
+        for rd in r["readers"] or [
+            {
+                "reader": "-",
+                "fill": 0,
+                "dropped_frames": 0,
+                "overruns": 0,
+                "underruns": 0,
+                "high_water": 0,
+            }
+        ]:
+            lines.append(
+                f"{r['name']:<34} {r['capacity']:>8} {r['writes']:>10} "
+                f"{rd['reader']:>3} {rd['fill']:>7} {rd['dropped_frames']:>7} "
+                f"{rd['overruns']:>7} {rd['underruns']:>8} {rd['high_water']:>7}"
+            )
     if status["latency"]:
         lines += ["", f"{'LATENCY':<22} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'n':>6}"]
         for k, v in status["latency"].items():
-            lines.append(f"{k:<22} {v['p50'] * 1e3:>8.1f} {v['p95'] * 1e3:>8.1f} "
-                         f"{v['p99'] * 1e3:>8.1f} {v['count']:>6}")
+            lines.append(
+                f"{k:<22} {v['p50'] * 1e3:>8.1f} {v['p95'] * 1e3:>8.1f} "
+                f"{v['p99'] * 1e3:>8.1f} {v['count']:>6}"
+            )
     for sid, c in status["streams"].items():
         lines.append(f"\nstream {sid}: " + " ".join(f"{k}={v}" for k, v in c.items()))
     if status["protocol_errors"]:

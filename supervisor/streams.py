@@ -92,7 +92,11 @@ class StreamBook:
     def counters(self) -> dict[str, dict[str, int]]:
         """Per-stream counts: events, finals, duplicates dropped, refine jobs pending."""
         return {
-            sid: {"events": s.seq, "finals": s.finals, "duplicates": s.duplicates,
-                  "refine_pending": len(s.pending)}
+            sid: {
+                "events": s.seq,
+                "finals": s.finals,
+                "duplicates": s.duplicates,
+                "refine_pending": len(s.pending),
+            }
             for sid, s in self._streams.items()
         }

@@ -30,15 +30,15 @@ leaves = (
 )
 msgpack_values = st.recursive(
     leaves,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=10) | st.sampled_from(KINDS), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(max_size=10) | st.sampled_from(KINDS), children, max_size=5)
+    ),
     max_leaves=15,
 )
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
-words = st.lists(
-    st.tuples(st.text(max_size=10), finite, finite, finite).map(list), max_size=5
-)
+words = st.lists(st.tuples(st.text(max_size=10), finite, finite, finite).map(list), max_size=5)
 transcripts = st.builds(
     m.Transcript,
     stream_id=st.text(max_size=10),
@@ -57,22 +57,46 @@ transcripts = st.builds(
 
 # Valid example messages of every type, for truncation and field swaps.
 EXAMPLE_TRANSCRIPT = m.Transcript(
-    stream_id="s0", utterance_id="s0:0", seq=1, is_final=True, passno=1, text="hi",
-    start_s=0.0, end_s=1.0, words=[["hi", 0.0, 1.0, 0.9]], latency_s=0.1,
-    stages_s={"capture": 0.01}, provisional=False,
+    stream_id="s0",
+    utterance_id="s0:0",
+    seq=1,
+    is_final=True,
+    passno=1,
+    text="hi",
+    start_s=0.0,
+    end_s=1.0,
+    words=[["hi", 0.0, 1.0, 0.9]],
+    latency_s=0.1,
+    stages_s={"capture": 0.01},
+    provisional=False,
 )
 EXAMPLES: list[Any] = [
     m.Ready(actor_id="a", pid=1),
-    m.Heartbeat(actor_id="a", pid=1, t_ns=2, rss_bytes=3, cpu_percent=4.0, state="ok",
-                counters={"c": 1}, gauges={"g": 1.5}),
+    m.Heartbeat(
+        actor_id="a",
+        pid=1,
+        t_ns=2,
+        rss_bytes=3,
+        cpu_percent=4.0,
+        state="ok",
+        counters={"c": 1},
+        gauges={"g": 1.5},
+    ),
     m.SetChunk(chunk_ms=100),
     m.Start(),
     m.Stop(reason="r"),
     m.EndOfStream(actor_id="a", stream_id="s0", end_frame=10),
     m.Gap(stream_id="s0", start_frame=1, end_frame=2, reason="r"),
     m.ActorError(actor_id="a", message="boom"),
-    m.RefineJob(stream_id="s0", utterance_id="s0:0", start_frame=0, end_frame=16000,
-                sample_rate_hz=16000, t_endpoint_ns=5, first_pass=EXAMPLE_TRANSCRIPT),
+    m.RefineJob(
+        stream_id="s0",
+        utterance_id="s0:0",
+        start_frame=0,
+        end_frame=16000,
+        sample_rate_hz=16000,
+        t_endpoint_ns=5,
+        first_pass=EXAMPLE_TRANSCRIPT,
+    ),
     m.StatusRequest(),
     m.StatusReply(status={"actors": {}}),
     m.StopRequest(reason="r"),

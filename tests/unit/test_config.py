@@ -177,35 +177,71 @@ def test_sections_are_frozen() -> None:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        pytest.param({"supervisor": {"max_restart": 3}}, "supervisor.max_restart: unknown key",
-                     id="unknown-key"),
+        pytest.param(
+            {"supervisor": {"max_restart": 3}},
+            "supervisor.max_restart: unknown key",
+            id="unknown-key",
+        ),
         pytest.param({"superviser": {}}, "superviser: unknown key", id="unknown-section"),
-        pytest.param({"audio": {"chunk_ms": 100, "chunk": 1}}, "audio.chunk: unknown key",
-                     id="unknown-key-among-known"),
+        pytest.param(
+            {"audio": {"chunk_ms": 100, "chunk": 1}},
+            "audio.chunk: unknown key",
+            id="unknown-key-among-known",
+        ),
         pytest.param({"supervisor": 5}, "supervisor: must be a table", id="section-not-table"),
-        pytest.param({"inference": {"pocketsphinx": 5}},
-                     "inference.pocketsphinx: must be a table", id="backend-not-table"),
-        pytest.param({"supervisor": {"max_restarts": "5"}},
-                     "supervisor.max_restarts: must be int, got str '5'", id="int-given-str"),
-        pytest.param({"supervisor": {"max_restarts": True}},
-                     "supervisor.max_restarts: must be int, got bool True", id="int-given-bool"),
-        pytest.param({"supervisor": {"max_restarts": 5.0}},
-                     "supervisor.max_restarts: must be int, got float 5.0", id="int-given-float"),
-        pytest.param({"supervisor": {"period_s": "60"}},
-                     "supervisor.period_s: must be float, got str '60'", id="float-given-str"),
-        pytest.param({"supervisor": {"period_s": False}},
-                     "supervisor.period_s: must be float, got bool False", id="float-given-bool"),
-        pytest.param({"feature": {"dc_block": 1}},
-                     "feature.dc_block: must be bool, got int 1", id="bool-given-int"),
-        pytest.param({"source": {"device": 0}},
-                     "source.device: must be str, got int 0", id="str-given-int"),
-        pytest.param({"supervisor": {"strategy": "one_for_all"}},
-                     "supervisor.strategy: must be one of 'one_for_one', 'rest_for_one'",
-                     id="strategy"),
-        pytest.param({"source": {"kind": "network"}},
-                     "source.kind: must be one of 'mic', 'file', 'stdin'", id="source-kind"),
-        pytest.param({"refine": {"finals": "slow"}},
-                     "refine.finals: must be one of 'accurate', 'fast'", id="finals"),
+        pytest.param(
+            {"inference": {"pocketsphinx": 5}},
+            "inference.pocketsphinx: must be a table",
+            id="backend-not-table",
+        ),
+        pytest.param(
+            {"supervisor": {"max_restarts": "5"}},
+            "supervisor.max_restarts: must be int, got str '5'",
+            id="int-given-str",
+        ),
+        pytest.param(
+            {"supervisor": {"max_restarts": True}},
+            "supervisor.max_restarts: must be int, got bool True",
+            id="int-given-bool",
+        ),
+        pytest.param(
+            {"supervisor": {"max_restarts": 5.0}},
+            "supervisor.max_restarts: must be int, got float 5.0",
+            id="int-given-float",
+        ),
+        pytest.param(
+            {"supervisor": {"period_s": "60"}},
+            "supervisor.period_s: must be float, got str '60'",
+            id="float-given-str",
+        ),
+        pytest.param(
+            {"supervisor": {"period_s": False}},
+            "supervisor.period_s: must be float, got bool False",
+            id="float-given-bool",
+        ),
+        pytest.param(
+            {"feature": {"dc_block": 1}},
+            "feature.dc_block: must be bool, got int 1",
+            id="bool-given-int",
+        ),
+        pytest.param(
+            {"source": {"device": 0}}, "source.device: must be str, got int 0", id="str-given-int"
+        ),
+        pytest.param(
+            {"supervisor": {"strategy": "one_for_all"}},
+            "supervisor.strategy: must be one of 'one_for_one', 'rest_for_one'",
+            id="strategy",
+        ),
+        pytest.param(
+            {"source": {"kind": "network"}},
+            "source.kind: must be one of 'mic', 'file', 'stdin'",
+            id="source-kind",
+        ),
+        pytest.param(
+            {"refine": {"finals": "slow"}},
+            "refine.finals: must be one of 'accurate', 'fast'",
+            id="finals",
+        ),
     ],
 )
 def test_key_and_type_errors(table: dict[str, Any], message: str) -> None:
@@ -222,10 +258,11 @@ def test_int_is_widened_to_float() -> None:
 # ------------------------------------------------------------------------- range checks
 RANGE_ERRORS = [
     # [supervisor]
-    ({"supervisor": {"instance": "a b"}},
-     "supervisor.instance: must be letters, digits, '-' or '_'"),
-    ({"supervisor": {"instance": ""}},
-     "supervisor.instance: must be letters, digits, '-' or '_'"),
+    (
+        {"supervisor": {"instance": "a b"}},
+        "supervisor.instance: must be letters, digits, '-' or '_'",
+    ),
+    ({"supervisor": {"instance": ""}}, "supervisor.instance: must be letters, digits, '-' or '_'"),
     ({"supervisor": {"max_restarts": -1}}, "supervisor.max_restarts: must be >= 0"),
     ({"supervisor": {"period_s": 0}}, "supervisor.period_s: must be > 0"),
     ({"supervisor": {"heartbeat_interval_s": 0}}, "supervisor.heartbeat_interval_s: must be > 0"),
@@ -233,8 +270,10 @@ RANGE_ERRORS = [
     ({"supervisor": {"ready_timeout_s": 0}}, "supervisor.ready_timeout_s: must be > 0"),
     ({"supervisor": {"shutdown_timeout_s": 0}}, "supervisor.shutdown_timeout_s: must be > 0"),
     ({"supervisor": {"status_interval_s": 0}}, "supervisor.status_interval_s: must be > 0"),
-    ({"supervisor": {"heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 2.0}},
-     "supervisor.heartbeat_timeout_s: must be > 2 x heartbeat_interval_s"),
+    (
+        {"supervisor": {"heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 2.0}},
+        "supervisor.heartbeat_timeout_s: must be > 2 x heartbeat_interval_s",
+    ),
     # [events]
     ({"events": {"tcp": "udp://127.0.0.1:1"}}, "events.tcp: must be '' or a tcp:// endpoint"),
     ({"events": {"history": -1}}, "events.history: must be >= 0"),
@@ -256,10 +295,14 @@ RANGE_ERRORS = [
     # [inference]
     ({"inference": {"backend": "kaldi"}}, "inference.backend: must be 'pocketsphinx' or 'torch'"),
     ({"inference": {"pocketsphinx": {"foo": 1}}}, "inference.pocketsphinx.foo: unknown key"),
-    ({"inference": {"pocketsphinx": {"endpoint_silence_ms": "600"}}},
-     "inference.pocketsphinx.endpoint_silence_ms: expected int, got str"),
-    ({"inference": {"pocketsphinx": {"vad_mode": 5}}},
-     "inference.pocketsphinx.vad_mode: must be 0..3, got 5"),
+    (
+        {"inference": {"pocketsphinx": {"endpoint_silence_ms": "600"}}},
+        "inference.pocketsphinx.endpoint_silence_ms: expected int, got str",
+    ),
+    (
+        {"inference": {"pocketsphinx": {"vad_mode": 5}}},
+        "inference.pocketsphinx.vad_mode: must be 0..3, got 5",
+    ),
     # [refine]
     ({"refine": {"margin_s": -0.1}}, "refine.margin_s: must be in 0..2"),
     ({"refine": {"margin_s": 2.1}}, "refine.margin_s: must be in 0..2"),
@@ -271,8 +314,9 @@ RANGE_ERRORS = [
 
 
 @pytest.mark.parametrize(
-    ("table", "message"), RANGE_ERRORS, ids=[f"{i}-{msg.split(':')[0]}" for i, (_, msg) in
-                                             enumerate(RANGE_ERRORS)]
+    ("table", "message"),
+    RANGE_ERRORS,
+    ids=[f"{i}-{msg.split(':')[0]}" for i, (_, msg) in enumerate(RANGE_ERRORS)],
 )
 def test_range_errors(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
@@ -290,8 +334,12 @@ def _require_key_patterns() -> list[str]:
                 patterns.append(re.escape(key.value))
             else:
                 assert isinstance(key, ast.JoinedStr)
-                patterns.append("".join(re.escape(v.value) if isinstance(v, ast.Constant)
-                                        else r"\w+" for v in key.values))
+                patterns.append(
+                    "".join(
+                        re.escape(v.value) if isinstance(v, ast.Constant) else r"\w+"
+                        for v in key.values
+                    )
+                )
     return patterns
 
 
@@ -329,8 +377,9 @@ def test_boundary_values_are_accepted(table: dict[str, Any]) -> None:
 
 
 def test_backend_options_of_the_selected_backend() -> None:
-    cfg = c.from_mapping({"inference": {"backend": "torch", "torch": {"a": 1},
-                                        "pocketsphinx": {"vad_mode": 2}}})
+    cfg = c.from_mapping(
+        {"inference": {"backend": "torch", "torch": {"a": 1}, "pocketsphinx": {"vad_mode": 2}}}
+    )
     assert cfg.inference.backend_options() == {"a": 1}
     cfg = c.from_mapping({"inference": {"pocketsphinx": {"vad_mode": 2}}})
     assert cfg.inference.backend_options() == {"vad_mode": 2}

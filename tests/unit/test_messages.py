@@ -128,8 +128,13 @@ GOLDEN: list[Any] = [
     ),
     pytest.param(
         m.Gap(stream_id="s0", start_frame=1600, end_frame=3200, reason="overrun"),
-        {"kind": "gap", "stream_id": "s0", "start_frame": 1600, "end_frame": 3200,
-         "reason": "overrun"},
+        {
+            "kind": "gap",
+            "stream_id": "s0",
+            "start_frame": 1600,
+            "end_frame": 3200,
+            "reason": "overrun",
+        },
         b"\x85\xa4kind\xa3gap\xa9stream_id\xa2s0\xabstart_frame\xcd\x06@"
         b"\xa9end_frame\xcd\x0c\x80\xa6reason\xa7overrun",
         id="gap",
@@ -164,10 +169,13 @@ GOLDEN: list[Any] = [
         id="status_request",
     ),
     pytest.param(
-        m.StatusReply(status={"actors": {"capture": {"pid": 1, "state": "running"}},
-                              "uptime_s": 3.5}),
-        {"kind": "status_reply",
-         "status": {"actors": {"capture": {"pid": 1, "state": "running"}}, "uptime_s": 3.5}},
+        m.StatusReply(
+            status={"actors": {"capture": {"pid": 1, "state": "running"}}, "uptime_s": 3.5}
+        ),
+        {
+            "kind": "status_reply",
+            "status": {"actors": {"capture": {"pid": 1, "state": "running"}}, "uptime_s": 3.5},
+        },
         b"\x82\xa4kind\xacstatus_reply\xa6status\x82\xa6actors\x81\xa7capture\x82\xa3pid\x01"
         b"\xa5state\xa7running\xa8uptime_s\xcb@\x0c\x00\x00\x00\x00\x00\x00",
         id="status_reply",
@@ -192,10 +200,15 @@ GOLDEN: list[Any] = [
     ),
     pytest.param(TRANSCRIPT, TRANSCRIPT_MAP, TRANSCRIPT_BYTES, id="transcript"),
     pytest.param(
-        m.Lifecycle(topic="actor.capture.restarted", fields={"restarts": 1, "exit_code": -9},
-                    t_ns=99),
-        {"kind": "lifecycle", "topic": "actor.capture.restarted",
-         "fields": {"restarts": 1, "exit_code": -9}, "t_ns": 99},
+        m.Lifecycle(
+            topic="actor.capture.restarted", fields={"restarts": 1, "exit_code": -9}, t_ns=99
+        ),
+        {
+            "kind": "lifecycle",
+            "topic": "actor.capture.restarted",
+            "fields": {"restarts": 1, "exit_code": -9},
+            "t_ns": 99,
+        },
         b"\x84\xa4kind\xa9lifecycle\xa5topic\xb7actor.capture.restarted"
         b"\xa6fields\x82\xa8restarts\x01\xa9exit_code\xf7\xa4t_nsc",
         id="lifecycle",
@@ -278,8 +291,18 @@ def test_refine_job_first_pass_is_a_transcript() -> None:
 
 def test_history_reply_finals_are_transcripts() -> None:
     second = m.Transcript(
-        stream_id="s1", utterance_id="s1:0", seq=1, is_final=True, passno=2, text="",
-        start_s=0.0, end_s=0.5, words=[], latency_s=0.0, stages_s={}, provisional=False,
+        stream_id="s1",
+        utterance_id="s1:0",
+        seq=1,
+        is_final=True,
+        passno=2,
+        text="",
+        start_s=0.0,
+        end_s=0.5,
+        words=[],
+        latency_s=0.0,
+        stages_s={},
+        provisional=False,
     )
     reply = m.decode(m.encode(m.HistoryReply(finals=[TRANSCRIPT, second])), m.HistoryReply)
     assert reply.finals == [TRANSCRIPT, second]
