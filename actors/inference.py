@@ -129,7 +129,7 @@ def _decode_available(
     rt.counters["frames_decoded"] = st.pos
     rt.gauges["backlog_s"] = (ring.write_counter - st.pos) / ring.sample_rate_hz
     _commit(ring, st)
-    return got == n and n == buf.shape[0]
+    return bool(got == n and n == buf.shape[0])
 
 
 def _commit(ring: Ring, st: _State) -> None:

@@ -20,7 +20,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 import msgpack
 
@@ -274,10 +274,15 @@ def encode(msg: Any) -> bytes:
     """Encode a schema message to msgpack bytes."""
     if type(msg) not in _HINTS and type(msg) not in _BY_KIND.values():
         raise ProtocolError(f"not a schema message: {type(msg).__name__}")
-    return msgpack.packb(to_dict(msg), use_bin_type=True)
+    packed: bytes = msgpack.packb(to_dict(msg), use_bin_type=True)
+    return packed
 
 
-def decode(data: bytes, expected: type[M] | None = None) -> M:
+@overload
+def decode(data: bytes, expected: None = None) -> Any: ...
+@overload
+def decode(data: bytes, expected: type[M]) -> M: ...
+def decode(data: bytes, expected: type[Any] | None = None) -> Any:
     """Decode msgpack bytes into a schema message.
 
     Raises:
@@ -293,7 +298,11 @@ def decode(data: bytes, expected: type[M] | None = None) -> M:
     return from_dict(body, expected)
 
 
-def from_dict(body: Any, expected: type[M] | None = None) -> M:
+@overload
+def from_dict(body: Any, expected: None = None) -> Any: ...
+@overload
+def from_dict(body: Any, expected: type[M]) -> M: ...
+def from_dict(body: Any, expected: type[Any] | None = None) -> Any:
     """Build a schema message from a decoded map (see :func:`decode`)."""
     if not isinstance(body, dict):
         raise ProtocolError(f"message is a {type(body).__name__}, not a map")
@@ -316,8 +325,8 @@ def from_dict(body: Any, expected: type[M] | None = None) -> M:
         wire = _wire_name(f)
         if wire not in body:
             raise ProtocolError(f"{kind}: missing field {wire!r}")
-        kwargs[f.name] = _check(kind, wire, hints[f.name], body[wire])
-    return cls(**kwargs)  # type: ignore[no-any-return]
+        kwargs[f.name] = _check(str(kind), wire, hints[f.name], body[wire])
+    return cls(**kwargs)
 
 
 def _check(kind: str, name: str, hint: Any, value: Any) -> Any:
@@ -364,7 +373,11 @@ def pack(topic: str, msg: Any) -> list[bytes]:
     return [topic.encode(), encode(msg)]
 
 
-def unpack(frames: list[bytes], expected: type[M] | None = None) -> tuple[str, M]:
+@overload
+def unpack(frames: list[bytes], expected: None = None) -> tuple[str, Any]: ...
+@overload
+def unpack(frames: list[bytes], expected: type[M]) -> tuple[str, M]: ...
+def unpack(frames: list[bytes], expected: type[Any] | None = None) -> tuple[str, Any]:
     """Split and decode ``[topic, body]`` frames; ProtocolError on any other shape."""
     if len(frames) != 2:
         raise ProtocolError(f"expected 2 frames [topic, body], got {len(frames)}")

@@ -8,6 +8,7 @@ object per line (see :func:`streamasr.actors.messages.transcript_json`).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any, TextIO
 
@@ -15,8 +16,11 @@ from streamasr.actors import messages as m
 
 
 def _clock(seconds: float) -> str:
-    minutes, secs = divmod(max(0.0, seconds), 60.0)
-    return f"{int(minutes):02d}:{secs:04.1f}"
+    """``MM:SS.s`` of a stream time in seconds (rounded to tenths first: 59.96 -> 01:00.0)."""
+    if not math.isfinite(seconds):
+        return "--:--.-"
+    minutes, tenths = divmod(round(max(0.0, seconds) * 10), 600)
+    return f"{minutes:02d}:{tenths / 10:04.1f}"
 
 
 class Printer:

@@ -1,0 +1,193 @@
+"""Printer (supervisor/printer.py): JSON lines, plain lines when piped, in-place on a tty."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from streamasr.actors import messages as m
+from streamasr.supervisor.printer import Printer
+
+CLEAR = "\r\033[K"
+JSON_KEYS = {
+    "kind",
+    "stream_id",
+    "utterance_id",
+    "seq",
+    "is_final",
+    "pass",
+    "text",
+    "start_s",
+    "end_s",
+    "words",
+    "latency_s",
+}
+
+
+def tr(
+    text: str = "hello world",
+    *,
+    final: bool = True,
+    provisional: bool = False,
+    start_s: float = 61.5,
+    end_s: float = 63.0,
+    stream: str = "s0",
+) -> m.Transcript:
+    """A transcript with the given text and timing."""
+    return m.Transcript(
+        stream_id=stream,
+        utterance_id=f"{stream}:984000",
+        seq=3,
+        is_final=final,
+        passno=2 if final and not provisional else 1,
+        text=text,
+        start_s=start_s,
+        end_s=end_s,
+        words=[["hello", 61.5, 62.0, 0.9], ["world", 62.1, 63.0, 0.8]],
+        latency_s=0.42,
+        stages_s={"inference": 0.1},
+        provisional=provisional,
+    )
+
+
+def printer(*, json_mode: bool = False, tty: bool | None = False) -> tuple[Printer, io.StringIO]:
+    out = io.StringIO()
+    return Printer(out, json_mode=json_mode, tty=tty), out
+
+
+# ------------------------------------------------------------------------------------ json
+def test_json_lines_parse_with_the_documented_keys() -> None:
+    p, out = printer(json_mode=True)
+    p("transcript.s0", tr("partial text", final=False))
+    p("transcript.s0", tr())
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    partial, final = (json.loads(line) for line in lines)
+    for obj in (partial, final):
+        assert set(obj) >= JSON_KEYS
+        assert obj["stream_id"] == "s0"
+        assert obj["utterance_id"] == "s0:984000"
+        assert obj["seq"] == 3
+        assert obj["start_s"] == 61.5
+        assert obj["end_s"] == 63.0
+        assert obj["latency_s"] == 0.42
+    assert (partial["kind"], partial["is_final"], partial["pass"]) == ("partial", False, 1)
+    assert (final["kind"], final["is_final"], final["pass"]) == ("final", True, 2)
+    assert final["text"] == "hello world"
+    assert final["words"] == [["hello", 61.5, 62.0, 0.9], ["world", 62.1, 63.0, 0.8]]
+
+
+def test_json_mode_prints_provisional_finals_as_finals() -> None:
+    p, out = printer(json_mode=True, tty=True)
+    p("t", tr(provisional=True))
+    obj = json.loads(out.getvalue())
+    assert obj["kind"] == "final"
+    assert obj["provisional"] is True
+    assert CLEAR not in out.getvalue()
+
+
+def test_json_mode_keeps_non_ascii_text_valid() -> None:
+    p, out = printer(json_mode=True)
+    p("t", tr("naïve café — 東京"))
+    assert json.loads(out.getvalue())["text"] == "naïve café — 東京"
+
+
+# ----------------------------------------------------------------------------------- plain
+def test_plain_partial_and_final_lines() -> None:
+    p, out = printer(tty=False)
+    p("t", tr("hello", final=False, start_s=1.5))
+    p("t", tr(start_s=61.5, end_s=63.0))
+    assert out.getvalue() == ("partial s0 00:01.5 hello\n[01:01.5 - 01:03.0] s0: hello world\n")
+
+
+def test_plain_provisional_final_is_shown_as_a_partial() -> None:
+    p, out = printer(tty=False)
+    p("t", tr("first pass", provisional=True, start_s=2.0))
+    assert out.getvalue() == "partial s0 00:02.0 first pass\n"
+
+
+def test_plain_empty_final_prints_nothing() -> None:
+    p, out = printer(tty=False)
+    p("t", tr(""))
+    p.close()
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("start_s", "clock"),
+    [
+        (0.0, "00:00.0"),
+        (-1.0, "00:00.0"),
+        (59.96, "01:00.0"),
+        (119.97, "02:00.0"),
+        (3599.99, "60:00.0"),
+        (12.34, "00:12.3"),
+        (float("inf"), "--:--.-"),
+    ],
+)
+def test_plain_clock_format(start_s: float, clock: str) -> None:
+    p, out = printer(tty=False)
+    p("t", tr("x", final=False, start_s=start_s))
+    assert out.getvalue() == f"partial s0 {clock} x\n"
+
+
+def test_non_transcripts_are_ignored() -> None:
+    for mode in (True, False):
+        p, out = printer(json_mode=mode, tty=not mode)
+        p("actor.capture.ready", m.Lifecycle(topic="actor.capture.ready", fields={}, t_ns=1))
+        p("x", m.StreamEnded(stream_id="s0", end_s=1.0))
+        p("x", None)
+        assert out.getvalue() == ""
+
+
+def test_tty_none_detects_from_the_stream() -> None:
+    p, _ = printer(tty=None)
+    assert p.tty is False  # StringIO is not a terminal
+
+
+# ------------------------------------------------------------------------------------- tty
+def test_tty_partial_rewrites_the_line_and_final_replaces_it() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("hel", final=False))
+    p("t", tr("hello", final=False))
+    p("t", tr(start_s=1.0, end_s=2.0))
+    assert out.getvalue() == (
+        f"{CLEAR}\033[2m… hel\033[0m"
+        f"{CLEAR}\033[2m… hello\033[0m"
+        f"{CLEAR}[00:01.0 - 00:02.0] s0: hello world\n"
+    )
+
+
+def test_tty_provisional_final_is_shown_like_a_partial() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("first pass", provisional=True))
+    assert out.getvalue() == f"{CLEAR}\033[2m… first pass\033[0m"
+    assert "\n" not in out.getvalue()
+
+
+def test_tty_empty_final_clears_the_partial_and_prints_no_text() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("uh", final=False))
+    out.seek(0)
+    out.truncate()
+    p("t", tr(""))
+    assert out.getvalue() == CLEAR
+    p.close()  # nothing dangling any more
+    assert out.getvalue() == CLEAR
+
+
+def test_tty_close_ends_a_dangling_partial() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("half", final=False))
+    p.close()
+    assert out.getvalue().endswith(f"\033[0m{CLEAR}")
+
+
+def test_tty_close_after_a_final_writes_nothing() -> None:
+    p, out = printer(tty=True)
+    p("t", tr(start_s=0.0, end_s=1.0))
+    before = out.getvalue()
+    p.close()
+    assert out.getvalue() == before
