@@ -63,8 +63,8 @@ def test_sample_is_shipped_16k_mono_int16() -> None:
     path = sample_path()
     info = sf.info(str(path))
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
-    assert 7.0 < info.duration < 10.0
-    assert path.stat().st_size < 310_000
+    assert 7.0 < info.duration < 12.0
+    assert path.stat().st_size < 360_000
     lines = path.with_name("sample.txt").read_text(encoding="utf-8").splitlines()
     assert lines == [
         "The quick brown fox jumps over the lazy dog.",
