@@ -1,15 +1,18 @@
-"""Inference actor: the model-rate PCM ring -> a streaming recogniser -> transcript events.
+"""Inference actor: model-rate PCM rings -> a streaming recogniser -> transcript events.
 
-Loads and warms the recogniser before it reports Ready. Decoder state lives across chunks;
-partials are sent when the hypothesis changes, finals at each endpoint (pass 1), and with
-``finals = "accurate"`` each final's exact stream positions go to the refine actor as a
-:class:`RefineJob`.
+One process serves every stream of the pipeline: one engine (the loaded model), one
+recogniser stream (decoder state) per audio stream, one PCM ring and doorbell per stream.
+The model is loaded and warmed before the actor reports Ready. Partials are sent when a
+stream's hypothesis changes, finals at each endpoint (pass 1); with
+``finals = "accurate"`` each final's exact stream positions also go to the refine actor as
+a :class:`RefineJob`.
 
-Crash safety: the actor reads with ``read_at`` from its own position and moves its shared
-ring cursor (the commit point) only to positions where the recogniser was idle between
-utterances. A replacement process resumes from that cursor and re-decodes the utterance
-that was in flight from audio the ring still holds; the supervisor drops a re-decoded final
-it has already published (same stream, overlapping times).
+Crash safety: each stream is read with ``read_at`` from the actor's own position, and the
+stream's shared ring cursor (the commit point) moves only to positions where the
+recogniser was idle between utterances. A replacement process resumes from those cursors
+and re-decodes the utterances that were in flight from audio the rings still hold; the
+supervisor drops a re-decoded final it has already published (same stream, overlapping
+times).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,178 +37,226 @@ from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
 
-#: Most frames decoded per loop iteration (keeps heartbeats and control responsive).
+#: Most audio decoded per stream per loop iteration, in seconds (keeps control responsive).
 MAX_STEP_S = 0.5
 
 
 @dataclass(slots=True)
-class _State:
-    """Decoding position and bookkeeping of the one stream this actor serves."""
+class _Stream:
+    """One audio stream: its ring, doorbell, decoder state and position."""
 
-    stream: RecognizerStream
+    stream_id: str
+    ring: Ring
+    listener: Listener
+    decoder: RecognizerStream
     pos: int
-    rate: int
+    buf: np.ndarray[Any, Any]
     last_partial: str = ""
     eos_at: int | None = None
     stamps: deque[Stamp] = field(default_factory=lambda: deque(maxlen=1024))
     stamp: Stamp = field(default_factory=lambda: Stamp(0, 0, 0))
+    frames_lost: int = 0
+
+    @property
+    def rate(self) -> int:
+        """Sample rate of the stream's ring, Hz."""
+        return self.ring.sample_rate_hz
+
+
+class _Inference:
+    """The actor's state: the engine and every stream it decodes."""
+
+    def __init__(self, rt: ActorRuntime, recognizer: Recognizer) -> None:
+        self.rt = rt
+        self.recognizer = recognizer
+        self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
+        self.streams: dict[str, _Stream] = {}
+
+    def attach(self, stream_id: str, ring_name: str, reader: int, bell: str) -> None:
+        """Start decoding ``stream_id`` from its ring's shared cursor."""
+        ring = Ring.attach(ring_name, reader=reader)
+        listener = Listener(self.rt.ctx, bell)
+        self.rt.poller.register(listener.socket)
+        start = ring.read_counter
+        self.streams[stream_id] = _Stream(
+            stream_id=stream_id,
+            ring=ring,
+            listener=listener,
+            decoder=self.recognizer.create_stream(start_frame=start),
+            pos=start,
+            buf=np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32),
+        )
+
+    def close(self) -> None:
+        """Detach every stream."""
+        for st in self.streams.values():
+            self.rt.poller.unregister(st.listener.socket)
+            st.listener.close()
+            st.ring.close()
+        self.streams.clear()
+
+    def handle(self, msgs: list[Any], ready: set[Any]) -> None:
+        """Take control messages and doorbells."""
+        for msg in msgs:
+            if isinstance(msg, m.EndOfStream) and msg.stream_id in self.streams:
+                self.streams[msg.stream_id].eos_at = msg.end_frame
+        for st in self.streams.values():
+            if st.listener.socket in ready:
+                st.stamps.extend(st.listener.drain())
+
+    def work(self) -> None:
+        """Decode what every stream has, round robin, until all are drained."""
+        busy = True
+        while busy and not self.rt.stopping:
+            busy = False
+            for st in self.streams.values():
+                busy |= self._decode(st)
+                self._maybe_end(st)
+            self.rt.heartbeat()
+        self.rt.gauges["streams"] = len(self.streams)
+        self.rt.counters["frames_lost"] = sum(s.frames_lost for s in self.streams.values())
+
+    def _maybe_end(self, st: _Stream) -> None:
+        if st.eos_at is not None and st.pos >= st.eos_at:
+            self._finish(st)
+            log.info("stream %s ended at frame %d", st.stream_id, st.pos)
+            self.rt.send(m.EndOfStream(self.rt.spec.actor_id, st.stream_id, st.pos))
+            st.eos_at = None
+
+    def _decode(self, st: _Stream) -> bool:
+        """Decode up to MAX_STEP_S of new audio of ``st``; True if more may be waiting."""
+        avail = st.ring.write_counter - st.pos
+        if avail <= 0:
+            return False
+        n = min(avail, st.buf.shape[0])
+        try:
+            got = st.ring.read_at(st.pos, st.buf[:n])
+        except RingError:  # audio we had not decoded yet was overwritten: skip ahead
+            self._resync(st)
+            return True
+        if got == 0:
+            return False
+        t0 = time.perf_counter()
+        st.decoder.accept(to_int16(st.buf[:got, 0]))
+        st.pos += got
+        while st.stamps and st.stamps[0].end_frame <= st.pos:
+            st.stamp = st.stamps.popleft()
+        while st.decoder.is_ready():
+            st.decoder.step()
+            if st.decoder.is_endpoint():
+                self._finish(st)
+        self._send_partial(st, time.perf_counter() - t0)
+        self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
+        self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
+        if st.decoder.utterance_start_frame is None and st.decoder.result() is None:
+            st.ring.seek(st.decoder.position_frame)  # idle: a safe point to resume from
+        return bool(got == st.buf.shape[0])
+
+    def _resync(self, st: _Stream) -> None:
+        """Jump to audio still in the ring after falling more than its capacity behind."""
+        target = st.ring.write_counter - st.ring.capacity + st.ring.capacity // 8
+        lost = target - st.pos
+        st.frames_lost += lost
+        log.warning(
+            "stream %s: inference fell %d frames behind; resuming there", st.stream_id, lost
+        )
+        self._finish(st)
+        st.decoder = self.recognizer.create_stream(start_frame=target)
+        st.pos = target
+        st.ring.seek(target)
+
+    def _stages(self, st: _Stream, compute_s: float) -> tuple[float, dict[str, float]]:
+        s = st.stamp
+        if s.t_capture_ns == 0:
+            return compute_s, {"inference": compute_s}
+        now = time.time_ns()
+        feature_s = max(0.0, (s.t_feature_ns - s.t_capture_ns) / 1e9) if s.t_feature_ns else 0.0
+        queue_s = max(0.0, (now - (s.t_feature_ns or s.t_capture_ns)) / 1e9 - compute_s)
+        total = max(0.0, (now - s.t_capture_ns) / 1e9)
+        return total, {"feature": feature_s, "queue": queue_s, "inference": compute_s}
+
+    def _transcript(
+        self,
+        st: _Stream,
+        res: Result,
+        compute_s: float,
+        *,
+        is_final: bool,
+        provisional: bool = False,
+    ) -> m.Transcript:
+        latency, stages = self._stages(st, compute_s)
+        return m.Transcript(
+            stream_id=st.stream_id,
+            utterance_id=f"{st.stream_id}:{res.start_frame}",
+            seq=0,
+            is_final=is_final,
+            passno=1,
+            text=res.text,
+            start_s=res.start_frame / st.rate,
+            end_s=res.end_frame / st.rate,
+            words=[[w.word, w.start_s, w.end_s, w.conf] for w in res.words],
+            latency_s=latency,
+            stages_s=stages,
+            provisional=provisional,
+        )
+
+    def _send_partial(self, st: _Stream, compute_s: float) -> None:
+        res = st.decoder.result()
+        if res is None or res.text == st.last_partial:
+            return
+        st.last_partial = res.text
+        self.rt.send(self._transcript(st, res, compute_s, is_final=False))
+
+    def _finish(self, st: _Stream) -> None:
+        """Finalize the utterance in progress; send its final (and its refine job)."""
+        res = st.decoder.finalize()
+        st.last_partial = ""
+        if res is None or not res.text:
+            return
+        final = self._transcript(st, res, 0.0, is_final=True, provisional=self.accurate)
+        self.rt.send(final)
+        self.rt.counters["finals"] = self.rt.counters.get("finals", 0) + 1
+        if self.accurate:
+            self.rt.send(
+                m.RefineJob(
+                    stream_id=st.stream_id,
+                    utterance_id=final.utterance_id,
+                    start_frame=res.start_frame,
+                    end_frame=res.end_frame,
+                    sample_rate_hz=st.rate,
+                    t_endpoint_ns=time.time_ns(),
+                    first_pass=final,
+                )
+            )
+
+
+def stream_rings(rt: ActorRuntime) -> dict[str, tuple[str, int, str]]:
+    """Stream id -> (ring name, reader slot, doorbell endpoint) from the spawn spec.
+
+    Ring roles are ``in:<stream_id>``; the doorbell of a stream has the same role.
+    """
+    out = {}
+    for role, ref in rt.spec.rings.items():
+        if role.startswith("in:"):
+            sid = role[3:]
+            out[sid] = (ref.name, ref.reader or 0, rt.spec.bells.get(role, ""))
+    return out
 
 
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
-    ref = rt.spec.rings["in"]
-    ring = Ring.attach(ref.name, reader=ref.reader)
-    listener = Listener(rt.ctx, rt.spec.bells["in"])
-    rt.poller.register(listener.socket)
     inf = rt.spec.options["inference"]
     backend = inf["backend"]
     recognizer = create_recognizer(backend, inf.get(backend, {}))
     recognizer.warm_up()
-    st = _State(
-        stream=recognizer.create_stream(start_frame=ring.read_counter),
-        pos=ring.read_counter,
-        rate=ring.sample_rate_hz,
-    )
-    accurate = rt.spec.options["refine"]["finals"] == "accurate"
-    buf = np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32)
-    rt.ready()
+    actor = _Inference(rt, recognizer)
     try:
+        for sid, (name, reader, bell) in stream_rings(rt).items():
+            actor.attach(sid, name, reader, bell)
+        rt.ready()
         while not rt.stopping:
             msgs, ready = rt.poll(0.05)
-            if listener.socket in ready:
-                st.stamps.extend(listener.drain())
-            for msg in msgs:
-                if isinstance(msg, m.EndOfStream):
-                    st.eos_at = msg.end_frame
-            while not rt.stopping and _decode_available(rt, ring, recognizer, st, buf, accurate):
-                rt.heartbeat()
-            if st.eos_at is not None and st.pos >= st.eos_at:
-                _finish(rt, ring, st, accurate, force=True)
-                log.info("end of stream at frame %d", st.pos)
-                rt.send(m.EndOfStream(rt.spec.actor_id, rt.spec.stream_id, st.pos))
-                st.eos_at = None
-                rt.state = "ended"
+            actor.handle(msgs, ready)
+            actor.work()
     finally:
-        listener.close()
-        ring.close()
-
-
-def _decode_available(
-    rt: ActorRuntime,
-    ring: Ring,
-    recognizer: Recognizer,
-    st: _State,
-    buf: np.ndarray,
-    accurate: bool,
-) -> bool:
-    """Decode up to MAX_STEP_S of new audio; return True if more may be waiting."""
-    avail = ring.write_counter - st.pos
-    if avail <= 0:
-        return False
-    n = min(avail, buf.shape[0])
-    try:
-        got = ring.read_at(st.pos, buf[:n])
-    except RingError:  # audio we had not decoded yet was overwritten
-        oldest = ring.write_counter - ring.capacity + ring.capacity // 8
-        rt.counters["frames_lost"] = rt.counters.get("frames_lost", 0) + oldest - st.pos
-        log.warning("inference fell %d frames behind; resuming there", oldest - st.pos)
-        _finish(rt, ring, st, accurate, force=True)
-        st.stream = recognizer.create_stream(start_frame=oldest)
-        st.pos = oldest
-        return True
-    if got == 0:
-        return False
-    t0 = time.perf_counter()
-    samples = to_int16(buf[:got, 0])
-    st.stream.accept(samples)
-    st.pos += got
-    while st.stamps and st.stamps[0].end_frame <= st.pos:
-        st.stamp = st.stamps.popleft()
-    while st.stream.is_ready():
-        st.stream.step()
-        if st.stream.is_endpoint():
-            _finish(rt, ring, st, accurate, force=False)
-    compute_s = time.perf_counter() - t0
-    _send_partial(rt, st, compute_s)
-    rt.counters["frames_decoded"] = st.pos
-    rt.gauges["backlog_s"] = (ring.write_counter - st.pos) / ring.sample_rate_hz
-    _commit(ring, st)
-    return bool(got == n and n == buf.shape[0])
-
-
-def _commit(ring: Ring, st: _State) -> None:
-    """Move the shared cursor to where a replacement may safely resume."""
-    start = st.stream.utterance_start_frame
-    if start is None and st.stream.result() is None:
-        ring.seek(st.stream.position_frame)
-
-
-def _stages(st: _State, now_ns: int, compute_s: float) -> tuple[float, dict[str, float]]:
-    s = st.stamp
-    if s.t_capture_ns == 0:
-        return compute_s, {"inference": compute_s}
-    feature_s = max(0.0, (s.t_feature_ns - s.t_capture_ns) / 1e9) if s.t_feature_ns else 0.0
-    queue_s = max(0.0, (now_ns - (s.t_feature_ns or s.t_capture_ns)) / 1e9 - compute_s)
-    total = max(0.0, (now_ns - s.t_capture_ns) / 1e9)
-    return total, {"feature": feature_s, "queue": queue_s, "inference": compute_s}
-
-
-def _send_partial(rt: ActorRuntime, st: _State, compute_s: float) -> None:
-    res = st.stream.result()
-    text = res.text if res is not None else ""
-    if res is None or text == st.last_partial:
-        return
-    st.last_partial = text
-    rt.send(_transcript(rt, res, st, compute_s, is_final=False))
-
-
-def _transcript(
-    rt: ActorRuntime,
-    res: Result,
-    st: _State,
-    compute_s: float,
-    *,
-    is_final: bool,
-    provisional: bool = False,
-) -> m.Transcript:
-    rate = st.rate
-    latency, stages = _stages(st, time.time_ns(), compute_s)
-    return m.Transcript(
-        stream_id=rt.spec.stream_id,
-        utterance_id=f"{rt.spec.stream_id}:{res.start_frame}",
-        seq=0,
-        is_final=is_final,
-        passno=1,
-        text=res.text,
-        start_s=res.start_frame / rate,
-        end_s=res.end_frame / rate,
-        words=[[w.word, w.start_s, w.end_s, w.conf] for w in res.words],
-        latency_s=latency,
-        stages_s=stages,
-        provisional=provisional,
-    )
-
-
-def _finish(rt: ActorRuntime, ring: Ring, st: _State, accurate: bool, *, force: bool) -> None:
-    """Finalize the utterance in progress and send its final (and refine job)."""
-    if not force and not st.stream.is_endpoint():
-        return
-    res = st.stream.finalize()
-    st.last_partial = ""
-    if res is None or not res.text:
-        return
-    final = _transcript(rt, res, st, 0.0, is_final=True, provisional=accurate)
-    rt.send(final)
-    rt.counters["finals"] = rt.counters.get("finals", 0) + 1
-    if accurate:
-        rt.send(
-            m.RefineJob(
-                stream_id=rt.spec.stream_id,
-                utterance_id=final.utterance_id,
-                start_frame=res.start_frame,
-                end_frame=res.end_frame,
-                sample_rate_hz=ring.sample_rate_hz,
-                t_endpoint_ns=time.time_ns(),
-                first_pass=final,
-            )
-        )
+        actor.close()

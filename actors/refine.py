@@ -38,12 +38,15 @@ MAX_BATCH = 4
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
     cfg = rt.spec.options["refine"]
-    ref = rt.spec.rings["in"]
-    ring = Ring.attach(ref.name, reader=ref.reader)
+    rings = {
+        role[3:]: Ring.attach(ref.name, reader=ref.reader)
+        for role, ref in rt.spec.rings.items()
+        if role.startswith("in:")
+    }
     refiner = WhisperRefiner(RefineOptions(model=cfg["model"], cpu_threads=cfg["cpu_threads"]))
     refiner.warm_up()
     queue: deque[m.RefineJob] = deque()
-    eos: m.EndOfStream | None = None
+    eos: list[m.EndOfStream] = []
     for name in ("refined", "fallbacks", "no_speech", "lost_audio"):
         rt.counters[name] = 0
     rt.ready()
@@ -54,27 +57,41 @@ def run(rt: ActorRuntime) -> None:
                 if isinstance(msg, m.RefineJob):
                     queue.append(msg)
                 elif isinstance(msg, m.EndOfStream):
-                    eos = msg
+                    eos.append(msg)
             _shed(rt, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
             rt.gauges["queue"] = len(queue)
             if queue:
                 batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
-                _refine(rt, ring, refiner, batch, float(cfg["margin_s"]))
-                _release(ring, queue, batch[-1].end_frame, float(cfg["margin_s"]))
-            elif eos is not None:
-                rt.send(m.EndOfStream(rt.spec.actor_id, eos.stream_id, eos.end_frame))
-                eos = None
+                _refine(rt, rings, refiner, batch, float(cfg["margin_s"]))
+                for sid, ring in rings.items():
+                    _release(
+                        ring,
+                        [j for j in queue if j.stream_id == sid],
+                        max((j.end_frame for j in batch if j.stream_id == sid), default=-1),
+                        float(cfg["margin_s"]),
+                    )
+            else:
+                for done in eos:
+                    rt.send(m.EndOfStream(rt.spec.actor_id, done.stream_id, done.end_frame))
+                eos.clear()
     finally:
-        ring.close()
+        for ring in rings.values():
+            ring.close()
 
 
-def _release(ring: Ring, queue: deque[m.RefineJob], done_frame: int, margin_s: float) -> None:
-    """Move the ring cursor past audio no pending job needs (fast sources wait for it)."""
-    if queue:
-        job = queue[0]
+def _release(ring: Ring, pending: list[m.RefineJob], done_frame: int, margin_s: float) -> None:
+    """Move a stream's ring cursor past audio no pending job needs (fast sources wait on it).
+
+    ``pending``: that stream's jobs still queued; ``done_frame``: end of the last job just
+    done for it (-1 if none was).
+    """
+    if pending:
+        job = pending[0]
         target = job.start_frame - int(margin_s * job.sample_rate_hz)
-    else:
+    elif done_frame >= 0:
         target = done_frame
+    else:
+        return
     oldest = max(0, ring.write_counter - ring.capacity)
     target = min(max(target, oldest, ring.read_counter), ring.write_counter)
     if target != ring.read_counter:
@@ -92,7 +109,7 @@ def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s:
 
 def _refine(
     rt: ActorRuntime,
-    ring: Ring,
+    rings: dict[str, Ring],
     refiner: WhisperRefiner,
     batch: list[m.RefineJob],
     margin_s: float,
@@ -100,7 +117,8 @@ def _refine(
     items: list[tuple[np.ndarray, float]] = []
     jobs: list[m.RefineJob] = []
     for job in batch:
-        audio = _audio(ring, job, margin_s)
+        ring = rings.get(job.stream_id)
+        audio = _audio(ring, job, margin_s) if ring is not None else None
         if audio is None:
             rt.counters["lost_audio"] += 1
             rt.counters["fallbacks"] += 1

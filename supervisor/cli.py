@@ -7,6 +7,7 @@ Commands: ``up`` (start; foreground or ``--detach``), ``status``, ``tail``, ``do
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         ("down", "stop a running pipeline"),
     ):
         sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("-c", "--config", help="the TOML config the pipeline was started with")
         if name in ("status", "tail"):
             sp.add_argument("--json", action="store_true")
         if name == "tail":
@@ -89,8 +91,6 @@ def _load_config(args: argparse.Namespace) -> Config:
             src.update(kind="file", path=config_mod.SAMPLE)
         else:
             src.update(kind="file", path=str(Path(args.source).resolve()))
-    if getattr(args, "fast", False):
-        src["realtime"] = False
     for flag, key in (
         ("device", "device"),
         ("rate", "raw_rate_hz"),
@@ -102,6 +102,10 @@ def _load_config(args: argparse.Namespace) -> Config:
             src[key] = str(value) if key == "device" else value
     if src:
         cfg = config_mod.replace(cfg, "source", **src)
+        if "kind" in src:
+            cfg = dataclasses.replace(cfg, streams=())
+    if getattr(args, "fast", False):
+        cfg = config_mod.set_realtime(cfg, False)
     if getattr(args, "finals", None):
         cfg = config_mod.replace(cfg, "refine", finals=args.finals)
     return cfg
@@ -133,7 +137,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     sup = Supervisor(
         cfg,
         sink=sink,
-        exit_on_eos=cfg.source.kind != "mic",
+        exit_on_eos=all(src.kind != "mic" for src in cfg.sources()),
         log_level="INFO" if args.verbose else "WARNING",
     )
     code = sup.run()
@@ -227,7 +231,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
     devices = list_input_devices()
     if not devices:
-        print("no input devices found (use --source FILE.wav or --source -)")
+        print(
+            "streamasr: no input devices found (use --source FILE.wav or --source -)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     for d in devices:
         mark = "*" if d.get("is_default") else " "

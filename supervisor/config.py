@@ -104,6 +104,7 @@ class SourceConfig:
     raw_format: str = "s16le"
     realtime: bool = True
     stream_id: str = "s0"
+    name: str = ""
 
     def validate(self) -> None:
         """Range checks."""
@@ -230,11 +231,31 @@ class Config:
     feature: FeatureConfig = field(default_factory=FeatureConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    streams: tuple[SourceConfig, ...] = ()
 
     def validate(self) -> None:
         """Validate every section."""
         for f in dataclasses.fields(self):
-            getattr(self, f.name).validate()
+            if f.name != "streams":
+                getattr(self, f.name).validate()
+        ids = []
+        for i, src in enumerate(self.streams):
+            try:
+                src.validate()
+            except ConfigError as exc:
+                raise ConfigError(f"streams[{i}].{str(exc).removeprefix('source.')}") from None
+            ids.append(src.stream_id)
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        _require(not dupes, "streams", f"duplicate stream_id {', '.join(dupes)}")
+        _require(
+            not any(s.kind == "stdin" for s in self.streams[1:]),
+            "streams",
+            "only one stream can read stdin",
+        )
+
+    def sources(self) -> tuple[SourceConfig, ...]:
+        """The streams of this pipeline: ``[[streams]]`` if given, else ``[source]``."""
+        return self.streams or (self.source,)
 
 
 def _require(ok: bool, key: str, message: str) -> None:
@@ -267,6 +288,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if value not in choices:
             raise ConfigError(f"{key}: must be one of {', '.join(map(repr, choices))}")
         return value
+    if origin is tuple:
+        (item, _) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: must be an array of tables")
+        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: must be a table")
@@ -304,19 +330,38 @@ def load(path: str | Path) -> Config:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML (not UTF-8: {exc.reason})") from None
     cfg = from_mapping(table)
-    path_value = cfg.source.path
-    if path_value and path_value != SAMPLE and not Path(path_value).is_absolute():
-        cfg = replace(cfg, "source", path=str((p.parent / path_value).resolve()))
-    return cfg
+    return _map_sources(cfg, lambda src: _relative_to(src, p.parent))
+
+
+def _relative_to(src: SourceConfig, base: Path) -> SourceConfig:
+    if src.path and src.path != SAMPLE and not Path(src.path).is_absolute():
+        return dataclasses.replace(src, path=str((base / src.path).resolve()))
+    return src
+
+
+def _map_sources(cfg: Config, fn: typing.Callable[[SourceConfig], SourceConfig]) -> Config:
+    """``cfg`` with ``fn`` applied to ``[source]`` and to every ``[[streams]]`` entry."""
+    new = dataclasses.replace(cfg, source=fn(cfg.source), streams=tuple(fn(s) for s in cfg.streams))
+    new.validate()
+    return new
 
 
 def resolve_sample(cfg: Config) -> Config:
     """Replace the source path ``"sample"`` by the speech sample shipped with the package."""
-    if cfg.source.kind == "file" and cfg.source.path == SAMPLE:
-        from streamasr.actors.sources import sample_path
 
-        return replace(cfg, "source", path=str(sample_path()))
-    return cfg
+    def fix(src: SourceConfig) -> SourceConfig:
+        if src.kind == "file" and src.path == SAMPLE:
+            from streamasr.actors.sources import sample_path
+
+            return dataclasses.replace(src, path=str(sample_path()))
+        return src
+
+    return _map_sources(cfg, fix)
+
+
+def set_realtime(cfg: Config, realtime: bool) -> Config:
+    """``cfg`` with every stream's ``realtime`` set (``--fast``)."""
+    return _map_sources(cfg, lambda src: dataclasses.replace(src, realtime=realtime))
 
 
 def replace(cfg: Config, section: str, **changes: Any) -> Config:

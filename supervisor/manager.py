@@ -91,6 +91,8 @@ class Supervisor:
         self.exit_reason = ""
         self.protocol_errors = 0
         self._stop_signal: str | None = None
+        self._started = False
+        self._ended: set[str] = set()
         self._plan: Plan | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
 
@@ -105,11 +107,11 @@ class Supervisor:
             )
         for item in self.paths.clean_stale():
             log.info("removed stale %s", item)
-        fmt = probe(self.cfg)
-        plan = build(self.cfg, self.paths, os.getpid(), fmt, self.log_level)
+        formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
+        plan = build(self.cfg, self.paths, os.getpid(), formats, self.log_level)
         self.paths.pid_file.write_text(str(os.getpid()))
         for r in plan.rings:
-            self.rings[r.role] = Ring.create(
+            self.rings[r.name] = Ring.create(
                 r.name,
                 r.capacity,
                 np.dtype(r.dtype),
@@ -239,11 +241,8 @@ class Supervisor:
         spec = self._plan.actor(actor_id)
         path = self.paths.spec_file(actor_id)
         spec.write(path)
-        stdin = (
-            None
-            if (actor_id == "capture" and self.cfg.source.kind == "stdin")
-            else subprocess.DEVNULL
-        )
+        reads_stdin = spec.kind == "capture" and spec.options["source"]["kind"] == "stdin"
+        stdin = None if reads_stdin else subprocess.DEVNULL
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamasr.actors", str(path)],
             stdin=stdin,
@@ -325,15 +324,17 @@ class Supervisor:
         if actor_id == "refine":
             for job in self.book.pending_jobs():
                 self._send("refine", job)
-        if actor_id in self.eos_sent:
-            self._send(actor_id, self.eos_sent[actor_id])
+        for key, eos in self.eos_sent.items():
+            if key.split("/")[0] == actor_id:
+                self._send(actor_id, eos)
+        assert self._plan is not None
         all_ready = all(c.state is rp.ChildState.RUNNING for c in state.children)
-        capture = self.children.get("capture")
-        if all_ready and capture is not None and not capture.started:
-            capture.started = True
-            self._send("capture", m.Start())
-        elif actor_id == "capture" and capture is not None and capture.started:
-            self._send("capture", m.Start())  # a restarted capture resumes at once
+        if all_ready and not self._started:
+            self._started = True
+            for cap in self._plan.captures():
+                self._send(cap, m.Start())
+        elif self._started and actor_id in self._plan.captures():
+            self._send(actor_id, m.Start())  # a restarted capture resumes at once
 
     def _on_transcript(self, sender: str, msg: m.Transcript) -> None:
         out = self.book.publish(msg, from_refine=(sender == "refine"))
@@ -346,16 +347,21 @@ class Supervisor:
         self, state: rp.SupervisorState, sender: str, msg: m.EndOfStream
     ) -> rp.SupervisorState:
         assert self._plan is not None
-        nxt = self._plan.next_actor(sender)
+        if msg.stream_id not in self._plan.chains or sender not in self._plan.chains[msg.stream_id]:
+            self.protocol_errors += 1
+            return state
+        nxt = self._plan.next_actor(msg.stream_id, sender)
+        log.info("stream %s: end of stream from %s -> %s", msg.stream_id, sender, nxt)
         if nxt is not None:
-            self.eos_sent[nxt] = msg
+            self.eos_sent[f"{nxt}/{msg.stream_id}"] = msg
             self._send(nxt, msg)
             return state
         rate = self.cfg.audio.sample_rate_hz
+        self._ended.add(msg.stream_id)
         self._publish(
             f"stream.{msg.stream_id}.ended", m.StreamEnded(msg.stream_id, msg.end_frame / rate)
         )
-        if self.exit_on_eos:
+        if self.exit_on_eos and self._ended >= set(self._plan.chains):
             return self._apply(state, rp.StopRequested("source ended"))
         return state
 

@@ -1,7 +1,10 @@
 """From a config to a pipeline plan: which rings to create and which actors to spawn.
 
-Pure apart from probing the source's native format. One stream per pipeline today; every
-name and message already carries the stream id, so more streams add rings and actors here.
+Pure apart from probing each source's native format. Every stream gets an audio ring (its
+source's rate and channels), a PCM ring (model rate, mono), a capture and a feature actor;
+one inference actor decodes every stream, and (with accurate finals) one refine actor
+re-transcribes every stream's utterances. With a single stream the per-stream actors are
+simply ``capture`` and ``feature``; with several, ``capture-<stream>`` / ``feature-<stream>``.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ import numpy as np
 
 from streamasr.actors.sources import SourceFormat, probe_source
 from streamasr.actors.spec import ActorSpec, RingRef
-from streamasr.supervisor.config import Config
+from streamasr.supervisor.config import Config, SourceConfig
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.restart_policy import ChildSpec
+
+#: Reader slots of the PCM ring: inference, refine.
+PCM_READER_INFERENCE, PCM_READER_REFINE = 0, 1
 
 
 @dataclass(frozen=True, slots=True)
 class RingPlan:
     """One ring the supervisor creates: name, capacity (frames), frame shape, rate (Hz)."""
 
+    stream_id: str
     role: str
     name: str
     capacity: int
@@ -33,12 +40,13 @@ class RingPlan:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Rings in creation order and actor specs in start order."""
+    """Rings in creation order, actor specs in start order, and each stream's chain."""
 
-    source: SourceFormat
+    formats: dict[str, SourceFormat]
     rings: tuple[RingPlan, ...]
     actors: tuple[ActorSpec, ...]
     children: tuple[ChildSpec, ...]
+    chains: dict[str, tuple[str, ...]]
 
     def actor(self, actor_id: str) -> ActorSpec:
         """The spec of ``actor_id``."""
@@ -47,11 +55,15 @@ class Plan:
                 return a
         raise KeyError(actor_id)
 
-    def next_actor(self, actor_id: str) -> str | None:
-        """The actor after ``actor_id`` in the chain (None for the last)."""
-        ids = [a.actor_id for a in self.actors]
-        i = ids.index(actor_id)
-        return ids[i + 1] if i + 1 < len(ids) else None
+    def next_actor(self, stream_id: str, actor_id: str) -> str | None:
+        """The actor after ``actor_id`` in ``stream_id``'s chain (None for the last)."""
+        chain = self.chains[stream_id]
+        i = chain.index(actor_id)
+        return chain[i + 1] if i + 1 < len(chain) else None
+
+    def captures(self) -> list[str]:
+        """Ids of the capture actors."""
+        return [a.actor_id for a in self.actors if a.kind == "capture"]
 
 
 def pow2_at_least(n: int) -> int:
@@ -59,9 +71,8 @@ def pow2_at_least(n: int) -> int:
     return 1 << max(0, int(np.ceil(np.log2(max(1, n)))))
 
 
-def probe(cfg: Config) -> SourceFormat:
-    """The native format (rate Hz, channels) of the configured source."""
-    src = cfg.source
+def probe(src: SourceConfig) -> SourceFormat:
+    """The native format (rate Hz, channels) of one configured source."""
     if src.kind == "mic":
         device: str | int | None = src.device or None
         if isinstance(device, str) and device.isdigit():
@@ -74,71 +85,126 @@ def probe(cfg: Config) -> SourceFormat:
     return probe_source(src.path)
 
 
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    cfg: Config
+    paths: InstancePaths
+    supervisor_pid: int
+    log_level: str
+
+    def spec(
+        self,
+        actor_id: str,
+        kind: str,
+        stream_id: str,
+        rings: dict[str, RingRef],
+        bells: dict[str, str],
+        options: dict[str, Any],
+    ) -> ActorSpec:
+        return ActorSpec(
+            actor_id=actor_id,
+            kind=kind,
+            supervisor_pid=self.supervisor_pid,
+            control=self.paths.control,
+            rings=rings,
+            bells=bells,
+            stream_id=stream_id,
+            heartbeat_interval_s=self.cfg.supervisor.heartbeat_interval_s,
+            options=options,
+            log_level=self.log_level,
+        )
+
+
 def build(
     cfg: Config,
     paths: InstancePaths,
     supervisor_pid: int,
-    fmt: SourceFormat,
+    formats: dict[str, SourceFormat],
     log_level: str = "WARNING",
 ) -> Plan:
-    """The rings and actors for ``cfg`` reading a source of format ``fmt``."""
-    sid = cfg.source.stream_id
-    model_rate = cfg.audio.sample_rate_hz
-    audio = RingPlan(
-        "audio",
-        paths.segment(sid, "audio"),
-        pow2_at_least(int(cfg.audio.ring_s * fmt.sample_rate_hz)),
-        (fmt.channels,),
-        fmt.sample_rate_hz,
-    )
-    pcm = RingPlan(
-        "pcm",
-        paths.segment(sid, "pcm"),
-        pow2_at_least(int(cfg.audio.ring_s * model_rate)),
-        (1,),
-        model_rate,
-    )
-    sections = {f.name: dataclasses.asdict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-
-    def spec(
-        kind: str, rings: dict[str, RingRef], bells: dict[str, str], keys: tuple[str, ...]
-    ) -> ActorSpec:
-        options: dict[str, Any] = {k: sections[k] for k in keys}
-        return ActorSpec(
-            actor_id=kind,
-            kind=kind,
-            supervisor_pid=supervisor_pid,
-            control=paths.control,
-            rings=rings,
-            bells=bells,
-            stream_id=sid,
-            heartbeat_interval_s=cfg.supervisor.heartbeat_interval_s,
-            options=options,
-            log_level=log_level,
+    """The rings and actors for ``cfg``; ``formats`` maps stream id -> its source format."""
+    ctx = _Ctx(cfg, paths, supervisor_pid, log_level)
+    sources = cfg.sources()
+    single = len(sources) == 1
+    rings: list[RingPlan] = []
+    actors: list[ActorSpec] = []
+    inf_rings: dict[str, RingRef] = {}
+    inf_bells: dict[str, str] = {}
+    ref_rings: dict[str, RingRef] = {}
+    chains: dict[str, tuple[str, ...]] = {}
+    audio_opts = dataclasses.asdict(cfg.audio)
+    for src in sources:
+        sid, fmt = src.stream_id, formats[src.stream_id]
+        audio = RingPlan(
+            sid,
+            "audio",
+            paths.segment(sid, "audio"),
+            pow2_at_least(int(cfg.audio.ring_s * fmt.sample_rate_hz)),
+            (fmt.channels,),
+            fmt.sample_rate_hz,
         )
-
-    actors = [
-        spec(
-            "capture",
-            {"out": RingRef(audio.name)},
-            {"out": paths.bell("audio", 0)},
-            ("source", "audio"),
-        ),
-        spec(
-            "feature",
-            {"in": RingRef(audio.name, 0), "out": RingRef(pcm.name)},
-            {"in": paths.bell("audio", 0), "out": paths.bell("pcm", 0)},
-            ("source", "audio", "feature"),
-        ),
-        spec(
+        pcm = RingPlan(
+            sid,
+            "pcm",
+            paths.segment(sid, "pcm"),
+            pow2_at_least(int(cfg.audio.ring_s * cfg.audio.sample_rate_hz)),
+            (1,),
+            cfg.audio.sample_rate_hz,
+        )
+        rings += [audio, pcm]
+        cap_id = "capture" if single else f"capture-{sid}"
+        feat_id = "feature" if single else f"feature-{sid}"
+        src_opts = dataclasses.asdict(src)
+        actors.append(
+            ctx.spec(
+                cap_id,
+                "capture",
+                sid,
+                {"out": RingRef(audio.name)},
+                {"out": paths.bell(f"{sid}-audio", 0)},
+                {"source": src_opts, "audio": audio_opts},
+            )
+        )
+        actors.append(
+            ctx.spec(
+                feat_id,
+                "feature",
+                sid,
+                {"in": RingRef(audio.name, 0), "out": RingRef(pcm.name)},
+                {"in": paths.bell(f"{sid}-audio", 0), "out": paths.bell(f"{sid}-pcm", 0)},
+                {
+                    "source": src_opts,
+                    "audio": audio_opts,
+                    "feature": dataclasses.asdict(cfg.feature),
+                },
+            )
+        )
+        inf_rings[f"in:{sid}"] = RingRef(pcm.name, PCM_READER_INFERENCE)
+        inf_bells[f"in:{sid}"] = paths.bell(f"{sid}-pcm", 0)
+        ref_rings[f"in:{sid}"] = RingRef(pcm.name, PCM_READER_REFINE)
+        chains[sid] = (cap_id, feat_id, "inference")
+    first = sources[0].stream_id
+    actors.append(
+        ctx.spec(
             "inference",
-            {"in": RingRef(pcm.name, 0)},
-            {"in": paths.bell("pcm", 0)},
-            ("inference", "refine", "audio"),
-        ),
-    ]
+            "inference",
+            first,
+            inf_rings,
+            inf_bells,
+            {
+                "inference": dataclasses.asdict(cfg.inference),
+                "refine": dataclasses.asdict(cfg.refine),
+                "audio": audio_opts,
+            },
+        )
+    )
     if cfg.refine.finals == "accurate":
-        actors.append(spec("refine", {"in": RingRef(pcm.name, 1)}, {}, ("refine",)))
+        actors.append(
+            ctx.spec(
+                "refine", "refine", first, ref_rings, {}, {"refine": dataclasses.asdict(cfg.refine)}
+            )
+        )
+        chains = {sid: (*chain, "refine") for sid, chain in chains.items()}
     sup = cfg.supervisor
     children = tuple(
         ChildSpec(
@@ -150,4 +216,6 @@ def build(
         )
         for a in actors
     )
-    return Plan(source=fmt, rings=(audio, pcm), actors=tuple(actors), children=children)
+    return Plan(
+        formats=formats, rings=tuple(rings), actors=tuple(actors), children=children, chains=chains
+    )

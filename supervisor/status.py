@@ -79,7 +79,8 @@ class StatusBuilder:
                 }
             )
         rings = []
-        for plan, ring in zip(self._plan.rings, sup.rings.values(), strict=False):
+        for plan in self._plan.rings:
+            ring = sup.rings[plan.name]
             readers = [s for s in ring.stats_all() if s.reads or s.read_counter]
             rings.append(
                 {
@@ -107,12 +108,17 @@ class StatusBuilder:
             "pid": os.getpid(),
             "phase": str(state.phase),
             "uptime_s": time.monotonic() - self._t0,
-            "source": {
-                "kind": sup.cfg.source.kind,
-                "path": sup.cfg.source.path,
-                "sample_rate_hz": self._plan.source.sample_rate_hz,
-                "channels": self._plan.source.channels,
-            },
+            "sources": [
+                {
+                    "stream_id": src.stream_id,
+                    "name": src.name,
+                    "kind": src.kind,
+                    "path": src.path,
+                    "sample_rate_hz": self._plan.formats[src.stream_id].sample_rate_hz,
+                    "channels": self._plan.formats[src.stream_id].channels,
+                }
+                for src in sup.cfg.sources()
+            ],
             "actors": actors,
             "rings": rings,
             "latency": self.latency(),
@@ -125,19 +131,22 @@ def format_table(status: dict[str, Any]) -> str:
     """Render a status map as the terminal table ``status`` prints."""
     lines = [
         f"streamasr instance {status['instance']} (pid {status['pid']}, "
-        f"{status['phase']}, up {status['uptime_s']:.0f} s) source: "
-        f"{status['source']['kind']} {status['source']['path']} "
-        f"{status['source']['sample_rate_hz']} Hz x{status['source']['channels']}",
-        "",
+        f"{status['phase']}, up {status['uptime_s']:.0f} s)"
     ]
+    for src in status["sources"]:
+        lines.append(
+            f"  stream {src['stream_id']}{' (' + src['name'] + ')' if src['name'] else ''}: "
+            f"{src['kind']} {src['path']} {src['sample_rate_hz']} Hz x{src['channels']}"
+        )
+    lines.append("")
     lines.append(
-        f"{'ACTOR':<10} {'STATE':<9} {'PID':>7} {'RESTARTS':>8} {'RSS MB':>7} "
+        f"{'ACTOR':<16} {'STATE':<9} {'PID':>7} {'RESTARTS':>8} {'RSS MB':>7} "
         f"{'CPU%':>6} {'CHUNK':>6}  COUNTERS"
     )
     for a in status["actors"]:
         counters = " ".join(f"{k}={v}" for k, v in sorted(a["counters"].items()) if v)
         lines.append(
-            f"{a['id']:<10} {a['state']:<9} {a['pid']:>7} {a['restarts']:>8} "
+            f"{a['id']:<16} {a['state']:<9} {a['pid']:>7} {a['restarts']:>8} "
             f"{a['rss_bytes'] / 2**20:>7.1f} {a['cpu_percent']:>6.1f} "
             f"{a['chunk_ms']:>4.0f}ms  {counters}"
         )

@@ -21,7 +21,13 @@ CONFIG_FILES = sorted(CONFIGS.glob("*.toml"))
 
 def _section_classes() -> dict[str, type[Any]]:
     cfg = c.Config()
-    return {f.name: type(getattr(cfg, f.name)) for f in dataclasses.fields(c.Config)}
+    out: dict[str, type[Any]] = {
+        f.name: type(getattr(cfg, f.name))
+        for f in dataclasses.fields(c.Config)
+        if f.name != "streams"
+    }
+    out["[streams]"] = c.SourceConfig  # an array of tables: [[streams]]
+    return out
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
@@ -148,9 +154,9 @@ def test_sample_is_kept_by_load_and_resolved_by_resolve_sample(tmp_path: Path) -
 
 def test_resolve_sample_leaves_other_sources_alone() -> None:
     mic = c.Config()
-    assert c.resolve_sample(mic) is mic
+    assert c.resolve_sample(mic) == mic
     other = c.from_mapping({"source": {"kind": "file", "path": "/a.wav"}})
-    assert c.resolve_sample(other) is other
+    assert c.resolve_sample(other) == other
 
 
 # ----------------------------------------------------------------------------- replace()
@@ -256,6 +262,15 @@ def test_int_is_widened_to_float() -> None:
 
 # ------------------------------------------------------------------------- range checks
 RANGE_ERRORS = [
+    # [[streams]]
+    (
+        {"streams": [{"stream_id": "a"}, {"stream_id": "a"}]},
+        "streams: duplicate stream_id a",
+    ),
+    (
+        {"streams": [{"kind": "stdin", "stream_id": "a"}, {"kind": "stdin", "stream_id": "b"}]},
+        "streams: only one stream can read stdin",
+    ),
     # [supervisor]
     (
         {"supervisor": {"instance": "a b"}},
