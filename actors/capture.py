@@ -1,56 +1,335 @@
 """Capture actor: a microphone, file or stdin source into the audio ring.
 
 The audio ring holds float32 frames shaped ``(channels,)`` at the source's own rate; its
-write counter is the stream position. A microphone's PortAudio callback only copies into
-the ring (no allocation, no lock, no logging); the main loop rings the doorbell, heartbeats
-and reports device errors. File and stdin sources are pulled in ``chunk_ms`` blocks, paced
-at real time unless ``realtime = false`` (``--fast``), in which case the loop waits for the
-slowest reader instead of overwriting unread audio (a file can wait; a microphone cannot).
+write counter is the stream position. File and stdin sources are pulled in ``chunk_ms``
+blocks, paced at real time unless ``realtime = false`` (``--fast``), in which case the loop
+waits for the slowest reader instead of overwriting unread audio (a file can wait; a
+microphone cannot). A restarted capture actor resumes a file exactly at the ring's write
+counter (the file is seeked to that frame), so no frame is lost or duplicated; stdin cannot
+be rewound, so what a killed process had read but not written is lost (and logged).
 
-A restarted capture actor resumes a file at the ring's write counter, so no frame is lost
-or duplicated; for a microphone the frames it could not capture while down are reported as
-a :class:`Gap` and skipped in the ring, so stream time stays monotonic and true to the clock.
+**Live sources** (``source.kind = "mic"``). PortAudio's callback only copies into the ring
+and notes the capture clock of the newest frame (a :class:`ClockAnchor`); the main loop
+rings the doorbell, heartbeats and watches the device. A device error (unplugged, stream
+error, PortAudio failure, or no audio for ``stall_s``) does *not* end the actor: it sets
+``rt.state = "device_error"``, counts ``device_errors``, and reopens the device with the
+backoff of :class:`ReopenBackoff` (0.2 s doubling to 5 s; back to 0.2 s once the device has
+stayed up ``stable_s``), counting ``reopen_attempts`` and ``device_down_s``.
+
+**Lost audio is never hidden.** Stream time stays monotonic and true to the capture clock:
+frame ``anchor.frame + (t - anchor.t_s) * rate`` is the one captured at ``t``. While the
+device is down, the frames it did not capture are *filled* in the ring, in chunks no larger
+than half the ring and never faster than its slowest reader has room for, so every later
+position keeps its true time and downstream stages see "nothing said" (an utterance in
+flight ends at its endpoint). When capture resumes, the supervisor gets a
+:class:`~streamasr.actors.messages.Gap` with the exact positions ``[start_frame, end_frame)``
+of the fill; counters ``gaps``, ``gap_frames``, ``last_gap_start_frame`` and
+``last_gap_end_frame`` carry it into ``status``. A fill rather than a jump of the write
+counter, because every reader and the refine stage address audio by ring position: a jump
+would make them read stale slots as audio.
+
+The fill is *comfort noise* by default (``source.gap_fill = "comfort_noise"``): white noise
+at the noise floor of the last seconds captured (10th percentile of 20 ms block RMS, at most
+-34 dBFS; zeros when nothing was captured yet), seeded by the gap's start frame. Exact
+digital silence (``gap_fill = "zeros"``) is available but misleads level-adaptive VADs and
+endpointers: with PocketSphinx, 1.3 s of zeros in a pause of conversation1 made the
+background noise after it decode as speech ("if shitty") and merged the next two utterances
+into one final, while comfort noise gave the same finals as the intact audio.
+
+**Restarts.** The anchor is saved (at most every ``clock_interval_s``, atomically) to
+``<runtime_dir>/capture-<stream>.clock``, tagged with the supervisor's pid and the ring's
+name. A replacement process for a live source reads it and the ring's write counter, fills
+the frames lost while no process captured with silence and reports them as a Gap (reason
+``"capture restarted"``) before it reopens the device. CLOCK_BOOTTIME is used (shared by
+all processes, and it keeps counting through a suspend, when the microphone hears nothing).
+
+**Fault injection (tests only).** ``source.device = "file-mic:<wav>"`` selects
+:class:`~streamasr.actors.sources.FileMic`, which plays the file in real time through this
+same microphone path; creating ``<runtime_dir>/fault-<actor_id>`` holding a number of
+seconds makes it fail (see :class:`~streamasr.actors.sources.FaultTrigger`). At the file's
+end the actor sends EndOfStream, as for a file source.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from streamasr.actors import messages as m
 from streamasr.actors.doorbell import Bell, Stamp
-from streamasr.actors.errors import ConfigError
+from streamasr.actors.errors import ConfigError, DeviceError
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.actors.sources import BlockSource, FileSource, MicSource, Pacer, RawPcmSource
+from streamasr.actors.sources import (
+    FILE_MIC_PREFIX,
+    BlockSource,
+    FaultTrigger,
+    FileMic,
+    FileSource,
+    MicSource,
+    Pacer,
+    RawPcmSource,
+    SourceFormat,
+)
 from streamasr.ringbuf import Ring
 
 log = logging.getLogger(__name__)
 
+#: What may fill the frames a live source could not capture (``source.gap_fill``).
+GAP_FILLS = ("comfort_noise", "zeros")
+#: Loudest comfort noise (RMS, full scale 1.0): -34 dBFS.
+MAX_COMFORT_RMS = 0.02
 
-def _open_pull_source(src: dict[str, Any], block_frames: int, rate_hz: int) -> BlockSource:
-    if src["kind"] == "file":
-        return FileSource(src["path"], block_frames)
-    if src["kind"] == "stdin":
-        return RawPcmSource(
-            sys.stdin.buffer, src["raw_format"], src["channels"], block_frames, rate_hz
-        )
-    raise ConfigError(f"source.kind: cannot pull from {src['kind']!r}")
+_CLOCK_ID = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
 
 
-def _skip(source: BlockSource, frames: int) -> int:
-    """Discard ``frames`` frames (resume after a restart); return how many were skipped."""
-    skipped = 0
-    while skipped < frames:
-        block = source.read_block()
-        if block is None:
-            break
-        skipped += block.shape[0]
-    return skipped
+def capture_clock() -> float:
+    """Seconds on the capture clock (CLOCK_BOOTTIME: system-wide, counts suspend)."""
+    return time.clock_gettime(_CLOCK_ID)
+
+
+# ----------------------------------------------------------------------------- pure core
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    """How a live source is watched and reopened. Times in seconds.
+
+    Attributes:
+        reopen_initial_s: delay before the first reopen attempt after a failure.
+        reopen_factor: each further consecutive failure multiplies the delay by this.
+        reopen_max_s: the delay never exceeds this.
+        reopen_stable_s: a device up this long counts as stable: the delay resets.
+        stall_s: an open device that delivers no audio this long counts as failed.
+        clock_interval_s: the clock file is refreshed at most this often.
+        gap_fill: ``"comfort_noise"`` or ``"zeros"``: what fills frames not captured.
+    """
+
+    reopen_initial_s: float = 0.2
+    reopen_factor: float = 2.0
+    reopen_max_s: float = 5.0
+    reopen_stable_s: float = 10.0
+    stall_s: float = 3.0
+    clock_interval_s: float = 1.0
+    gap_fill: str = "comfort_noise"
+
+    def __post_init__(self) -> None:
+        for f in ("reopen_initial_s", "reopen_max_s", "reopen_stable_s", "stall_s"):
+            if not getattr(self, f) > 0:
+                raise ConfigError(f"source.{f}: must be > 0")
+        if self.reopen_factor < 1.0:
+            raise ConfigError("source.reopen_factor: must be >= 1")
+        if self.reopen_max_s < self.reopen_initial_s:
+            raise ConfigError("source.reopen_max_s: must be >= source.reopen_initial_s")
+        if self.gap_fill not in GAP_FILLS:
+            raise ConfigError(f"source.gap_fill: must be one of {', '.join(GAP_FILLS)}")
+
+    @classmethod
+    def from_source(cls, src: dict[str, Any]) -> LiveOptions:
+        """Options from the ``[source]`` map; absent keys keep their defaults."""
+        names = ("reopen_initial_s", "reopen_factor", "reopen_max_s", "reopen_stable_s")
+        kwargs = {k: float(src[k]) for k in (*names, "stall_s", "clock_interval_s") if k in src}
+        return cls(**kwargs, gap_fill=str(src.get("gap_fill", "comfort_noise")))
+
+
+class ReopenBackoff:
+    """When to try reopening a failed device: exponential backoff, reset after stability.
+
+    Pure: all times come from the injected ``clock`` (seconds). The n-th consecutive failure
+    (a device failure or a failed reopen attempt) waits
+    ``min(reopen_max_s, reopen_initial_s * reopen_factor ** (n - 1))``; the count restarts
+    when a device fails after having stayed up at least ``reopen_stable_s``, so a flapping
+    device backs off instead of storming while a rare failure is retried quickly.
+
+    Attributes:
+        device_errors: failures of a running (or first-opened) device.
+        reopen_attempts: reopen attempts made (failed or not).
+        delay_s: the delay scheduled by the last failure (seconds).
+    """
+
+    def __init__(self, options: LiveOptions, clock: Callable[[], float]) -> None:
+        """Use ``options``' reopen_* fields; ``clock`` returns monotonic seconds."""
+        self._o = options
+        self._clock = clock
+        self._streak = 0
+        self._down_since: float | None = None
+        self._down_total_s = 0.0
+        self._up_since: float | None = None
+        self._next_at = 0.0
+        self.device_errors = 0
+        self.reopen_attempts = 0
+        self.delay_s = 0.0
+
+    @property
+    def down(self) -> bool:
+        """True between a failure and the next successful open."""
+        return self._down_since is not None
+
+    def device_failed(self) -> float:
+        """A device failed (or could not be opened at all); returns the delay (s) to wait."""
+        now = self._clock()
+        self.device_errors += 1
+        if self._up_since is not None and now - self._up_since >= self._o.reopen_stable_s:
+            self._streak = 0
+        self._up_since = None
+        if self._down_since is None:
+            self._down_since = now
+        return self._schedule(now)
+
+    def begin_outage(self) -> None:
+        """Down from now with an attempt due at once (a restarted process, not a failure)."""
+        now = self._clock()
+        if self._down_since is None:
+            self._down_since = now
+        self._next_at = now
+
+    def attempt_due(self) -> bool:
+        """Whether the device is down and a reopen attempt is due now."""
+        return self.down and self._clock() >= self._next_at
+
+    def attempt_failed(self) -> float:
+        """A reopen attempt failed; returns the delay (s) before the next one."""
+        self.reopen_attempts += 1
+        return self._schedule(self._clock())
+
+    def opened(self) -> None:
+        """The device is open (a reopen succeeded, or the very first open)."""
+        now = self._clock()
+        if self._down_since is not None:
+            self.reopen_attempts += 1
+            self._down_total_s += now - self._down_since
+            self._down_since = None
+        self._up_since = now
+
+    def down_s(self) -> float:
+        """Seconds the device has been down in all, including the current outage."""
+        current = 0.0 if self._down_since is None else self._clock() - self._down_since
+        return self._down_total_s + current
+
+    def seconds_to_attempt(self) -> float:
+        """Seconds until the next reopen attempt is due (0.0 when due or not down)."""
+        return max(0.0, self._next_at - self._clock()) if self.down else 0.0
+
+    def _schedule(self, now: float) -> float:
+        o = self._o
+        delay = min(o.reopen_max_s, o.reopen_initial_s * o.reopen_factor**self._streak)
+        if delay < o.reopen_max_s:
+            self._streak += 1  # stop counting at the cap (no float overflow, ever)
+        self.delay_s = delay
+        self._next_at = now + delay
+        return delay
+
+
+@dataclass(frozen=True, slots=True)
+class ClockAnchor:
+    """The capture clock of a stream position.
+
+    Attributes:
+        frame: ring position (exclusive end) of the newest captured frame.
+        t_s: :func:`capture_clock` seconds when that frame was captured.
+    """
+
+    frame: int
+    t_s: float
+
+    def due_frame(self, now_s: float, sample_rate_hz: int) -> int:
+        """The stream position true to the clock at ``now_s`` (never before ``frame``)."""
+        return self.frame + max(0, int((now_s - self.t_s) * sample_rate_hz))
+
+
+class ClockFile:
+    """The capture clock saved where a replacement capture process finds it.
+
+    JSON ``{"owner", "frame", "t_s"}`` written atomically (temporary file, then rename).
+    ``owner`` ties it to one pipeline run (supervisor pid and ring name); a file of another
+    owner, or an unreadable one, loads as ``None``.
+    """
+
+    def __init__(self, path: str | Path, owner: str) -> None:
+        """Save to / load from ``path`` for ``owner``."""
+        self.path = Path(path)
+        self.owner = owner
+
+    def save(self, anchor: ClockAnchor) -> None:
+        """Write ``anchor`` atomically."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"owner": self.owner, "frame": anchor.frame, "t_s": anchor.t_s}))
+        os.replace(tmp, self.path)
+
+    def load(self) -> ClockAnchor | None:
+        """The saved anchor of this owner, or ``None``."""
+        try:
+            raw = json.loads(self.path.read_text())
+            if raw["owner"] != self.owner:
+                return None
+            return ClockAnchor(int(raw["frame"]), float(raw["t_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def remove(self) -> None:
+        """Delete the file (a clean exit: no replacement will need it)."""
+        self.path.unlink(missing_ok=True)
+
+
+def noise_floor(frames: NDArray[np.float32], sample_rate_hz: int) -> float:
+    """Noise floor (RMS, full scale 1.0) of ``frames`` ``(n, channels)``.
+
+    The 10th percentile of the RMS of 20 ms blocks, capped at :data:`MAX_COMFORT_RMS`;
+    0.0 for less than one block.
+    """
+    block = max(1, sample_rate_hz // 50)
+    n = frames.shape[0] // block
+    if n == 0:
+        return 0.0
+    x = frames[: n * block].reshape(n, -1).astype(np.float64)
+    rms = np.sqrt(np.mean(x * x, axis=1))
+    return float(min(MAX_COMFORT_RMS, np.percentile(rms, 10)))
+
+
+def comfort_noise(rms: float, frames: int, channels: int, seed: int) -> NDArray[np.float32]:
+    """``(frames, channels)`` float32 white noise of RMS ``rms`` (zeros for 0), seeded."""
+    if rms <= 0.0:
+        return np.zeros((frames, channels), np.float32)
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, rms, (frames, channels)).astype(np.float32)
+
+
+def fill_gap(ring: Ring, frames: int, block: NDArray[np.float32]) -> int:
+    """Append ``frames`` frames to ``ring``, repeating ``block`` in chunks of its length.
+
+    ``block`` (zeros or comfort noise) holds 1..capacity frames. Returns ``frames``.
+    """
+    if block.shape[0] > ring.capacity or block.shape[0] == 0:
+        raise ValueError(f"fill block must hold 1..{ring.capacity} frames, has {len(block)}")
+    left = frames
+    while left > 0:
+        n = min(left, block.shape[0])
+        ring.write(block[:n])
+        left -= n
+    return frames
+
+
+# --------------------------------------------------------------------------- actor entry
+def run(rt: ActorRuntime) -> None:
+    """Actor main: capture until the source ends or the supervisor stops us."""
+    ring = Ring.attach(rt.spec.rings["out"].name)
+    bell = Bell(rt.ctx, rt.spec.bells["out"])
+    src = rt.spec.options["source"]
+    try:
+        if src["kind"] == "mic":
+            _LiveCapture(rt, ring, bell).run()
+        else:
+            _run_pull(rt, ring, bell)
+    finally:
+        bell.close()
+        ring.close()
 
 
 def _wait_started(rt: ActorRuntime) -> int:
@@ -66,19 +345,36 @@ def _wait_started(rt: ActorRuntime) -> int:
     return chunk_ms
 
 
-def run(rt: ActorRuntime) -> None:
-    """Actor main: capture until the source ends or the supervisor stops us."""
-    ring = Ring.attach(rt.spec.rings["out"].name)
-    bell = Bell(rt.ctx, rt.spec.bells["out"])
-    src = rt.spec.options["source"]
-    try:
-        if src["kind"] == "mic":
-            _run_mic(rt, ring, bell)
-        else:
-            _run_pull(rt, ring, bell)
-    finally:
-        bell.close()
-        ring.close()
+def _end_of_stream(rt: ActorRuntime, ring: Ring) -> None:
+    """Report the end of the source, then idle until stopped."""
+    log.info("source ended at frame %d", ring.write_counter)
+    rt.send(m.EndOfStream(rt.spec.actor_id, rt.spec.stream_id, ring.write_counter))
+    rt.state = "ended"
+    while not rt.stopping:
+        rt.poll(0.5)
+
+
+# --------------------------------------------------------------------------- pull sources
+def _open_pull_source(src: dict[str, Any], block_frames: int, rate_hz: int) -> BlockSource:
+    if src["kind"] == "file":
+        return FileSource(src["path"], block_frames)
+    if src["kind"] == "stdin":
+        return RawPcmSource(
+            sys.stdin.buffer, src["raw_format"], src["channels"], block_frames, rate_hz
+        )
+    raise ConfigError(f"source.kind: cannot pull from {src['kind']!r}")
+
+
+def _skip(source: BlockSource, frames: int) -> int:
+    """Resume after a restart at stream position ``frames``; return frames skipped.
+
+    A file is seeked to exactly that frame. A byte stream cannot be rewound: what the
+    killed process had read is gone, so nothing is skipped (and a warning says so).
+    """
+    if isinstance(source, FileSource):
+        return source.seek(frames)
+    log.warning("cannot resume a %s source at frame %d; continuing", type(source).__name__, frames)
+    return 0
 
 
 def _run_pull(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
@@ -97,8 +393,7 @@ def _run_pull(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
         pacer.reset()
     base = ring.write_counter
     while not rt.stopping:
-        block_frames = rate * chunk_ms // 1000
-        block = _read(source, block_frames)
+        block = _read(source, rate * chunk_ms // 1000)
         if block is None:
             break
         if pacer is not None:
@@ -115,11 +410,7 @@ def _run_pull(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
             if isinstance(msg, m.SetChunk):
                 chunk_ms = msg.chunk_ms
     if not rt.stopping:
-        log.info("source ended at frame %d", ring.write_counter)
-        rt.send(m.EndOfStream(rt.spec.actor_id, rt.spec.stream_id, ring.write_counter))
-        rt.state = "ended"
-        while not rt.stopping:
-            rt.poll(0.5)
+        _end_of_stream(rt, ring)
 
 
 def _read(source: BlockSource, frames: int) -> NDArray[np.float32] | None:
@@ -162,33 +453,279 @@ def _wait_for_room(rt: ActorRuntime, ring: Ring, frames: int) -> None:
         rt.wait(0.002)
 
 
-def _run_mic(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
-    src = rt.spec.options["source"]
-    fmt_channels = ring.frame_shape[0]
-    from streamasr.actors.sources import SourceFormat
+# --------------------------------------------------------------------------- live sources
+class _Device(Protocol):
+    """What the live loop needs of a push source (:class:`MicSource`, :class:`FileMic`)."""
 
-    fmt = SourceFormat(ring.sample_rate_hz, fmt_channels)
+    input_overflows: int
 
-    def sink(indata: NDArray[np.float32], frames: int, status: Any) -> None:
-        ring.write(indata)
+    def start(self) -> None: ...
+    def raise_if_failed(self) -> None: ...
+    def close(self) -> None: ...
 
-    device: str | int | None = src["device"] or None
-    if isinstance(device, str) and device.isdigit():
-        device = int(device)
-    mic = MicSource(sink, fmt, device=device)
-    rt.ready()
-    chunk_ms = _wait_started(rt)
-    mic.start()
-    last = ring.write_counter
-    try:
-        while not rt.stopping:
-            rt.poll(chunk_ms / 2000)
-            mic.raise_if_failed()
-            now = ring.write_counter
-            if now != last:
-                bell.ring(Stamp(now, time.time_ns()))
-                last = now
-            rt.counters["input_overflows"] = mic.input_overflows
-            rt.counters["frames_captured"] = now
-    finally:
-        mic.close()
+
+class _RingSink:
+    """The push callback: copy into the ring, note the capture clock of the newest frame."""
+
+    def __init__(self, ring: Ring) -> None:
+        self.ring = ring
+        self.last: ClockAnchor | None = None
+
+    def __call__(self, indata: NDArray[np.float32], frames: int, status: Any) -> None:
+        self.ring.write(indata)
+        self.last = ClockAnchor(self.ring.write_counter, capture_clock())
+
+
+def _runtime_dir(rt: ActorRuntime) -> Path:
+    """The instance's runtime directory (where the control socket lives)."""
+    return Path(rt.spec.control.removeprefix("ipc://")).parent
+
+
+class _LiveCapture:
+    """The live-source loop: device, reopen backoff, capture clock, silence for gaps."""
+
+    def __init__(self, rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
+        src = rt.spec.options["source"]
+        self.rt, self.ring, self.bell = rt, ring, bell
+        self.opts = LiveOptions.from_source(src)
+        self.backoff = ReopenBackoff(self.opts, capture_clock)
+        self.rate = ring.sample_rate_hz
+        self.fmt = SourceFormat(self.rate, ring.frame_shape[0])
+        self.device_name = str(src["device"])
+        run_dir = _runtime_dir(rt)
+        self.trigger: FaultTrigger | None = None
+        if self.device_name.startswith(FILE_MIC_PREFIX):
+            self.trigger = FaultTrigger(run_dir / f"fault-{rt.spec.actor_id}")
+        owner = f"{rt.spec.supervisor_pid}:{ring.name}"
+        self.clock_file = ClockFile(run_dir / f"capture-{rt.spec.stream_id}.clock", owner)
+        self.sink = _RingSink(ring)
+        self.device: _Device | None = None
+        self.anchor = ClockAnchor(ring.write_counter, capture_clock())
+        self.opened_at = 0.0
+        self.gap_start: int | None = None
+        self.gap_reason = ""
+        self.fill_frames = max(1, min(ring.capacity // 2, self.rate))
+        self.fill = np.zeros((self.fill_frames, *ring.frame_shape), dtype=np.float32)
+        self.rung = ring.write_counter
+        self.next_save = 0.0
+        self.overflows_before = 0
+        for key in ("device_errors", "reopen_attempts", "gaps", "gap_frames", "frames_filled"):
+            rt.counters[key] = 0
+
+    # -------------------------------------------------------------- loop
+    def run(self) -> None:
+        """Capture until stopped or (file-mic only) the file ends."""
+        rt = self.rt
+        rt.ready()
+        chunk_ms = _wait_started(rt)
+        if rt.stopping:
+            return
+        self._resume()
+        try:
+            while not rt.stopping:
+                for msg in rt.poll(chunk_ms / 2000)[0]:
+                    if isinstance(msg, m.SetChunk):
+                        chunk_ms = msg.chunk_ms
+                if self._step():
+                    self._close_device()
+                    _end_of_stream(rt, self.ring)
+                    break
+                rt.gauges["chunk_ms"] = chunk_ms
+        finally:
+            self._close_device()
+            if self.gap_start is not None and self.ring.write_counter > self.gap_start:
+                self._report_gap(self.ring.write_counter)
+            if rt.stopping:
+                self.clock_file.remove()
+
+    def _resume(self) -> None:
+        """Start: after a restart, count what was lost while no process captured; open."""
+        written = self.ring.write_counter
+        if written:
+            saved = self.clock_file.load()
+            if saved is None or saved.frame > written:
+                log.warning("capture clock unknown after restart: lost frames are not counted")
+                self.rt.counters["clock_unknown"] = 1
+                saved = ClockAnchor(written, capture_clock())
+            self.anchor = saved
+            self.gap_start, self.gap_reason = written, "capture restarted"
+            self._prepare_fill()
+            self.backoff.begin_outage()  # silence up to now, then reopen at once
+            self.rt.state = "resuming"
+            return
+        self._save_clock(force=True)
+        if not self._try_open(first=True):
+            delay = self.backoff.device_failed()
+            self._enter_down(f"cannot open the input device; retrying in {delay:.1f} s")
+
+    def _step(self) -> bool:
+        """One poll's work; True when the (file-mic) source has ended."""
+        if self.device is not None:
+            if getattr(self.device, "ended", False):
+                self._publish()
+                return True
+            try:
+                self.device.raise_if_failed()
+                self._check_stall()
+            except DeviceError as exc:
+                self._device_failed(str(exc))
+            else:
+                self._publish()
+        if self.device is None:
+            caught_up = self._fill_silence()
+            if caught_up and self.backoff.attempt_due():
+                self._try_open(first=False)
+        self._metrics()
+        return False
+
+    # -------------------------------------------------------------- device
+    def _make_device(self) -> _Device:
+        start = self.ring.write_counter
+        if self.device_name.startswith(FILE_MIC_PREFIX):
+            path = self.device_name[len(FILE_MIC_PREFIX) :]
+            block = max(1, self.rate // 50)  # 20 ms callbacks, like a low-latency microphone
+            return FileMic(
+                self.sink, self.fmt, path, start_frame=start, block_frames=block,
+                trigger=self.trigger,
+            )  # fmt: skip
+        device: str | int | None = self.device_name or None
+        if isinstance(device, str) and device.isdigit():
+            device = int(device)
+        return MicSource(self.sink, self.fmt, device=device)
+
+    def _try_open(self, *, first: bool) -> bool:
+        """Open the device at the current stream position; close the gap if it worked."""
+        dev = self._make_device()
+        self.sink.last = None
+        try:
+            dev.start()
+        except DeviceError as exc:
+            dev.close()
+            if not first:
+                delay = self.backoff.attempt_failed()
+                log.info("reopen failed (%s); next attempt in %.1f s", exc, delay)
+            else:
+                log.warning("cannot open the input device: %s", exc)
+            self.rt.state = "device_error"
+            return False
+        self.device = dev
+        self.backoff.opened()
+        self.opened_at = capture_clock()
+        here = self.ring.write_counter
+        self.anchor = ClockAnchor(here, self.opened_at)
+        if self.gap_start is not None and here > self.gap_start:
+            self._report_gap(here)
+        self.gap_start = None
+        if not first:
+            log.warning("input device reopened at frame %d", here)
+        self.rt.state = "running"
+        self._save_clock(force=True)
+        self.rt.heartbeat(force=True)
+        return True
+
+    def _device_failed(self, message: str) -> None:
+        self._close_device()
+        if self.sink.last is not None:
+            self.anchor = self.sink.last
+        delay = self.backoff.device_failed()
+        self.gap_start, self.gap_reason = self.ring.write_counter, f"device error: {message}"
+        self._prepare_fill()
+        self._enter_down(f"input device failed ({message}); reopening in {delay:.1f} s")
+
+    def _enter_down(self, message: str) -> None:
+        log.warning("%s", message)
+        if self.gap_start is None:
+            self.gap_start, self.gap_reason = self.ring.write_counter, "device error"
+            self._prepare_fill()
+        self.rt.state = "device_error"
+        self._metrics()
+        self.rt.heartbeat(force=True)
+
+    def _close_device(self) -> None:
+        if self.device is not None:
+            self.overflows_before += self.device.input_overflows
+            self.device.close()
+            self.device = None
+
+    def _check_stall(self) -> None:
+        last = self.sink.last.t_s if self.sink.last is not None else self.opened_at
+        if capture_clock() - last > self.opts.stall_s:
+            raise DeviceError(f"no audio from the input device for {self.opts.stall_s:.1f} s")
+
+    # -------------------------------------------------------------- stream positions
+    def _fill_silence(self) -> bool:
+        """Write silence up to the clock's position (as far as readers have room).
+
+        Returns True once the stream position has caught up with the clock.
+        """
+        ring = self.ring
+        need = self.anchor.due_frame(capture_clock(), self.rate) - ring.write_counter
+        if need <= 0:
+            return True
+        n = min(need, ring.writable)
+        if n > 0:
+            fill_gap(ring, n, self.fill)
+            self.rt.counters["frames_filled"] += n
+            self._ring_bell()
+        return n == need
+
+    def _prepare_fill(self) -> None:
+        """Choose the gap's fill from the audio captured before it (see the module doc)."""
+        rms = 0.0
+        if self.opts.gap_fill == "comfort_noise":
+            end = self.ring.write_counter
+            recent = min(end, 2 * self.rate, self.ring.capacity)
+            tail = np.empty((recent, *self.ring.frame_shape), np.float32)
+            self.ring.read_at(end - recent, tail)
+            rms = noise_floor(tail, self.rate)
+        self.fill = comfort_noise(
+            rms, self.fill_frames, self.fmt.channels, seed=self.gap_start or 0
+        )
+        self.rt.gauges["gap_fill_rms"] = rms
+
+    def _report_gap(self, end: int) -> None:
+        assert self.gap_start is not None
+        start, rt = self.gap_start, self.rt
+        rt.send(m.Gap(rt.spec.stream_id, start, end, self.gap_reason))
+        rt.counters["gaps"] += 1
+        rt.counters["gap_frames"] += end - start
+        rt.counters["last_gap_start_frame"] = start
+        rt.counters["last_gap_end_frame"] = end
+        log.warning("gap [%d, %d) of %d frames: %s", start, end, end - start, self.gap_reason)
+
+    def _publish(self) -> None:
+        """Ring the doorbell for new frames; keep the capture clock (and its file) fresh."""
+        if self.sink.last is not None:
+            self.anchor = self.sink.last
+        self._ring_bell()
+        self._save_clock(force=False)
+
+    def _ring_bell(self) -> None:
+        now = self.ring.write_counter
+        if now != self.rung:
+            self.bell.ring(Stamp(now, time.time_ns()))
+            self.rung = now
+
+    def _save_clock(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if force or now >= self.next_save:
+            self.next_save = now + self.opts.clock_interval_s
+            try:
+                self.clock_file.save(self.anchor)
+            except OSError as exc:
+                log.warning("cannot save the capture clock: %s", exc)
+
+    def _metrics(self) -> None:
+        rt, b = self.rt, self.backoff
+        overflows = self.overflows_before + (self.device.input_overflows if self.device else 0)
+        rt.counters.update(
+            device_errors=b.device_errors,
+            reopen_attempts=b.reopen_attempts,
+            input_overflows=overflows,
+            frames_captured=self.ring.write_counter,
+        )
+        rt.gauges.update(
+            device_down=1.0 if b.down else 0.0,
+            device_down_s=b.down_s(),
+            reopen_delay_s=b.delay_s,
+        )

@@ -71,6 +71,7 @@ class _Inference:
         self.recognizer = recognizer
         self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
         self.streams: dict[str, _Stream] = {}
+        self.delay_s = float(rt.spec.options["inference"].get("delay_ms", 0.0)) / 1000.0
 
     def attach(self, stream_id: str, ring_name: str, reader: int, bell: str) -> None:
         """Start decoding ``stream_id`` from its ring's shared cursor."""
@@ -138,6 +139,8 @@ class _Inference:
             return False
         t0 = time.perf_counter()
         st.decoder.accept(to_int16(st.buf[:got, 0]))
+        if self.delay_s:
+            time.sleep(self.delay_s)  # fault injection: a model slower than real time
         st.pos += got
         while st.stamps and st.stamps[0].end_frame <= st.pos:
             st.stamp = st.stamps.popleft()
@@ -148,9 +151,23 @@ class _Inference:
         self._send_partial(st, time.perf_counter() - t0)
         self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
         self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
-        if st.decoder.utterance_start_frame is None and st.decoder.result() is None:
-            st.ring.seek(st.decoder.position_frame)  # idle: a safe point to resume from
+        self._commit(st)
         return bool(got == st.buf.shape[0])
+
+    def _commit(self, st: _Stream) -> None:
+        """Move the shared cursor to where a replacement can resume.
+
+        That is the decoder's position when it is idle between utterances; inside an
+        utterance the cursor stays at the last idle point, but never more than half the ring
+        behind (a writer paced by backpressure must always have room; an utterance longer
+        than that is re-decoded from its middle after a crash).
+        """
+        if st.decoder.utterance_start_frame is None and st.decoder.result() is None:
+            target = st.decoder.position_frame
+        else:
+            target = max(st.ring.read_counter, st.pos - st.ring.capacity // 2)
+        if target != st.ring.read_counter:
+            st.ring.seek(target)
 
     def _resync(self, st: _Stream) -> None:
         """Jump to audio still in the ring after falling more than its capacity behind."""

@@ -130,6 +130,53 @@ class RefineJob:
     first_pass: Transcript
 
 
+@dataclass(frozen=True, slots=True)
+class StreamAttach:
+    """Supervisor -> inference/refine: start serving a stream opened at run time.
+
+    ``ring``: the stream's PCM ring; ``reader``: the reader slot to claim; ``bell``: the
+    doorbell endpoint to bind ("" for none).
+    """
+
+    KIND: ClassVar[str] = "stream_attach"
+    stream_id: str
+    ring: str
+    reader: int
+    bell: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDetach:
+    """Supervisor -> inference/refine: the stream has ended; release its ring."""
+
+    KIND: ClassVar[str] = "stream_detach"
+    stream_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStream:
+    """Front door (gateway, wyoming) -> supervisor: create a stream fed with model-rate PCM.
+
+    Answered with :class:`StreamOpened`, or :class:`ActorError` when refused (limits).
+    """
+
+    KIND: ClassVar[str] = "open_stream"
+    stream_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOpened:
+    """Supervisor -> front door: write float32 mono PCM at ``sample_rate_hz`` into ``ring``
+    and ring ``bell`` after each write; send :class:`EndOfStream` when the client is done."""
+
+    KIND: ClassVar[str] = "stream_opened"
+    stream_id: str
+    ring: str
+    bell: str
+    sample_rate_hz: int
+
+
 # ----------------------------------------------------------------------------- clients
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
@@ -234,6 +281,10 @@ MESSAGE_TYPES: tuple[type[Any], ...] = (
     Gap,
     ActorError,
     RefineJob,
+    StreamAttach,
+    StreamDetach,
+    OpenStream,
+    StreamOpened,
     StatusRequest,
     StatusReply,
     StopRequest,

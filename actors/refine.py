@@ -31,6 +31,9 @@ from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
 
+#: Reader slot of the first pass on the PCM ring (see supervisor.plan).
+PCM_READER_INFERENCE = 0
+
 #: Most utterances encoded together in one batch.
 MAX_BATCH = 4
 
@@ -71,6 +74,8 @@ def run(rt: ActorRuntime) -> None:
                         float(cfg["margin_s"]),
                     )
             else:
+                for ring in rings.values():
+                    _follow_first_pass(ring, float(cfg["margin_s"]))
                 for done in eos:
                     rt.send(m.EndOfStream(rt.spec.actor_id, done.stream_id, done.end_frame))
                 eos.clear()
@@ -96,6 +101,18 @@ def _release(ring: Ring, pending: list[m.RefineJob], done_frame: int, margin_s: 
     target = min(max(target, oldest, ring.read_counter), ring.write_counter)
     if target != ring.read_counter:
         ring.seek(target)
+
+
+def _follow_first_pass(ring: Ring, margin_s: float) -> None:
+    """With nothing queued, keep the cursor just behind the first pass's commit point.
+
+    No future job can start before the inference reader's cursor (it only moves past audio
+    that holds no unfinished utterance), so the audio before it minus the margin is free.
+    """
+    inference_cursor = ring.stats(PCM_READER_INFERENCE).read_counter
+    target = inference_cursor - int(margin_s * ring.sample_rate_hz)
+    if target > ring.read_counter:
+        ring.seek(min(target, ring.write_counter))
 
 
 def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:

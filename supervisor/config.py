@@ -105,6 +105,12 @@ class SourceConfig:
     realtime: bool = True
     stream_id: str = "s0"
     name: str = ""
+    gap_fill: Literal["comfort_noise", "zeros"] = "comfort_noise"
+    reopen_initial_s: float = 0.2
+    reopen_factor: float = 2.0
+    reopen_max_s: float = 5.0
+    reopen_stable_s: float = 10.0
+    stall_s: float = 3.0
 
     def validate(self) -> None:
         """Range checks."""
@@ -127,6 +133,9 @@ class SourceConfig:
             "source.stream_id",
             "must be letters, digits, '-' or '_'",
         )
+        from streamasr.actors.capture import LiveOptions
+
+        LiveOptions.from_source(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +159,7 @@ class AudioConfig:
             self.sample_rate_hz in (8000, 16000), "audio.sample_rate_hz", "must be 8000 or 16000"
         )
         _require(50 <= self.chunk_ms <= 200, "audio.chunk_ms", "must be in 50..200")
-        _require(1.0 <= self.ring_s <= 600.0, "audio.ring_s", "must be in 1..600")
+        _require(4.0 <= self.ring_s <= 600.0, "audio.ring_s", "must be in 4..600")
         _require(self.latency_budget_ms > 0, "audio.latency_budget_ms", "must be > 0")
 
 
@@ -170,9 +179,12 @@ class InferenceConfig:
 
     ``backend``: ``pocketsphinx`` (default, offline) or ``torch``; the table
     ``[inference.<backend>]`` holds that backend's options, validated by the backend.
+    ``delay_ms``: an artificial delay per decoded chunk (fault injection: simulates a model
+    slower than real time; 0 in production).
     """
 
     backend: str = "pocketsphinx"
+    delay_ms: float = 0.0
     pocketsphinx: dict[str, Any] = field(default_factory=dict)
     torch: dict[str, Any] = field(default_factory=dict)
 

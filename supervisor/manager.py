@@ -88,6 +88,7 @@ class Supervisor:
         self.children: dict[str, _Child] = {}
         self.rings: dict[str, Ring] = {}
         self.eos_sent: dict[str, m.EndOfStream] = {}
+        self.gaps: dict[str, list[m.Gap]] = {}
         self.exit_reason = ""
         self.protocol_errors = 0
         self._stop_signal: str | None = None
@@ -299,6 +300,16 @@ class Supervisor:
                 self._send("refine", msg)
         elif isinstance(msg, m.EndOfStream) and child is not None:
             return self._on_eos(state, sender, msg)
+        elif isinstance(msg, m.Gap) and child is not None:
+            self.gaps.setdefault(msg.stream_id, []).append(msg)
+            del self.gaps[msg.stream_id][:-100]
+            log.warning(
+                "stream %s: %d frames not captured (%s)",
+                msg.stream_id,
+                msg.end_frame - msg.start_frame,
+                msg.reason,
+            )
+            self._publish(f"stream.{msg.stream_id}.gap", msg)
         elif isinstance(msg, m.ActorError) and child is not None:
             child.errors.append(msg.message)
             self.exit_reason = f"{sender}: {msg.message}"

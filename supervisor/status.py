@@ -67,6 +67,7 @@ class StatusBuilder:
                 {
                     "id": c.id,
                     "state": str(c.state),
+                    "actor_state": hb.state if hb else "",
                     "pid": c.pid or 0,
                     "restarts": max(0, c.incarnation - 1),
                     "rss_bytes": hb.rss_bytes if hb else 0,
@@ -123,6 +124,10 @@ class StatusBuilder:
             "rings": rings,
             "latency": self.latency(),
             "streams": sup.book.counters(),
+            "gaps": {
+                sid: [[g.start_frame, g.end_frame, g.reason] for g in gaps]
+                for sid, gaps in sup.gaps.items()
+            },
             "protocol_errors": sup.protocol_errors,
         }
 

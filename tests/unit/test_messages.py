@@ -219,6 +219,44 @@ GOLDEN: list[Any] = [
         b"\x83\xa4kind\xacstream_ended\xa9stream_id\xa2s0\xa5end_s\xcb@)\x80\x00\x00\x00\x00\x00",
         id="stream_ended",
     ),
+    pytest.param(
+        m.StreamAttach(stream_id="g1", ring="streamasr-x-g1-pcm", reader=0, bell="ipc:///r/b"),
+        {
+            "kind": "stream_attach",
+            "stream_id": "g1",
+            "ring": "streamasr-x-g1-pcm",
+            "reader": 0,
+            "bell": "ipc:///r/b",
+        },
+        b"\x85\xa4kind\xadstream_attach\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm\xa6reader\x00\xa4bell\xaaipc:///r/b",
+        id="stream_attach",
+    ),
+    pytest.param(
+        m.StreamDetach(stream_id="g1"),
+        {"kind": "stream_detach", "stream_id": "g1"},
+        b"\x82\xa4kind\xadstream_detach\xa9stream_id\xa2g1",
+        id="stream_detach",
+    ),
+    pytest.param(
+        m.OpenStream(stream_id="g1", name="web"),
+        {"kind": "open_stream", "stream_id": "g1", "name": "web"},
+        b"\x83\xa4kind\xabopen_stream\xa9stream_id\xa2g1\xa4name\xa3web",
+        id="open_stream",
+    ),
+    pytest.param(
+        m.StreamOpened(
+            stream_id="g1", ring="streamasr-x-g1-pcm", bell="ipc:///r/b", sample_rate_hz=16000
+        ),
+        {
+            "kind": "stream_opened",
+            "stream_id": "g1",
+            "ring": "streamasr-x-g1-pcm",
+            "bell": "ipc:///r/b",
+            "sample_rate_hz": 16000,
+        },
+        b"\x85\xa4kind\xadstream_opened\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm\xa4bell\xaaipc:///r/b\xaesample_rate_hz\xcd>\x80",
+        id="stream_opened",
+    ),
 ]
 
 
