@@ -16,6 +16,8 @@ KINDS = {
     "feature": "streamasr.actors.feature",
     "inference": "streamasr.actors.inference",
     "refine": "streamasr.actors.refine",
+    "gateway": "streamasr.actors.gateway",
+    "wyoming": "streamasr.actors.wyoming_server",
 }
 
 

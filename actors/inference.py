@@ -88,19 +88,35 @@ class _Inference:
             buf=np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32),
         )
 
+    def detach(self, stream_id: str) -> None:
+        """Stop serving ``stream_id`` and release its ring and doorbell."""
+        st = self.streams.pop(stream_id, None)
+        if st is None:
+            return
+        self.rt.poller.unregister(st.listener.socket)
+        st.listener.close()
+        st.ring.close()
+        for key in (f"backlog_s.{stream_id}", f"position_s.{stream_id}"):
+            self.rt.gauges.pop(key, None)
+
     def close(self) -> None:
         """Detach every stream."""
-        for st in self.streams.values():
-            self.rt.poller.unregister(st.listener.socket)
-            st.listener.close()
-            st.ring.close()
-        self.streams.clear()
+        for sid in list(self.streams):
+            self.detach(sid)
 
     def handle(self, msgs: list[Any], ready: set[Any]) -> None:
-        """Take control messages and doorbells."""
+        """Take control messages (end of stream, streams opened or closed at run time)
+        and doorbells."""
         for msg in msgs:
             if isinstance(msg, m.EndOfStream) and msg.stream_id in self.streams:
                 self.streams[msg.stream_id].eos_at = msg.end_frame
+            elif isinstance(msg, m.StreamAttach) and msg.stream_id not in self.streams:
+                try:
+                    self.attach(msg.stream_id, msg.ring, msg.reader, msg.bell)
+                except RingError as exc:  # closed again before we got here
+                    log.warning("cannot attach stream %s: %s", msg.stream_id, exc)
+            elif isinstance(msg, m.StreamDetach):
+                self.detach(msg.stream_id)
         for st in self.streams.values():
             if st.listener.socket in ready:
                 st.stamps.extend(st.listener.drain())

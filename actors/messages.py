@@ -157,7 +157,7 @@ class StreamDetach:
 class OpenStream:
     """Front door (gateway, wyoming) -> supervisor: create a stream fed with model-rate PCM.
 
-    Answered with :class:`StreamOpened`, or :class:`ActorError` when refused (limits).
+    Answered with :class:`StreamOpened`, or :class:`StreamRefused` (limits, duplicate id).
     """
 
     KIND: ClassVar[str] = "open_stream"
@@ -175,6 +175,15 @@ class StreamOpened:
     ring: str
     bell: str
     sample_rate_hz: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRefused:
+    """Supervisor -> front door: :class:`OpenStream` refused (limit, duplicate id, ...)."""
+
+    KIND: ClassVar[str] = "stream_refused"
+    stream_id: str
+    reason: str
 
 
 # ----------------------------------------------------------------------------- clients
@@ -285,6 +294,7 @@ MESSAGE_TYPES: tuple[type[Any], ...] = (
     StreamDetach,
     OpenStream,
     StreamOpened,
+    StreamRefused,
     StatusRequest,
     StatusReply,
     StopRequest,

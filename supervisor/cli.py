@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--channels", type=int, help="channels to capture / of raw PCM")
     up.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
     up.add_argument("--quiet", action="store_true", help="print no transcripts")
+    serve = sub.add_parser("serve", help="serve remote clients only (WebSocket gateway, Wyoming)")
+    serve.add_argument("-c", "--config", help="TOML config")
+    serve.add_argument("--port", type=int, help="gateway port (default 2700)")
+    serve.add_argument("--host", help="gateway listen address (default 127.0.0.1)")
+    serve.add_argument("--wyoming-port", type=int, help="also serve Wyoming on this port")
+    serve.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
+    serve.add_argument("--detach", action="store_true", help="run in the background")
+    serve.add_argument("--json", action="store_true", help="print events as JSON lines")
+    serve.add_argument("--quiet", action="store_true", help="print no transcripts")
     for name, helptext in (
         ("status", "show actors, rings and latency"),
         ("tail", "print transcripts of a running pipeline"),
@@ -119,7 +128,10 @@ def _paths(args: argparse.Namespace) -> InstancePaths:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the pipeline in the foreground (or hand it to a detached child)."""
-    cfg = _load_config(args)
+    return _run(args, _load_config(args))
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     if args.detach:
         return _detach(args, cfg)
     printer = None if args.quiet else Printer(json_mode=args.json)
@@ -137,7 +149,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     sup = Supervisor(
         cfg,
         sink=sink,
-        exit_on_eos=all(src.kind != "mic" for src in cfg.sources()),
+        exit_on_eos=bool(cfg.sources())
+        and all(src.kind != "mic" for src in cfg.sources())
+        and not (cfg.gateway.enabled or cfg.wyoming.enabled),
         log_level="INFO" if args.verbose else "WARNING",
     )
     code = sup.run()

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from streamasr.actors.errors import ConfigError
 
-SourceKind = Literal["mic", "file", "stdin"]
+SourceKind = Literal["mic", "file", "stdin", "none"]
 Strategy = Literal["one_for_one", "rest_for_one"]
 Finals = Literal["accurate", "fast"]
 
@@ -93,7 +93,9 @@ class SourceConfig:
     ``kind``: ``mic`` (sounddevice input; ``device`` = name or index, ``""`` = default),
     ``file`` (WAV/FLAC at ``path``, relative to the config file; ``"sample"`` = the
     speech sample shipped with the package), ``stdin`` (raw PCM: ``raw_rate_hz``, ``raw_format``
-    s16le/s32le/f32le, ``channels``). ``realtime``: pace file/stdin sources at real time.
+    s16le/s32le/f32le, ``channels``), ``none`` (no local source: a box that only serves
+    remote clients through the gateway or Wyoming server). ``realtime``: pace file/stdin
+    sources at real time.
     """
 
     kind: SourceKind = "mic"
@@ -233,6 +235,61 @@ class RefineConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """``[gateway]``: the WebSocket front door (Vosk-compatible, classic JSON, native).
+
+    ``host``/``port``: where it listens (127.0.0.1:2700 by default). ``max_streams``:
+    concurrent connections; ``max_message_bytes``: largest WebSocket message;
+    ``idle_timeout_s``: a connection silent this long is closed; ``token``: shared secret a
+    client must present (``?token=`` or ``Authorization: Bearer``), "" = none;
+    ``tls_cert``/``tls_key``: PEM paths to serve wss://; ``origins``: browser Origin
+    allow-list (empty = any).
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2700
+    max_streams: int = 16
+    max_message_bytes: int = 1 << 20
+    idle_timeout_s: float = 30.0
+    token: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    origins: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(0 <= self.port <= 65535, "gateway.port", "must be in 0..65535")
+        _require(1 <= self.max_streams <= 1024, "gateway.max_streams", "must be in 1..1024")
+        _require(
+            1024 <= self.max_message_bytes <= 1 << 26,
+            "gateway.max_message_bytes",
+            "must be in 1024..67108864",
+        )
+        _require(self.idle_timeout_s > 0, "gateway.idle_timeout_s", "must be > 0")
+        _require(
+            bool(self.tls_cert) == bool(self.tls_key),
+            "gateway.tls_key",
+            "tls_cert and tls_key go together",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WyomingConfig:
+    """``[wyoming]``: a Wyoming protocol server for Home Assistant (TCP ``host``:``port``)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 10300
+    max_streams: int = 4
+
+    def validate(self) -> None:
+        """Range checks."""
+        _require(0 <= self.port <= 65535, "wyoming.port", "must be in 0..65535")
+        _require(1 <= self.max_streams <= 256, "wyoming.max_streams", "must be in 1..256")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole pipeline configuration."""
 
@@ -243,6 +300,8 @@ class Config:
     feature: FeatureConfig = field(default_factory=FeatureConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     streams: tuple[SourceConfig, ...] = ()
 
     def validate(self) -> None:
@@ -266,8 +325,14 @@ class Config:
         )
 
     def sources(self) -> tuple[SourceConfig, ...]:
-        """The streams of this pipeline: ``[[streams]]`` if given, else ``[source]``."""
-        return self.streams or (self.source,)
+        """The local streams: ``[[streams]]`` if given, else ``[source]`` (none if kind=none)."""
+        return tuple(s for s in (self.streams or (self.source,)) if s.kind != "none")
+
+    def dynamic_streams(self) -> int:
+        """How many streams front doors may open at run time."""
+        return (self.gateway.max_streams if self.gateway.enabled else 0) + (
+            self.wyoming.max_streams if self.wyoming.enabled else 0
+        )
 
 
 def _require(ok: bool, key: str, message: str) -> None:
@@ -303,7 +368,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is tuple:
         (item, _) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: must be an array of tables")
+            raise ConfigError(f"{key}: must be an array")
         return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):

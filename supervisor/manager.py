@@ -30,6 +30,7 @@ from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
 from streamasr.supervisor.config import Config, resolve_sample
+from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.plan import Plan, build, probe
 from streamasr.supervisor.status import StatusBuilder
@@ -95,6 +96,7 @@ class Supervisor:
         self._started = False
         self._ended: set[str] = set()
         self._plan: Plan | None = None
+        self.dynamic: DynamicStreams | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
 
     # ------------------------------------------------------------------ setup / teardown
@@ -110,6 +112,7 @@ class Supervisor:
             log.info("removed stale %s", item)
         formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
         plan = build(self.cfg, self.paths, os.getpid(), formats, self.log_level)
+        self.dynamic = DynamicStreams(self.cfg, self.paths, self._send)
         self.paths.pid_file.write_text(str(os.getpid()))
         for r in plan.rings:
             self.rings[r.name] = Ring.create(
@@ -141,6 +144,8 @@ class Supervisor:
             if child.proc.poll() is None:
                 child.proc.kill()
                 child.proc.wait()
+        if self.dynamic is not None:
+            self.dynamic.close_all()
         for ring in self.rings.values():
             ring.close()
             ring.unlink()
@@ -185,8 +190,7 @@ class Supervisor:
             if self._stop_signal is not None:
                 state = self._apply(state, rp.StopRequested(f"{self._stop_signal} received"))
                 self._stop_signal = None
-            for msg_state in self._reap(state):
-                state = msg_state
+            state = self._reap(state)
             if state.phase is rp.Phase.DONE:
                 return state.shutdown_exit_code or 0
             deadline = rp.next_deadline(state)
@@ -220,21 +224,26 @@ class Supervisor:
             elif isinstance(action, rp.Log):
                 log.log(action.level, "%s", action.message)
             elif isinstance(action, rp.Shutdown):
-                self.exit_reason = action.reason
-                if action.exit_code:
-                    log.error("%s", action.reason)
+                self.exit_reason = self._explain(action.reason)
         self._state = state
         return state
 
-    def _reap(self, state: rp.SupervisorState) -> list[rp.SupervisorState]:
-        out = []
+    def _explain(self, reason: str) -> str:
+        """``reason`` plus the error the actor it names reported before exiting, if any."""
+        for actor_id, child in self.children.items():
+            if child.errors and reason.startswith(f"actor {actor_id} "):
+                return f"{reason} ({child.errors[-1]})"
+        return reason
+
+    def _reap(self, state: rp.SupervisorState) -> rp.SupervisorState:
+        """Feed the policy an Exited event for every child process that has ended."""
         for actor_id, child in list(self.children.items()):
             rc = child.proc.poll()
             if rc is not None and not child.reaped:
                 child.reaped = True
+                state = self._end_owned_streams(state, actor_id)
                 state = self._apply(state, rp.Exited(actor_id, rc, child.proc.pid))
-                out.append(state)
-        return out
+        return state
 
     # ------------------------------------------------------------------ processes
     def _spawn(self, actor_id: str) -> int:
@@ -300,6 +309,10 @@ class Supervisor:
                 self._send("refine", msg)
         elif isinstance(msg, m.EndOfStream) and child is not None:
             return self._on_eos(state, sender, msg)
+        elif isinstance(msg, m.OpenStream) and child is not None:
+            assert self.dynamic is not None and self._plan is not None
+            reply = self.dynamic.open(sender, msg, set(self._plan.chains))
+            self._send(sender, reply)
         elif isinstance(msg, m.Gap) and child is not None:
             self.gaps.setdefault(msg.stream_id, []).append(msg)
             del self.gaps[msg.stream_id][:-100]
@@ -332,6 +345,8 @@ class Supervisor:
 
     def _on_ready(self, actor_id: str, state: rp.SupervisorState) -> None:
         """Re-send what a (re)started actor needs; start capture once all are Ready."""
+        if self.dynamic is not None:
+            self.dynamic.attach_all(actor_id)
         if actor_id == "refine":
             for job in self.book.pending_jobs():
                 self._send("refine", job)
@@ -354,26 +369,46 @@ class Supervisor:
         self.status.observe(out)
         self._publish(f"transcript.{out.stream_id}", out)
 
+    def _chain(self, stream_id: str) -> tuple[str, ...] | None:
+        assert self._plan is not None and self.dynamic is not None
+        return self._plan.chains.get(stream_id) or self.dynamic.chain(stream_id)
+
     def _on_eos(
         self, state: rp.SupervisorState, sender: str, msg: m.EndOfStream
     ) -> rp.SupervisorState:
-        assert self._plan is not None
-        if msg.stream_id not in self._plan.chains or sender not in self._plan.chains[msg.stream_id]:
+        assert self._plan is not None and self.dynamic is not None
+        chain = self._chain(msg.stream_id)
+        if chain is None or sender not in chain:
             self.protocol_errors += 1
             return state
-        nxt = self._plan.next_actor(msg.stream_id, sender)
+        i = chain.index(sender)
+        nxt = chain[i + 1] if i + 1 < len(chain) else None
         log.info("stream %s: end of stream from %s -> %s", msg.stream_id, sender, nxt)
         if nxt is not None:
             self.eos_sent[f"{nxt}/{msg.stream_id}"] = msg
             self._send(nxt, msg)
             return state
+        for key in [k for k in self.eos_sent if k.endswith(f"/{msg.stream_id}")]:
+            del self.eos_sent[key]
         rate = self.cfg.audio.sample_rate_hz
-        self._ended.add(msg.stream_id)
         self._publish(
             f"stream.{msg.stream_id}.ended", m.StreamEnded(msg.stream_id, msg.end_frame / rate)
         )
+        if msg.stream_id in self.dynamic.streams:
+            self.dynamic.close(msg.stream_id)
+            return state
+        self._ended.add(msg.stream_id)
         if self.exit_on_eos and self._ended >= set(self._plan.chains):
             return self._apply(state, rp.StopRequested("source ended"))
+        return state
+
+    def _end_owned_streams(self, state: rp.SupervisorState, owner: str) -> rp.SupervisorState:
+        """A front door died: end its streams at what their rings hold."""
+        if self.dynamic is None:
+            return state
+        for sid, end in self.dynamic.owned_by(owner):
+            log.warning("stream %s: %s exited; ending the stream at frame %d", sid, owner, end)
+            state = self._on_eos(state, owner, m.EndOfStream(owner, sid, end))
         return state
 
 

@@ -3,8 +3,10 @@
 Pure apart from probing each source's native format. Every stream gets an audio ring (its
 source's rate and channels), a PCM ring (model rate, mono), a capture and a feature actor;
 one inference actor decodes every stream, and (with accurate finals) one refine actor
-re-transcribes every stream's utterances. With a single stream the per-stream actors are
-simply ``capture`` and ``feature``; with several, ``capture-<stream>`` / ``feature-<stream>``.
+re-transcribes every stream's utterances. Front doors (``gateway``, ``wyoming``) come last;
+the streams they open at run time are managed by :mod:`streamasr.supervisor.dynamic`.
+With a single stream the per-stream actors are simply ``capture`` and ``feature``; with
+several, ``capture-<stream>`` / ``feature-<stream>``.
 """
 
 from __future__ import annotations
@@ -205,6 +207,33 @@ def build(
             )
         )
         chains = {sid: (*chain, "refine") for sid, chain in chains.items()}
+    front: dict[str, Any] = {
+        "audio": audio_opts,
+        "refine": dataclasses.asdict(cfg.refine),
+        "events_endpoint": paths.events,
+    }
+    if cfg.gateway.enabled:
+        actors.append(
+            ctx.spec(
+                "gateway",
+                "gateway",
+                "",
+                {},
+                {},
+                {**front, "gateway": dataclasses.asdict(cfg.gateway)},
+            )
+        )
+    if cfg.wyoming.enabled:
+        actors.append(
+            ctx.spec(
+                "wyoming",
+                "wyoming",
+                "",
+                {},
+                {},
+                {**front, "wyoming": dataclasses.asdict(cfg.wyoming)},
+            )
+        )
     sup = cfg.supervisor
     children = tuple(
         ChildSpec(

@@ -239,7 +239,7 @@ def test_sections_are_frozen() -> None:
         ),
         pytest.param(
             {"source": {"kind": "network"}},
-            "source.kind: must be one of 'mic', 'file', 'stdin'",
+            "source.kind: must be one of 'mic', 'file', 'stdin', 'none'",
             id="source-kind",
         ),
         pytest.param(
@@ -262,6 +262,17 @@ def test_int_is_widened_to_float() -> None:
 
 # ------------------------------------------------------------------------- range checks
 RANGE_ERRORS = [
+    # [gateway] / [wyoming]
+    ({"gateway": {"port": 70000}}, "gateway.port: must be in 0..65535"),
+    ({"gateway": {"max_streams": 0}}, "gateway.max_streams: must be in 1..1024"),
+    (
+        {"gateway": {"max_message_bytes": 10}},
+        "gateway.max_message_bytes: must be in 1024..67108864",
+    ),
+    ({"gateway": {"idle_timeout_s": 0}}, "gateway.idle_timeout_s: must be > 0"),
+    ({"gateway": {"tls_cert": "c.pem"}}, "gateway.tls_key: tls_cert and tls_key go together"),
+    ({"wyoming": {"port": -1}}, "wyoming.port: must be in 0..65535"),
+    ({"wyoming": {"max_streams": 0}}, "wyoming.max_streams: must be in 1..256"),
     # [[streams]]
     (
         {"streams": [{"stream_id": "a"}, {"stream_id": "a"}]},

@@ -257,6 +257,12 @@ GOLDEN: list[Any] = [
         b"\x85\xa4kind\xadstream_opened\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm\xa4bell\xaaipc:///r/b\xaesample_rate_hz\xcd>\x80",
         id="stream_opened",
     ),
+    pytest.param(
+        m.StreamRefused(stream_id="g1", reason="stream limit reached (16)"),
+        {"kind": "stream_refused", "stream_id": "g1", "reason": "stream limit reached (16)"},
+        b"\x83\xa4kind\xaestream_refused\xa9stream_id\xa2g1\xa6reason\xb9stream limit reached (16)",
+        id="stream_refused",
+    ),
 ]
 
 

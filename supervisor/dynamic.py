@@ -1,0 +1,135 @@
+"""Streams that front doors (WebSocket gateway, Wyoming server) open and close at run time.
+
+A front-door actor asks for a stream with :class:`OpenStream`; the supervisor creates the
+stream's PCM ring (it owns every segment), tells the inference and refine actors to attach
+(:class:`StreamAttach`), and answers with :class:`StreamOpened`. The front door writes
+model-rate PCM into the ring and ends the stream with :class:`EndOfStream`, which travels
+the chain ``front door -> inference -> refine`` like a local stream's; when the last stage
+has drained it, the stream is detached everywhere and its ring unlinked. If the front door
+dies, its streams are ended at whatever their rings hold, so nothing leaks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from streamasr.actors import messages as m
+from streamasr.ringbuf import Ring
+from streamasr.supervisor.config import Config
+from streamasr.supervisor.paths import InstancePaths
+from streamasr.supervisor.plan import (
+    PCM_READER_INFERENCE,
+    PCM_READER_REFINE,
+    RingPlan,
+    pow2_at_least,
+)
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str, Any], None]
+
+
+@dataclass
+class DynamicStream:
+    """A stream opened at run time: who feeds it, its ring and doorbell."""
+
+    owner: str
+    name: str
+    ring_plan: RingPlan
+    ring: Ring
+    bell: str
+
+
+class DynamicStreams:
+    """Opens, attaches, re-attaches and closes run-time streams."""
+
+    def __init__(self, cfg: Config, paths: InstancePaths, send: Send) -> None:
+        """``send(actor_id, message)`` delivers control messages to actors."""
+        self._cfg = cfg
+        self._paths = paths
+        self._send = send
+        self.streams: dict[str, DynamicStream] = {}
+        self.refused = 0
+
+    def chain(self, stream_id: str) -> tuple[str, ...] | None:
+        """The actors a dynamic stream's end-of-stream passes through."""
+        d = self.streams.get(stream_id)
+        if d is None:
+            return None
+        tail = ("inference", "refine") if self._cfg.refine.finals == "accurate" else ("inference",)
+        return (d.owner, *tail)
+
+    def open(self, owner: str, msg: m.OpenStream, local_ids: set[str]) -> Any:
+        """Create the stream; return the reply for the owner (StreamOpened or StreamRefused)."""
+        sid = msg.stream_id
+        limit = self._cfg.dynamic_streams()
+        if not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
+            return self._refuse(owner, sid, f"bad stream id {sid[:64]!r}")
+        if sid in self.streams or sid in local_ids:
+            return self._refuse(owner, sid, f"stream {sid} already exists")
+        if len(self.streams) >= limit:
+            return self._refuse(owner, sid, f"stream limit reached ({limit})")
+        rate = self._cfg.audio.sample_rate_hz
+        plan = RingPlan(
+            sid,
+            "pcm",
+            self._paths.segment(sid, "pcm"),
+            pow2_at_least(int(self._cfg.audio.ring_s * rate)),
+            (1,),
+            rate,
+        )
+        ring = Ring.create(
+            plan.name,
+            plan.capacity,
+            np.dtype(plan.dtype),
+            plan.frame_shape,
+            max_readers=2,
+            sample_rate_hz=rate,
+        )
+        bell = self._paths.bell(f"{sid}-pcm", 0)
+        self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell)
+        self.attach_all("inference")
+        self.attach_all("refine")
+        log.info("stream %s opened by %s", sid, owner)
+        return m.StreamOpened(stream_id=sid, ring=plan.name, bell=bell, sample_rate_hz=rate)
+
+    def _refuse(self, owner: str, stream_id: str, why: str) -> m.StreamRefused:
+        self.refused += 1
+        log.warning("refused a stream for %s: %s", owner, why)
+        return m.StreamRefused(stream_id=stream_id[:64], reason=why)
+
+    def attach_all(self, actor_id: str) -> None:
+        """(Re-)send every open stream to ``actor_id`` (after it starts or restarts)."""
+        if actor_id == "refine" and self._cfg.refine.finals != "accurate":
+            return
+        reader = PCM_READER_INFERENCE if actor_id == "inference" else PCM_READER_REFINE
+        for sid, d in self.streams.items():
+            bell = d.bell if actor_id == "inference" else ""
+            self._send(actor_id, m.StreamAttach(sid, d.ring_plan.name, reader, bell))
+
+    def close(self, stream_id: str) -> None:
+        """Detach the stream everywhere and unlink its ring."""
+        d = self.streams.pop(stream_id, None)
+        if d is None:
+            return
+        for actor_id in ("inference", "refine"):
+            self._send(actor_id, m.StreamDetach(stream_id))
+        d.ring.close()
+        d.ring.unlink()
+        log.info("stream %s closed", stream_id)
+
+    def owned_by(self, owner: str) -> list[tuple[str, int]]:
+        """(stream id, frames written) of every stream ``owner`` feeds."""
+        return [(sid, d.ring.write_counter) for sid, d in self.streams.items() if d.owner == owner]
+
+    def close_all(self) -> None:
+        """Unlink every ring (supervisor shutdown)."""
+        for sid in list(self.streams):
+            d = self.streams.pop(sid)
+            d.ring.close()
+            d.ring.unlink()
