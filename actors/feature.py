@@ -21,7 +21,7 @@ import numpy as np
 from streamasr.actors import messages as m
 from streamasr.actors.conditioning import Conditioner, ConditionerOptions
 from streamasr.actors.doorbell import Bell, Listener, Stamp
-from streamasr.actors.errors import AudioFormatError
+from streamasr.actors.errors import AudioFormatError, ConfigError
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.ringbuf import Ring
 
@@ -54,9 +54,14 @@ def run(rt: ActorRuntime) -> None:
     bell = Bell(rt.ctx, rt.spec.bells["out"])
     audio = rt.spec.options["audio"]
     fast = not rt.spec.options["source"]["realtime"]
+    channel = int(rt.spec.options["source"].get("channel", -1))
+    if channel >= src.frame_shape[0]:
+        raise ConfigError(
+            f"source.channel: {channel} but the source has {src.frame_shape[0]} channel(s)"
+        )
     cond = Conditioner(
         src.sample_rate_hz,
-        src.frame_shape[0],
+        1 if channel >= 0 else src.frame_shape[0],
         dst.sample_rate_hz,
         ConditionerOptions(remove_dc=bool(rt.spec.options["feature"]["dc_block"])),
     )
@@ -84,10 +89,13 @@ def run(rt: ActorRuntime) -> None:
                 got = src.read_into(buf[:n])
                 if got.lost_frames:
                     rt.counters["frames_lost"] = rt.counters.get("frames_lost", 0) + got.lost_frames
+                frames = buf[: got.frames]
+                if channel >= 0:
+                    frames = np.ascontiguousarray(frames[:, channel : channel + 1])
                 _process(
                     rt,
                     cond,
-                    buf[: got.frames],
+                    frames,
                     dst,
                     bell,
                     stamps,

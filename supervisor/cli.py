@@ -134,7 +134,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, cfg: Config) -> int:
     if args.detach:
         return _detach(args, cfg)
-    printer = None if args.quiet else Printer(json_mode=args.json)
+    names = {s.stream_id: s.name for s in cfg.sources() if s.name}
+    printer = None if args.quiet else Printer(json_mode=args.json, names=names)
     announce = sys.stderr.isatty() or args.verbose > 0
 
     def sink(topic: str, msg: Any) -> None:

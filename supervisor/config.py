@@ -102,6 +102,7 @@ class SourceConfig:
     path: str = ""
     device: str = ""
     channels: int = 1
+    channel: int = -1
     raw_rate_hz: int = 16000
     raw_format: str = "s16le"
     realtime: bool = True
@@ -122,6 +123,7 @@ class SourceConfig:
             "required when source.kind = 'file'",
         )
         _require(1 <= self.channels <= 64, "source.channels", "must be in 1..64")
+        _require(-1 <= self.channel < 64, "source.channel", "must be -1 (downmix) or 0..63")
         _require(
             1000 <= self.raw_rate_hz <= 384000, "source.raw_rate_hz", "must be in 1000..384000"
         )

@@ -27,9 +27,15 @@ class Printer:
     """An event sink that prints transcripts to ``out``."""
 
     def __init__(
-        self, out: TextIO | None = None, *, json_mode: bool = False, tty: bool | None = None
+        self,
+        out: TextIO | None = None,
+        *,
+        json_mode: bool = False,
+        tty: bool | None = None,
+        names: dict[str, str] | None = None,
     ) -> None:
-        """``tty`` None: detect from ``out``."""
+        """``tty`` None: detect from ``out``; ``names``: display name per stream id."""
+        self.names = names or {}
         self.out = out or sys.stdout
         self.json_mode = json_mode
         self.tty = self.out.isatty() if tty is None else tty
@@ -60,7 +66,8 @@ class Printer:
             self._partial_shown = False
         if not t.text:
             return
-        self.out.write(f"[{_clock(t.start_s)} - {_clock(t.end_s)}] {t.stream_id}: {t.text}\n")
+        who = self.names.get(t.stream_id) or t.stream_id
+        self.out.write(f"[{_clock(t.start_s)} - {_clock(t.end_s)}] {who}: {t.text}\n")
 
     def close(self) -> None:
         """End a dangling partial line."""

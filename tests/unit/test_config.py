@@ -262,6 +262,7 @@ def test_int_is_widened_to_float() -> None:
 
 # ------------------------------------------------------------------------- range checks
 RANGE_ERRORS = [
+    ({"source": {"channel": -2}}, "source.channel: must be -1 (downmix) or 0..63"),
     # [gateway] / [wyoming]
     ({"gateway": {"port": 70000}}, "gateway.port: must be in 0..65535"),
     ({"gateway": {"max_streams": 0}}, "gateway.max_streams: must be in 1..1024"),
