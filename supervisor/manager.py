@@ -33,6 +33,7 @@ from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.plan import Plan, build, probe
+from streamasr.supervisor.sdnotify import Notifier
 from streamasr.supervisor.status import StatusBuilder
 from streamasr.supervisor.streams import StreamBook
 
@@ -97,6 +98,7 @@ class Supervisor:
         self._ended: set[str] = set()
         self._plan: Plan | None = None
         self.dynamic: DynamicStreams | None = None
+        self.notifier = Notifier()
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
 
     # ------------------------------------------------------------------ setup / teardown
@@ -155,6 +157,7 @@ class Supervisor:
             self._ctx = None
         self.paths.clean_stale()
         self.paths.pid_file.unlink(missing_ok=True)
+        self.notifier.close()
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -200,8 +203,14 @@ class Supervisor:
             state = self._apply(state, rp.Tick())
             if state.phase is rp.Phase.DONE:
                 return state.shutdown_exit_code or 0
+            healthy = state.phase is rp.Phase.RUNNING and all(
+                c.state is rp.ChildState.RUNNING for c in state.children
+            )
+            self.notifier.watchdog(healthy)
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + self.cfg.supervisor.status_interval_s
+                if state.all_ready_published:
+                    self.notifier.status(self._summary(state))
                 self._publish("status", m.StatusReply(self.status.build(state)))
             self._state = state
 
@@ -218,6 +227,7 @@ class Supervisor:
                 if child is not None and child.proc.poll() is None:
                     child.proc.send_signal(action.signal)
             elif isinstance(action, rp.Publish):
+                self._notify_lifecycle(action.topic, state)
                 self._publish(
                     action.topic, m.Lifecycle(action.topic, dict(action.fields), time.time_ns())
                 )
@@ -234,6 +244,23 @@ class Supervisor:
             if child.errors and reason.startswith(f"actor {actor_id} "):
                 return f"{reason} ({child.errors[-1]})"
         return reason
+
+    def _notify_lifecycle(self, topic: str, state: rp.SupervisorState) -> None:
+        if topic == "supervisor.ready":
+            self.notifier.ready(self._summary(state))
+        elif topic == "supervisor.stopping":
+            self.notifier.stopping(state.shutdown_reason or "stop requested")
+
+    def _summary(self, state: rp.SupervisorState) -> str:
+        """The one-line status for systemd."""
+        running = sum(c.state is rp.ChildState.RUNNING for c in state.children)
+        restarts = sum(max(0, c.incarnation - 1) for c in state.children)
+        finals = sum(c["finals"] for c in self.book.counters().values())
+        streams = len(self.cfg.sources()) + (len(self.dynamic.streams) if self.dynamic else 0)
+        return (
+            f"{running}/{len(state.children)} actors running, {streams} streams, "
+            f"{finals} finals, {restarts} restarts"
+        )
 
     def _reap(self, state: rp.SupervisorState) -> rp.SupervisorState:
         """Feed the policy an Exited event for every child process that has ended."""
