@@ -17,10 +17,12 @@ times).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +74,9 @@ class _Inference:
         self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
         self.streams: dict[str, _Stream] = {}
         self.delay_s = float(rt.spec.options["inference"].get("delay_ms", 0.0)) / 1000.0
+        self.compute_ms: deque[float] = deque(maxlen=20)
+        self._delay_file = _runtime_dir(rt) / "inference.delay_ms"
+        self._next_delay_check = 0.0
 
     def attach(self, stream_id: str, ring_name: str, reader: int, bell: str) -> None:
         """Start decoding ``stream_id`` from its ring's shared cursor."""
@@ -131,7 +136,25 @@ class _Inference:
                 self._maybe_end(st)
             self.rt.heartbeat()
         self.rt.gauges["streams"] = len(self.streams)
+        if self.compute_ms:
+            self.rt.gauges["proc_ms_p95"] = float(np.percentile(self.compute_ms, 95))
+        self.rt.gauges["backlog_ratio"] = max(
+            ((s.ring.write_counter - s.pos) / s.ring.capacity for s in self.streams.values()),
+            default=0.0,
+        )
+        self._check_delay_file()
         self.rt.counters["frames_lost"] = sum(s.frames_lost for s in self.streams.values())
+
+    def _check_delay_file(self) -> None:
+        """Fault injection: ``<runtime_dir>/inference.delay_ms`` overrides ``delay_ms`` live."""
+        now = time.monotonic()
+        if now < self._next_delay_check:
+            return
+        self._next_delay_check = now + 0.5
+        delay_ms = float(self.rt.spec.options["inference"].get("delay_ms", 0.0))
+        with contextlib.suppress(OSError, ValueError):
+            delay_ms = float(self._delay_file.read_text().strip())
+        self.delay_s = delay_ms / 1000.0
 
     def _maybe_end(self, st: _Stream) -> None:
         if st.eos_at is not None and st.pos >= st.eos_at:
@@ -158,6 +181,7 @@ class _Inference:
         if self.delay_s:
             time.sleep(self.delay_s)  # fault injection: a model slower than real time
         st.pos += got
+        self.compute_ms.append((time.perf_counter() - t0) * 1000.0)
         while st.stamps and st.stamps[0].end_frame <= st.pos:
             st.stamp = st.stamps.popleft()
         while st.decoder.is_ready():
@@ -261,6 +285,11 @@ class _Inference:
                     first_pass=final,
                 )
             )
+
+
+def _runtime_dir(rt: ActorRuntime) -> Path:
+    """The instance's runtime directory (where the control socket lives)."""
+    return Path(rt.spec.control.removeprefix("ipc://")).parent
 
 
 def stream_rings(rt: ActorRuntime) -> dict[str, tuple[str, int, str]]:

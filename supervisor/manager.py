@@ -29,6 +29,7 @@ from streamasr.actors import messages as m
 from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
+from streamasr.supervisor.adaptive import ChunkController
 from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.paths import InstancePaths
@@ -99,6 +100,11 @@ class Supervisor:
         self._plan: Plan | None = None
         self.dynamic: DynamicStreams | None = None
         self.notifier = Notifier()
+        self.chunk: ChunkController | None = None
+        if cfg.audio.adaptive_chunk:
+            self.chunk = ChunkController.create(
+                cfg.audio.chunk_ms, cfg.audio.latency_budget_ms, time.monotonic()
+            )
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
 
     # ------------------------------------------------------------------ setup / teardown
@@ -209,6 +215,7 @@ class Supervisor:
             self.notifier.watchdog(healthy)
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + self.cfg.supervisor.status_interval_s
+                self._adapt_chunk()
                 if state.all_ready_published:
                     self.notifier.status(self._summary(state))
                 self._publish("status", m.StatusReply(self.status.build(state)))
@@ -244,6 +251,26 @@ class Supervisor:
             if child.errors and reason.startswith(f"actor {actor_id} "):
                 return f"{reason} ({child.errors[-1]})"
         return reason
+
+    def _adapt_chunk(self) -> None:
+        """Feed the chunk policy the inference actor's load; apply a new chunk size."""
+        inference = self.children.get("inference")
+        if self.chunk is None or inference is None or inference.heartbeat is None:
+            return
+        g = inference.heartbeat.gauges
+        if "proc_ms_p95" not in g:
+            return
+        new = self.chunk.observe(g["proc_ms_p95"], g.get("backlog_ratio", 0.0), time.monotonic())
+        if new is None:
+            return
+        assert self._plan is not None
+        for a in self._plan.actors:
+            if a.kind in ("capture", "feature"):
+                self._send(a.actor_id, m.SetChunk(new))
+        self._publish(
+            "supervisor.chunk_changed",
+            m.Lifecycle("supervisor.chunk_changed", {"chunk_ms": new}, time.time_ns()),
+        )
 
     def _notify_lifecycle(self, topic: str, state: rp.SupervisorState) -> None:
         if topic == "supervisor.ready":
@@ -381,6 +408,9 @@ class Supervisor:
             if key.split("/")[0] == actor_id:
                 self._send(actor_id, eos)
         assert self._plan is not None
+        kind = self._plan.actor(actor_id).kind
+        if self.chunk is not None and kind in ("capture", "feature"):
+            self._send(actor_id, m.SetChunk(self.chunk.chunk_ms))
         all_ready = all(c.state is rp.ChildState.RUNNING for c in state.children)
         if all_ready and not self._started:
             self._started = True

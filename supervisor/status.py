@@ -123,6 +123,8 @@ class StatusBuilder:
             "actors": actors,
             "rings": rings,
             "latency": self.latency(),
+            "chunk_ms": sup.chunk.chunk_ms if sup.chunk else sup.cfg.audio.chunk_ms,
+            "chunk_changes": sup.chunk.changes if sup.chunk else 0,
             "streams": sup.book.counters(),
             "gaps": {
                 sid: [[g.start_frame, g.end_frame, g.reason] for g in gaps]
