@@ -81,7 +81,7 @@ class Listener:
             try:
                 end, t_cap, t_feat = msgpack.unpackb(raw)
                 out.append(Stamp(int(end), int(t_cap), int(t_feat)))
-            except (ValueError, TypeError, msgpack.UnpackException):
+            except (ValueError, TypeError, OverflowError, msgpack.UnpackException):
                 self.malformed += 1
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
 from streamasr.actors.conditioning import to_int16
 from streamasr.actors.doorbell import Listener, Stamp
+from streamasr.actors.features import LogMelOptions, StreamingLogMel
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
@@ -58,6 +59,7 @@ class _Stream:
     stamps: deque[Stamp] = field(default_factory=lambda: deque(maxlen=1024))
     stamp: Stamp = field(default_factory=lambda: Stamp(0, 0, 0))
     frames_lost: int = 0
+    mel: StreamingLogMel | None = None
 
     @property
     def rate(self) -> int:
@@ -74,6 +76,14 @@ class _Inference:
         self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
         self.streams: dict[str, _Stream] = {}
         self.delay_s = float(rt.spec.options["inference"].get("delay_ms", 0.0)) / 1000.0
+        self.features = recognizer.input_kind == "features"
+        self.mel_options = LogMelOptions(
+            sample_rate_hz=int(rt.spec.options["audio"]["sample_rate_hz"]),
+            n_mels=int(rt.spec.options["inference"].get("torch", {}).get("n_mels", 80)),
+        )
+        self.hop = self.mel_options.hop_length
+        #: engine frames (PCM samples or feature frames) per second
+        self.frame_rate = recognizer.sample_rate_hz
         self.compute_ms: deque[float] = deque(maxlen=20)
         self._delay_file = _runtime_dir(rt) / "inference.delay_ms"
         self._next_delay_check = 0.0
@@ -84,20 +94,34 @@ class _Inference:
         listener = Listener(self.rt.ctx, bell)
         self.rt.poller.register(listener.socket)
         start = ring.read_counter
+        if self.features:
+            start -= start % self.hop
         self.streams[stream_id] = _Stream(
             stream_id=stream_id,
             ring=ring,
             listener=listener,
-            decoder=self.recognizer.create_stream(start_frame=start),
+            decoder=self._new_decoder(start),
             pos=start,
             buf=np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32),
+            mel=StreamingLogMel(self.mel_options) if self.features else None,
         )
+
+    def _new_decoder(self, ring_pos: int) -> RecognizerStream:
+        """A decoder whose first frame is ring position ``ring_pos`` (in engine frames)."""
+        return self.recognizer.create_stream(start_frame=self._to_engine(ring_pos))
+
+    def _to_engine(self, ring_pos: int) -> int:
+        return ring_pos // self.hop if self.features else ring_pos
+
+    def _to_ring(self, engine_frame: int) -> int:
+        return engine_frame * self.hop if self.features else engine_frame
 
     def detach(self, stream_id: str) -> None:
         """Stop serving ``stream_id`` and release its ring and doorbell."""
         st = self.streams.pop(stream_id, None)
         if st is None:
             return
+        _close_decoder(st.decoder)
         self.rt.poller.unregister(st.listener.socket)
         st.listener.close()
         st.ring.close()
@@ -127,12 +151,17 @@ class _Inference:
                 st.stamps.extend(st.listener.drain())
 
     def work(self) -> None:
-        """Decode what every stream has, round robin, until all are drained."""
+        """Decode what every stream has until all are drained; streams whose audio is
+        ready together go through the engine as one batch where it supports batching."""
         busy = True
         while busy and not self.rt.stopping:
-            busy = False
+            batch = [
+                (st, pcm) for st in self.streams.values() if (pcm := self._read(st)) is not None
+            ]
+            busy = any(pcm.shape[0] == st.buf.shape[0] for st, pcm in batch)
+            if batch:
+                self._decode(batch)
             for st in self.streams.values():
-                busy |= self._decode(st)
                 self._maybe_end(st)
             self.rt.heartbeat()
         self.rt.gauges["streams"] = len(self.streams)
@@ -163,36 +192,54 @@ class _Inference:
             self.rt.send(m.EndOfStream(self.rt.spec.actor_id, st.stream_id, st.pos))
             st.eos_at = None
 
-    def _decode(self, st: _Stream) -> bool:
-        """Decode up to MAX_STEP_S of new audio of ``st``; True if more may be waiting."""
+    def _read(self, st: _Stream) -> np.ndarray[Any, Any] | None:
+        """Up to MAX_STEP_S of new audio of ``st`` (a view of its buffer), or None."""
         avail = st.ring.write_counter - st.pos
         if avail <= 0:
-            return False
+            return None
         n = min(avail, st.buf.shape[0])
         try:
             got = st.ring.read_at(st.pos, st.buf[:n])
         except RingError:  # audio we had not decoded yet was overwritten: skip ahead
             self._resync(st)
-            return True
-        if got == 0:
-            return False
+            return None
+        return st.buf[:got, 0] if got else None
+
+    def _decode(self, batch: list[tuple[_Stream, np.ndarray[Any, Any]]]) -> None:
+        """Feed each stream its new audio (one engine batch where possible), then emit."""
         t0 = time.perf_counter()
-        st.decoder.accept(to_int16(st.buf[:got, 0]))
+        if self.features:
+            chunks = [st.mel.accept(pcm) for st, pcm in batch]  # type: ignore[union-attr]
+            decode_batch = getattr(self.recognizer, "decode_batch", None)
+            if decode_batch is not None and len(batch) > 1:
+                decode_batch([st.decoder for st, _ in batch], chunks)
+            else:
+                for (st, _), feats in zip(batch, chunks, strict=True):
+                    st.decoder.accept(feats)
+            self.rt.gauges["batch"] = len(batch)
+        else:
+            for st, pcm in batch:
+                st.decoder.accept(to_int16(pcm))
         if self.delay_s:
             time.sleep(self.delay_s)  # fault injection: a model slower than real time
-        st.pos += got
-        self.compute_ms.append((time.perf_counter() - t0) * 1000.0)
-        while st.stamps and st.stamps[0].end_frame <= st.pos:
-            st.stamp = st.stamps.popleft()
-        while st.decoder.is_ready():
-            st.decoder.step()
-            if st.decoder.is_endpoint():
-                self._finish(st)
-        self._send_partial(st, time.perf_counter() - t0)
-        self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
-        self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
-        self._commit(st)
-        return bool(got == st.buf.shape[0])
+        for st, pcm in batch:
+            st.pos += pcm.shape[0]
+            while st.stamps and st.stamps[0].end_frame <= st.pos:
+                st.stamp = st.stamps.popleft()
+            while True:
+                if st.decoder.is_endpoint():
+                    self._finish(st)
+                elif st.decoder.is_ready():
+                    st.decoder.step()
+                else:
+                    break
+        compute_s = time.perf_counter() - t0
+        self.compute_ms.append(compute_s * 1000.0)
+        for st, _ in batch:
+            self._send_partial(st, compute_s)
+            self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
+            self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
+            self._commit(st)
 
     def _commit(self, st: _Stream) -> None:
         """Move the shared cursor to where a replacement can resume.
@@ -202,25 +249,46 @@ class _Inference:
         behind (a writer paced by backpressure must always have room; an utterance longer
         than that is re-decoded from its middle after a crash).
         """
-        if st.decoder.utterance_start_frame is None and st.decoder.result() is None:
+        idle = st.decoder.utterance_start_frame is None and st.decoder.result() is None
+        if idle and not self.features:
             target = st.decoder.position_frame
         else:
             target = max(st.ring.read_counter, st.pos - st.ring.capacity // 2)
-        if target != st.ring.read_counter:
-            st.ring.seek(target)
+            if self.features:
+                target -= target % self.hop  # resume on a feature-frame boundary
+        self._seek(st, target)
+
+    def _seek(self, st: _Stream, target: int) -> None:
+        """Move the shared cursor to ``target``, or to the oldest frame still in the ring."""
+        for _ in range(3):
+            oldest = st.ring.write_counter - st.ring.capacity
+            if target < oldest:  # overrun even there: keep what is left
+                target = oldest + (-oldest % self.hop if self.features else 0)
+            if target == st.ring.read_counter:
+                return
+            try:
+                st.ring.seek(target)
+                return
+            except RingError:  # the writer moved on meanwhile; try again
+                continue
 
     def _resync(self, st: _Stream) -> None:
         """Jump to audio still in the ring after falling more than its capacity behind."""
         target = st.ring.write_counter - st.ring.capacity + st.ring.capacity // 8
         lost = target - st.pos
         st.frames_lost += lost
+        self.rt.counters["resyncs"] = self.rt.counters.get("resyncs", 0) + 1
         log.warning(
             "stream %s: inference fell %d frames behind; resuming there", st.stream_id, lost
         )
         self._finish(st)
-        st.decoder = self.recognizer.create_stream(start_frame=target)
+        if self.features:
+            target -= target % self.hop
+            st.mel = StreamingLogMel(self.mel_options)
+        _close_decoder(st.decoder)  # give its model state back before taking a new one
+        st.decoder = self._new_decoder(target)
         st.pos = target
-        st.ring.seek(target)
+        self._seek(st, target)
 
     def _stages(self, st: _Stream, compute_s: float) -> tuple[float, dict[str, float]]:
         s = st.stamp
@@ -244,13 +312,13 @@ class _Inference:
         latency, stages = self._stages(st, compute_s)
         return m.Transcript(
             stream_id=st.stream_id,
-            utterance_id=f"{st.stream_id}:{res.start_frame}",
+            utterance_id=f"{st.stream_id}:{self._to_ring(res.start_frame)}",
             seq=0,
             is_final=is_final,
             passno=1,
             text=res.text,
-            start_s=res.start_frame / st.rate,
-            end_s=res.end_frame / st.rate,
+            start_s=res.start_frame / self.frame_rate,
+            end_s=res.end_frame / self.frame_rate,
             words=[[w.word, w.start_s, w.end_s, w.conf] for w in res.words],
             latency_s=latency,
             stages_s=stages,
@@ -278,13 +346,20 @@ class _Inference:
                 m.RefineJob(
                     stream_id=st.stream_id,
                     utterance_id=final.utterance_id,
-                    start_frame=res.start_frame,
-                    end_frame=res.end_frame,
+                    start_frame=self._to_ring(res.start_frame),
+                    end_frame=self._to_ring(res.end_frame),
                     sample_rate_hz=st.rate,
                     t_endpoint_ns=time.time_ns(),
                     first_pass=final,
                 )
             )
+
+
+def _close_decoder(decoder: RecognizerStream) -> None:
+    """Return a decoder's resources to its engine (backends that pool them have close())."""
+    close = getattr(decoder, "close", None)
+    if callable(close):
+        close()
 
 
 def _runtime_dir(rt: ActorRuntime) -> Path:

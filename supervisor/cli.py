@@ -10,16 +10,18 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from streamasr.actors import messages as m
 from streamasr.actors.errors import StreamAsrError
 from streamasr.supervisor import config as config_mod
+from streamasr.supervisor import meeting
 from streamasr.supervisor.client import NotRunning, Subscriber, request
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.manager import Supervisor, read_log_tail
@@ -80,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         if name == "tail":
             sp.add_argument("--endpoint", help="events endpoint (default: the instance's ipc)")
     sub.add_parser("devices", help="list audio input devices")
+    meeting.add_arguments(
+        sub.add_parser("transcript", help="merged meeting transcript (text, WebVTT, SRT, JSON)")
+    )
+    sub.add_parser(
+        "stream", add_help=False, help="stream a file or the microphone to a gateway (--help)"
+    )
     for sp in sub.choices.values():
         sp.add_argument("--instance", help="instance name (default: from config or 'default')")
         sp.add_argument("-v", "--verbose", action="count", default=0)
@@ -142,10 +150,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         if printer is not None:
             printer(topic, msg)
         if topic == "supervisor.ready" and announce and not args.json:
-            print(
-                f"streamasr: listening ({cfg.source.kind} {cfg.source.path}); Ctrl-C stops",
-                file=sys.stderr,
-            )
+            print(f"streamasr: listening ({_where(cfg)}); Ctrl-C stops", file=sys.stderr)
 
     sup = Supervisor(
         cfg,
@@ -161,6 +166,16 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     if code != 0:
         print(f"streamasr: {sup.exit_reason or 'stopped with an error'}", file=sys.stderr)
     return code
+
+
+def _where(cfg: Config) -> str:
+    """What the pipeline listens to, for the start-up line."""
+    parts = [f"{s.kind} {s.path}".strip() for s in cfg.sources()]
+    if cfg.gateway.enabled:
+        parts.append(f"ws://{cfg.gateway.host}:{cfg.gateway.port}")
+    if cfg.wyoming.enabled:
+        parts.append(f"wyoming tcp://{cfg.wyoming.host}:{cfg.wyoming.port}")
+    return ", ".join(parts)
 
 
 def _detach(args: argparse.Namespace, cfg: Config) -> int:
@@ -232,8 +247,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + 30
     while pid is not None and time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
             break
         time.sleep(0.05)
     print("streamasr: stopped")
@@ -260,8 +276,26 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``up`` with no local source and the gateway (and optionally Wyoming) enabled."""
+    cfg = _load_config(args)
+    cfg = config_mod.replace(cfg, "source", kind="none")
+    cfg = dataclasses.replace(cfg, streams=())
+    gw: dict[str, Any] = {"enabled": True}
+    if args.port is not None:
+        gw["port"] = args.port
+    if args.host:
+        gw["host"] = args.host
+    cfg = config_mod.replace(cfg, "gateway", **gw)
+    if args.wyoming_port is not None:
+        cfg = config_mod.replace(cfg, "wyoming", enabled=True, port=args.wyoming_port)
+    return _run(args, cfg)
+
+
 COMMANDS = {
     "up": cmd_up,
+    "serve": cmd_serve,
+    "transcript": meeting.transcript_main,
     "status": cmd_status,
     "tail": cmd_tail,
     "down": cmd_down,
@@ -271,6 +305,11 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stream"]:
+        from streamasr.actors.gateway_client import stream_main
+
+        return stream_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -340,8 +340,7 @@ class Supervisor:
             try:
                 _, msg = m.unpack(body)
             except ProtocolError as exc:
-                self.protocol_errors += 1
-                log.warning("dropped message from %r: %s", ident[:32], exc)
+                self._protocol_error("dropped message from %r: %s", ident[:32], exc)
                 continue
             state = self._handle(state, ident, msg)
         return state
@@ -393,9 +392,15 @@ class Supervisor:
             self.router.send_multipart([ident, *m.pack("stop", m.Stop("stopping"))])
             return self._apply(state, rp.StopRequested(msg.reason))
         else:
-            self.protocol_errors += 1
-            log.warning("unexpected %s from %r", msg.KIND, sender[:32])
+            self._protocol_error("unexpected %s from %r", msg.KIND, sender[:32])
         return state
+
+    def _protocol_error(self, fmt: str, *args: Any) -> None:
+        """Count a bad message; log the first ten, then every hundredth (no log flooding)."""
+        self.protocol_errors += 1
+        n = self.protocol_errors
+        if n <= 10 or n % 100 == 0:
+            log.warning(fmt + " (%d protocol errors so far)", *args, n)
 
     def _on_ready(self, actor_id: str, state: rp.SupervisorState) -> None:
         """Re-send what a (re)started actor needs; start capture once all are Ready."""

@@ -185,7 +185,7 @@ def build(
         inf_bells[f"in:{sid}"] = paths.bell(f"{sid}-pcm", 0)
         ref_rings[f"in:{sid}"] = RingRef(pcm.name, PCM_READER_REFINE)
         chains[sid] = (cap_id, feat_id, "inference")
-    first = sources[0].stream_id
+    first = sources[0].stream_id if sources else ""
     actors.append(
         ctx.spec(
             "inference",

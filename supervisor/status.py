@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamasr.actors import messages as m
+from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
+from streamasr.supervisor.plan import RingPlan
 
 if TYPE_CHECKING:
     from streamasr.supervisor.manager import Supervisor
@@ -79,31 +81,9 @@ class StatusBuilder:
                     "errors": list(child.errors[-3:]) if child else [],
                 }
             )
-        rings = []
-        for plan in self._plan.rings:
-            ring = sup.rings[plan.name]
-            readers = [s for s in ring.stats_all() if s.reads or s.read_counter]
-            rings.append(
-                {
-                    "name": plan.name,
-                    "role": plan.role,
-                    "capacity": ring.capacity,
-                    "writes": ring.write_counter,
-                    "sample_rate_hz": plan.sample_rate_hz,
-                    "readers": [
-                        {
-                            "reader": s.reader,
-                            "fill": s.fill,
-                            "reads": s.reads,
-                            "dropped_frames": s.dropped_frames,
-                            "overruns": s.overruns,
-                            "underruns": s.underruns,
-                            "high_water": s.high_water,
-                        }
-                        for s in readers
-                    ],
-                }
-            )
+        rings = [_ring_status(plan, sup.rings[plan.name]) for plan in self._plan.rings]
+        if sup.dynamic is not None:
+            rings += [_ring_status(d.ring_plan, d.ring) for d in sup.dynamic.streams.values()]
         return {
             "instance": sup.paths.instance,
             "pid": os.getpid(),
@@ -132,6 +112,31 @@ class StatusBuilder:
             },
             "protocol_errors": sup.protocol_errors,
         }
+
+
+def _ring_status(plan: RingPlan, ring: Ring) -> dict[str, Any]:
+    """One ring's counters: the producer's and each attached reader's (frames)."""
+    readers = [s for s in ring.stats_all() if s.reads or s.read_counter]
+    return {
+        "name": plan.name,
+        "stream_id": plan.stream_id,
+        "role": plan.role,
+        "capacity": ring.capacity,
+        "writes": ring.write_counter,
+        "sample_rate_hz": plan.sample_rate_hz,
+        "readers": [
+            {
+                "reader": s.reader,
+                "fill": s.fill,
+                "reads": s.reads,
+                "dropped_frames": s.dropped_frames,
+                "overruns": s.overruns,
+                "underruns": s.underruns,
+                "high_water": s.high_water,
+            }
+            for s in readers
+        ],
+    }
 
 
 def format_table(status: dict[str, Any]) -> str:

@@ -1,0 +1,389 @@
+"""The WebSocket gateway actor: Vosk-compatible, classic JSON and native streams on one port.
+
+Paths: ``/`` (Vosk or classic JSON, decided by the first message), ``/v1/stream`` (native),
+``/v1/status`` (a WebSocket that pushes the status map every second), and plain HTTP
+``/ui`` (live page), ``/metrics`` (Prometheus text), ``/healthz``. Each connection is one
+run-time stream (:class:`~streamasr.actors.frontdoor.FrontDoor`); the protocol logic lives
+in :mod:`streamasr.actors.gateway_protocols`.
+
+Nothing is lost and nothing grows without bound: when the stream's ring has no room for a
+message's audio the connection stops reading its socket until there is (TCP backpressure);
+messages are capped at ``max_message_bytes``, connections at ``max_streams`` (refused with
+close code 1013), silence at ``idle_timeout_s`` (also a slow-loris bound); a malformed
+message gets an error message and a close code and is counted in ``rt.counters``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import itertools
+import json
+import logging
+import ssl
+import time
+from dataclasses import dataclass, fields
+from http import HTTPStatus
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from streamasr.actors import gateway_metrics
+from streamasr.actors import gateway_protocols as gp
+from streamasr.actors import messages as m
+from streamasr.actors.errors import ConfigError
+from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.runtime import ActorRuntime
+
+log = logging.getLogger(__name__)
+
+#: Seconds between polls while waiting for ring room or for the supervisor to stop us.
+POLL_S = 0.005
+#: Seconds between status pushes on ``/v1/status``.
+STATUS_PERIOD_S = 1.0
+#: PCM-ring reader slots of inference and refine (``supervisor.plan.PCM_READER_*``).
+READER_SLOTS_FAST = (0,)
+READER_SLOTS_ACCURATE = (0, 1)
+#: Seconds a finished stream may take to deliver its last finals.
+DRAIN_TIMEOUT_S = 120.0
+STATIC = {
+    "/ui": ("ui.html", "text/html; charset=utf-8"),
+    "/ui.js": ("ui.js", "text/javascript; charset=utf-8"),
+    "/worklet.js": ("worklet.js", "text/javascript; charset=utf-8"),
+}
+COUNTERS = (
+    "connections", "refused", "protocol_errors", "idle_timeouts", "auth_failures",
+    "streams_opened", "streams_completed", "aborted", "oversize", "bytes_in", "frames_in",
+    "backpressure_waits",
+)  # fmt: skip
+
+
+class IdleTimeout(gp.GatewayProtocolError):
+    """A connection sent nothing for ``idle_timeout_s`` (closed with 1008, not an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    """``[gateway]`` options (see configs/README.md); times in seconds, sizes in bytes."""
+
+    host: str = "127.0.0.1"
+    port: int = 2700
+    max_streams: int = 16
+    max_message_bytes: int = 1 << 20
+    idle_timeout_s: float = 30.0
+    token: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GatewayOptions:
+        """Build from the spec's ``options["gateway"]`` (unknown keys ignored)."""
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        if "origins" in kw:
+            kw["origins"] = tuple(kw["origins"])
+        return cls(**kw)
+
+
+def _response(status: int, body: bytes, content_type: str) -> Response:
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    headers["Cache-Control"] = "no-store"
+    return Response(status, HTTPStatus(status).phrase, headers, body)
+
+
+class Gateway:
+    """Serves every connection of one gateway actor."""
+
+    def __init__(
+        self, rt: ActorRuntime, front: FrontDoor, opts: GatewayOptions, model_chunk_ms: int
+    ) -> None:
+        """Serve ``front``'s streams under ``opts``; advice starts at ``model_chunk_ms``."""
+        self.rt, self.front, self.opts = rt, front, opts
+        self.model_chunk_ms = model_chunk_ms
+        for key in COUNTERS:
+            rt.counters.setdefault(key, 0)
+        self.live: set[str] = set()
+        self._ids = itertools.count(1)
+        accurate = rt.spec.options.get("refine", {}).get("finals", "accurate") == "accurate"
+        self.reader_slots = READER_SLOTS_ACCURATE if accurate else READER_SLOTS_FAST
+
+    def room_frames(self, stream: PcmStream) -> int:
+        """Model-rate frames writable without loss, counting readers not attached yet.
+
+        A fresh stream's readers (inference, refine) attach a little after the stream is
+        opened; until then their cursors sit at 0, and counting them keeps the first
+        seconds of a faster-than-real-time client from being overwritten.
+        """
+        ring = stream.ring
+        w = ring.write_counter
+        behind = max(w - ring.stats(i).read_counter for i in self.reader_slots)
+        return min(stream.room_frames(), ring.capacity - behind)
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add ``n`` to gateway counter ``key``."""
+        self.rt.counters[key] = self.rt.counters.get(key, 0) + n
+
+    def authorised(self, request: Request) -> bool:
+        """True if no token is configured or the request presents it."""
+        if not self.opts.token:
+            return True
+        query = parse_qs(urlsplit(request.path).query)
+        given = (query.get("token") or [""])[0]
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[len("Bearer ") :]
+        return hmac.compare_digest(given.encode(), self.opts.token.encode())
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Plain HTTP routes and token checks before the WebSocket handshake."""
+        path = urlsplit(request.path).path
+        if path == "/healthz":
+            return _response(200, b"ok\n", "text/plain; charset=utf-8")
+        if path in STATIC:
+            name, ctype = STATIC[path]
+            try:
+                body = resources.files("streamasr.actors").joinpath("web", name).read_bytes()
+            except FileNotFoundError:
+                return _response(404, b"not found\n", "text/plain; charset=utf-8")
+            return _response(200, body, ctype)
+        if not self.authorised(request):
+            self.count("auth_failures")
+            return _response(401, b"missing or wrong token\n", "text/plain; charset=utf-8")
+        if path == "/metrics":
+            self.rt.gauges["live_streams"] = float(len(self.live))
+            text = gateway_metrics.render(self.front.status, self.rt.counters, self.rt.gauges)
+            return _response(200, text, gateway_metrics.CONTENT_TYPE)
+        if path not in ("/", "/v1/stream", "/v1/status"):
+            return _response(404, b"not found\n", "text/plain; charset=utf-8")
+        return None
+
+    async def handle(self, ws: ServerConnection) -> None:
+        """One WebSocket connection."""
+        path = urlsplit(ws.request.path if ws.request else "/").path
+        if path == "/v1/status":
+            await self._status_feed(ws)
+            return
+        self.count("connections")
+        if len(self.live) >= self.opts.max_streams:
+            self.count("refused")
+            await self._fail(ws, f"stream limit reached ({self.opts.max_streams})", 1013)
+            return
+        sid = f"ws-{next(self._ids)}"
+        self.live.add(sid)
+        self.rt.gauges["live_streams"] = float(len(self.live))
+        try:
+            await Connection(self, ws, sid, path).run()
+        finally:
+            self.live.discard(sid)
+            self.rt.gauges["live_streams"] = float(len(self.live))
+            self.front.forget(sid)
+
+    async def _fail(self, ws: ServerConnection, message: str, code: int) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(gp.error_message(message, code))
+            await ws.close(code, message[:120])
+
+    async def _status_feed(self, ws: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while not self.rt.stopping:
+                status = dict(self.front.status)
+                status["gateway"] = {"counters": dict(self.rt.counters), "live": len(self.live)}
+                await ws.send(json.dumps({"type": "status", "status": status}, default=str))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ws.recv(), STATUS_PERIOD_S)
+
+
+class Connection:
+    """One client stream: reads messages, drives its session, forwards events."""
+
+    def __init__(self, gw: Gateway, ws: ServerConnection, sid: str, path: str) -> None:
+        """Serve ``ws`` as stream ``sid`` with the protocol of ``path``."""
+        self.gw, self.ws, self.sid = gw, ws, sid
+        self.session: gp.Session | None = None
+        if path == "/v1/stream":
+            self.session = gp.NativeSession(gp.ChunkAdvisor(gw.model_chunk_ms))
+        self.stream: PcmStream | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.ended = asyncio.Event()
+
+    async def run(self) -> None:
+        """Read until the client finishes, fails or goes away; then deliver the rest."""
+        try:
+            finished = await self._read_loop()
+            if finished:
+                await self._drain()
+        except gp.GatewayProtocolError as exc:
+            if not isinstance(exc, IdleTimeout):
+                self.gw.count("protocol_errors")
+                self.gw.count(f"close_{exc.close_code}")
+            await self.gw._fail(self.ws, str(exc), exc.close_code)
+        except StreamRefused as exc:
+            self.gw.count("refused")
+            await self.gw._fail(self.ws, f"stream refused: {exc}", gp.CLOSE_TRY_AGAIN)
+        except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == 1009:
+                self.gw.count("protocol_errors")
+                self.gw.count("oversize")
+            self.gw.count("aborted")
+        finally:
+            if self.pump is not None:
+                self.pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await self.pump
+
+    async def _recv(self) -> str | bytes:
+        try:
+            return await asyncio.wait_for(self.ws.recv(), self.gw.opts.idle_timeout_s)
+        except TimeoutError:
+            self.gw.count("idle_timeouts")
+            raise IdleTimeout(
+                f"idle for {self.gw.opts.idle_timeout_s:g} s", gp.CLOSE_POLICY
+            ) from None
+
+    async def _read_loop(self) -> bool:
+        """Messages until ``Finish`` (True) or stop (False)."""
+        while not self.gw.rt.stopping:
+            msg = await self._recv()
+            self.gw.count("bytes_in", len(msg))
+            if self.session is None:
+                self.session = gp.choose_root_session(msg)
+            session = self.session
+            actions = session.on_text(msg) if isinstance(msg, str) else session.on_binary(msg)
+            if isinstance(session, gp.NativeSession) and isinstance(msg, bytes):
+                frames = sum(len(a.frames) for a in actions if isinstance(a, gp.Write))
+                actions = actions + session.observe(time.monotonic(), frames)
+            for action in actions:
+                if isinstance(action, gp.Finish):
+                    return True
+                await self._do(action)
+        return False
+
+    async def _do(self, action: gp.Action) -> None:
+        session = self.session
+        assert session is not None
+        if isinstance(action, gp.Open):
+            self.stream = await self.gw.front.open_stream(
+                self.sid, action.name, action.sample_rate_hz, action.channels
+            )
+            self.gw.count("streams_opened")
+            self.pump = asyncio.get_running_loop().create_task(self._pump_events())
+        elif isinstance(action, gp.Write):
+            await self._write(action)
+        elif isinstance(action, gp.Reply):
+            await self.ws.send(session.reply())
+        elif isinstance(action, gp.Send):
+            await self.ws.send(action.text)
+
+    async def _write(self, action: gp.Write) -> None:
+        """Write with backpressure: wait for ring room, never drop audio."""
+        stream = self.stream
+        assert stream is not None
+        frames = action.frames
+        ratio = stream.sample_rate_hz / stream.conditioner.in_rate_hz
+        step = max(1, int(stream.ring.capacity // 4 / ratio))
+        waited = False
+        for i in range(0, len(frames), step):
+            piece = frames[i : i + step]
+            need = int(len(piece) * ratio) + 256
+            while self.gw.room_frames(stream) < need and not self.gw.rt.stopping:
+                waited = True
+                await asyncio.sleep(POLL_S)
+            stream.write(piece)
+        self.gw.count("frames_in", len(frames))
+        if waited:
+            self.gw.count("backpressure_waits")
+        session = self.session
+        if isinstance(session, gp.NativeSession) and session.advisor is not None:
+            session.advisor.backlog_s = stream.ring.capacity / stream.sample_rate_hz - (
+                self.gw.room_frames(stream) / stream.sample_rate_hz
+            )
+
+    async def _pump_events(self) -> None:
+        stream, session = self.stream, self.session
+        assert stream is not None and session is not None
+        while True:
+            topic, msg = await stream.events.get()
+            for text in session.on_event(topic, msg):
+                await self.ws.send(text)
+            if isinstance(msg, m.StreamEnded):
+                self.ended.set()
+                return
+
+    async def _drain(self) -> None:
+        """End the stream, wait for its last final, send the closing messages, close."""
+        session = self.session
+        assert session is not None
+        if self.stream is not None:
+            self.stream.end()
+            closed = asyncio.ensure_future(self.ws.wait_closed())
+            ended = asyncio.ensure_future(self.ended.wait())
+            done, _ = await asyncio.wait(
+                {closed, ended}, timeout=DRAIN_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            for f in (closed, ended):
+                f.cancel()
+            if ended not in done:
+                self.gw.count("aborted")
+                return
+        self.gw.count("streams_completed")
+        for text in session.on_ended():
+            await self.ws.send(text)
+        await self.ws.close(1000, "end of stream")
+
+
+def _ssl_context(opts: GatewayOptions) -> ssl.SSLContext | None:
+    if not opts.tls_cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"gateway.tls_cert: cannot load {opts.tls_cert}: {exc}") from None
+    return ctx
+
+
+async def _serve(rt: ActorRuntime) -> None:
+    opts = GatewayOptions.from_dict(rt.spec.options["gateway"])
+    chunk_ms = int(rt.spec.options.get("audio", {}).get("chunk_ms", 100))
+    front = FrontDoor(rt)
+    front.start()
+    gw = Gateway(rt, front, opts, chunk_ms)
+    origins: list[str | None] | None = [*opts.origins, None] if opts.origins else None
+    try:
+        server: Server = await serve(
+            gw.handle,
+            opts.host,
+            opts.port,
+            process_request=gw.process_request,
+            max_size=opts.max_message_bytes,
+            ssl=_ssl_context(opts),
+            origins=origins,  # type: ignore[arg-type]
+            open_timeout=min(10.0, opts.idle_timeout_s),
+            compression=None,
+        )
+    except OSError as exc:
+        await front.stop()
+        raise ConfigError(f"gateway: cannot listen on {opts.host}:{opts.port}: {exc}") from None
+    port = next(iter(server.sockets)).getsockname()[1]
+    rt.gauges["port"] = float(port)
+    log.info("gateway listening on %s:%d", opts.host, port)
+    rt.ready()
+    try:
+        while not rt.stopping:
+            await asyncio.sleep(0.05)
+    finally:
+        server.close()
+        await server.wait_closed()
+        await front.stop()
+
+
+def run(rt: ActorRuntime) -> None:
+    """Actor entry point: serve until SIGTERM or Stop."""
+    asyncio.run(_serve(rt))

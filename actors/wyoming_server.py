@@ -1,0 +1,409 @@
+"""The Wyoming server: speech-to-text for Home Assistant over the Wyoming protocol (TCP).
+
+Each connection is served by a :class:`WyomingHandler` (``wyoming.server.AsyncEventHandler``)
+on one asyncio loop. The events it understands:
+
+* ``describe`` -> ``info``: one ASR program (``streamasr``, language ``en``, models
+  ``pocketsphinx`` and ``whisper-base``, ``supports_transcript_streaming``). No wake-word
+  service: this server does not detect wake words, so ``info`` lists none.
+* ``ping`` -> ``pong``.
+* ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
+  run-time stream opened through :class:`~streamasr.actors.frontdoor.FrontDoor` (supervised
+  and loss-accounted like any other stream), then ``transcript-start`` at once, one
+  ``transcript-chunk`` per final as utterances end, and after ``audio-stop`` (once the
+  supervisor reports ``stream.<id>.ended``) the ``transcript`` with the whole text and
+  ``transcript-stop``. That order is the one the Wyoming reference servers use; the chunk
+  texts concatenate to exactly the transcript's text (each chunk after the first starts
+  with a space), which is why partials (which revise themselves) are not sent as chunks.
+  With accurate finals the chunks and the transcript carry the Whisper (pass 2) text.
+
+Audio may come at any rate, sample width (1 = unsigned 8-bit, 2, 3, 4 = signed
+little-endian) and channel count; it is converted to float32 ``(frames, channels)`` and
+handed to the stream's conditioner. Backpressure: a chunk waits (and with it the client,
+through TCP) until the stream's ring has room; past ``BACKPRESSURE_TIMEOUT_S`` it is
+written anyway and the ring counts the loss.
+
+A malformed event or an out-of-order one gets an ``error`` event and closes that connection
+only (its stream is ended); every other connection carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler, AsyncTcpServer
+
+from streamasr.actors import messages as m
+from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
+from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.runtime import ActorRuntime
+
+log = logging.getLogger(__name__)
+
+#: Seconds a chunk waits for ring room before it is written anyway (the ring counts the loss).
+BACKPRESSURE_TIMEOUT_S = 10.0
+#: Seconds ``audio-start`` waits for every other actor of the pipeline to be running.
+READY_TIMEOUT_S = 120.0
+#: Seconds to wait for ``stream.<id>.ended`` after ``audio-stop``, on top of the audio length.
+END_TIMEOUT_S = 60.0
+#: Largest piece (input frames) handed to the conditioner at once: 0.25 s at 48 kHz.
+MAX_PIECE_FRAMES = 12000
+#: Accepted ``audio-start`` rates, Hz.
+MIN_RATE_HZ, MAX_RATE_HZ = 1000, 384000
+#: Accepted channel counts.
+MAX_CHANNELS = 32
+PROJECT_URL = "https://github.com/streamasr/streamasr"
+
+
+class ClientError(StreamAsrError):
+    """A Wyoming client sent something malformed or out of order (the text says what)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WyomingOptions:
+    """``[wyoming]`` as the actor sees it.
+
+    Attributes:
+        host: listen address.
+        port: TCP port.
+        max_streams: concurrent transcriptions (the supervisor enforces the limit too).
+        finals: ``accurate`` (Whisper pass 2) or ``fast`` (first pass only).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 10300
+    max_streams: int = 4
+    finals: str = "accurate"
+
+    @classmethod
+    def from_spec(cls, options: dict[str, Any]) -> WyomingOptions:
+        """Build from the actor spec's options (``wyoming`` and ``refine`` tables)."""
+        w = options["wyoming"]
+        finals = str(options.get("refine", {}).get("finals", "accurate"))
+        return cls(str(w["host"]), int(w["port"]), int(w["max_streams"]), finals)
+
+
+def pcm_to_float(payload: bytes, width: int, channels: int) -> NDArray[np.float32]:
+    """Interleaved PCM bytes -> float32 ``(frames, channels)`` in [-1, 1).
+
+    ``width`` is bytes per sample: 1 = unsigned 8-bit (WAV convention), 2/3/4 = signed
+    little-endian. ``payload`` must hold whole frames.
+
+    Raises:
+        AudioFormatError: an unsupported width or a partial frame.
+    """
+    frame_bytes = width * channels
+    if width not in (1, 2, 3, 4) or channels < 1:
+        raise AudioFormatError(f"unsupported sample width {width} bytes / {channels} channels")
+    if len(payload) % frame_bytes:
+        raise AudioFormatError(f"{len(payload)} bytes is not a whole number of frames")
+    raw = np.frombuffer(payload, dtype=np.uint8)
+    if width == 1:
+        x = (raw.astype(np.float32) - 128.0) / 128.0
+    elif width == 3:
+        b = raw.reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        v = np.where(v >= 1 << 23, v - (1 << 24), v)
+        x = v.astype(np.float32) / float(1 << 23)
+    else:
+        dtype = np.dtype("<i2") if width == 2 else np.dtype("<i4")
+        scale = float(1 << (8 * width - 1))
+        x = (np.frombuffer(payload, dtype=dtype).astype(np.float64) / scale).astype(np.float32)
+    return x.reshape(-1, channels)
+
+
+def build_info(opts: WyomingOptions, version: str) -> Info:
+    """The ``info`` answer to ``describe``: one ASR program, no wake-word service."""
+    attribution = Attribution(name="streamasr", url=PROJECT_URL)
+    models = [
+        AsrModel(
+            name="pocketsphinx",
+            attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
+            installed=True,
+            description="PocketSphinx US English (streaming first pass)",
+            version=None,
+            languages=["en"],
+        ),
+        AsrModel(
+            name="whisper-base",
+            attribution=Attribution(name="OpenAI", url="https://github.com/openai/whisper"),
+            installed=opts.finals == "accurate",
+            description="Whisper base, CTranslate2 int8 (accurate finals)",
+            version=None,
+            languages=["en"],
+        ),
+    ]
+    program = AsrProgram(
+        name="streamasr",
+        attribution=attribution,
+        installed=True,
+        description="Supervised streaming speech recognition",
+        version=version,
+        models=models,
+        supports_transcript_streaming=True,
+    )
+    return Info(asr=[program])
+
+
+@dataclass
+class _Shared:
+    """What every connection of one server shares."""
+
+    rt: ActorRuntime
+    door: FrontDoor
+    info: Event
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    handlers: set[WyomingHandler] = field(default_factory=set)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to heartbeat counter ``name``."""
+        self.rt.counters[name] = self.rt.counters.get(name, 0) + n
+
+
+@dataclass
+class _Job:
+    """One transcription in progress on a connection."""
+
+    stream: PcmStream
+    rate_hz: int
+    width: int
+    channels: int
+    texts: list[str] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    forwarder: asyncio.Task[None] | None = None
+    frames_in: int = 0
+
+
+class WyomingHandler(AsyncEventHandler):
+    """Serves one Wyoming connection (one transcription at a time)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, shared: _Shared
+    ) -> None:
+        """Register with the server's shared state."""
+        super().__init__(reader, writer)
+        self.shared = shared
+        self.job: _Job | None = None
+        self.language = "en"
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "client"
+        shared.handlers.add(self)
+        shared.count("connections")
+
+    async def run(self) -> None:
+        """Serve until the client leaves; a broken connection never escapes this task."""
+        try:
+            await super().run()
+        except (OSError, ValueError, KeyError, TypeError, asyncio.IncompleteReadError) as exc:
+            self.shared.count("client_errors")
+            log.info("wyoming %s: connection dropped: %s", self.peer, exc)
+            await self.disconnect()
+        finally:
+            self.shared.handlers.discard(self)
+
+    async def handle_event(self, event: Event) -> bool:
+        """Dispatch one event; on a client error answer ``error`` and close this connection."""
+        try:
+            return await self._dispatch(event)
+        except (ClientError, AudioFormatError, StreamRefused, KeyError, TypeError) as exc:
+            code = "busy" if isinstance(exc, StreamRefused) else "bad-request"
+            self.shared.count("client_errors")
+            log.info("wyoming %s: %s (%s)", self.peer, exc, event.type)
+            with contextlib.suppress(OSError):
+                await self.write_event(Error(text=_one_line(exc), code=code).event())
+            return False
+
+    async def _dispatch(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self.write_event(self.shared.info)
+        elif Ping.is_type(event.type):
+            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        elif Transcribe.is_type(event.type):
+            if self.job is not None:
+                raise ClientError("transcribe while audio is streaming")
+            self.language = Transcribe.from_event(event).language or "en"
+        elif AudioStart.is_type(event.type):
+            await self._start(AudioStart.from_event(event))
+        elif AudioChunk.is_type(event.type):
+            await self._chunk(AudioChunk.from_event(event))
+        elif AudioStop.is_type(event.type):
+            await self._stop()
+        else:
+            self.shared.count("ignored_events")
+            log.debug("wyoming %s: ignored %s", self.peer, event.type)
+        return True
+
+    async def _start(self, start: AudioStart) -> None:
+        if self.job is not None:
+            raise ClientError("audio-start while audio is already streaming")
+        _check_format(start.rate, start.width, start.channels)
+        await self._pipeline_ready()
+        sid = f"wy{os.getpid()}-{next(self.shared.ids)}"
+        stream = await self.shared.door.open_stream(
+            sid, f"wyoming {self.peer}", start.rate, start.channels
+        )
+        self.job = _Job(stream, start.rate, start.width, start.channels)
+        self.job.forwarder = asyncio.get_running_loop().create_task(self._forward(self.job))
+        await self.write_event(TranscriptStart(language=self.language).event())
+
+    async def _pipeline_ready(self) -> None:
+        """Wait until the status map shows every other actor running.
+
+        A stream opened earlier would be written before the first pass has attached to its
+        ring, and the audio would be overwritten unread.
+        """
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not pipeline_running(self.shared.door.status, self.shared.rt.spec.actor_id):
+            if time.monotonic() > deadline:
+                raise ClientError(f"the pipeline is not running after {READY_TIMEOUT_S:.0f} s")
+            await asyncio.sleep(0.05)
+
+    async def _chunk(self, chunk: AudioChunk) -> None:
+        job = self.job
+        if job is None:
+            raise ClientError("audio-chunk before audio-start")
+        if (chunk.rate, chunk.width, chunk.channels) != (job.rate_hz, job.width, job.channels):
+            raise ClientError(
+                f"audio-chunk format {chunk.rate} Hz/{chunk.width} B/{chunk.channels} ch "
+                f"differs from audio-start's {job.rate_hz} Hz/{job.width} B/{job.channels} ch"
+            )
+        frames = pcm_to_float(chunk.audio, chunk.width, chunk.channels)
+        for i in range(0, len(frames), MAX_PIECE_FRAMES):
+            await self._write(job, frames[i : i + MAX_PIECE_FRAMES])
+
+    async def _write(self, job: _Job, frames: NDArray[np.float32]) -> None:
+        need = int(len(frames) * job.stream.sample_rate_hz / job.rate_hz) + 256
+        if job.stream.room_frames() < need:
+            self.shared.count("backpressure_waits")
+            deadline = time.monotonic() + BACKPRESSURE_TIMEOUT_S
+            while job.stream.room_frames() < need and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+        job.stream.write(frames)
+        job.frames_in += len(frames)
+
+    async def _stop(self) -> None:
+        job = self.job
+        if job is None:
+            raise ClientError("audio-stop before audio-start")
+        job.stream.end()
+        timeout_s = END_TIMEOUT_S + job.frames_in / job.rate_hz
+        try:
+            await asyncio.wait_for(job.ended.wait(), timeout_s)
+        except TimeoutError:
+            raise ClientError(f"no transcript within {timeout_s:.0f} s") from None
+        finally:
+            self._finish_job()
+        text = "".join(job.texts).strip()
+        await self.write_event(Transcript(text=text, language=self.language).event())
+        await self.write_event(TranscriptStop().event())
+        self.shared.count("transcriptions")
+
+    async def _forward(self, job: _Job) -> None:
+        """Send each final of the job's stream as a transcript chunk until it has ended."""
+        while True:
+            _, msg = await job.stream.events.get()
+            if isinstance(msg, m.StreamEnded):
+                job.ended.set()
+                return
+            if not isinstance(msg, m.Transcript) or not msg.is_final or msg.provisional:
+                continue
+            text = msg.text.strip()
+            if not text:
+                continue
+            piece = f" {text}" if job.texts else text
+            job.texts.append(piece)
+            with contextlib.suppress(OSError):
+                await self.write_event(TranscriptChunk(text=piece).event())
+
+    def _finish_job(self) -> None:
+        job, self.job = self.job, None
+        if job is None:
+            return
+        if job.forwarder is not None and not job.ended.is_set():
+            job.forwarder.cancel()
+        self.shared.door.forget(job.stream.stream_id)
+
+    async def disconnect(self) -> None:
+        """The client left (or the connection was closed): end its stream, if any."""
+        if self.job is not None:
+            log.info("wyoming %s: left mid-stream; ending %s", self.peer, self.job.stream.stream_id)
+            self.shared.count("abandoned_streams")
+            self._finish_job()
+
+
+def pipeline_running(status: dict[str, Any], me: str) -> bool:
+    """True when ``status`` (the supervisor's status map) shows every actor but ``me`` running."""
+    actors = status.get("actors") or []
+    return bool(actors) and all(a.get("state") == "running" for a in actors if a.get("id") != me)
+
+
+def _check_format(rate_hz: int, width: int, channels: int) -> None:
+    if not isinstance(rate_hz, int) or not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+        raise ClientError(f"audio-start rate {rate_hz!r} Hz outside {MIN_RATE_HZ}..{MAX_RATE_HZ}")
+    if width not in (1, 2, 3, 4):
+        raise ClientError(f"audio-start width {width!r} bytes (1, 2, 3 or 4)")
+    if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
+        raise ClientError(f"audio-start channels {channels!r} outside 1..{MAX_CHANNELS}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, KeyError):
+        text = f"missing field {text}"
+    return text.splitlines()[0][:300]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("streamasr")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
+    door = FrontDoor(rt)
+    door.start()
+    shared = _Shared(rt, door, build_info(opts, _version()).event())
+    server = AsyncTcpServer(opts.host, opts.port)
+    try:
+        await server.start(lambda r, w: WyomingHandler(r, w, shared))
+    except OSError as exc:
+        await door.stop()
+        raise ConfigError(
+            f"wyoming.port: cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}"
+        ) from None
+    log.info("wyoming: listening on %s:%d", opts.host, opts.port)
+    rt.ready()
+    try:
+        while not rt.stopping:
+            rt.gauges["connections"] = float(len(shared.handlers))
+            await asyncio.sleep(0.05)
+    finally:
+        await server.stop()
+        for handler in list(shared.handlers):
+            await handler.disconnect()
+        for sid in list(door.streams):
+            door.forget(sid)
+        await door.stop()
+
+
+def run(rt: ActorRuntime) -> None:
+    """Actor entry point: serve Wyoming on ``[wyoming] host:port`` until told to stop."""
+    opts = WyomingOptions.from_spec(rt.spec.options)
+    asyncio.run(_serve(rt, opts))

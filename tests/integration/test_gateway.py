@@ -1,0 +1,320 @@
+"""The WebSocket gateway as real processes and sockets: three protocols, limits, errors.
+
+One gateway pipeline (fast finals) serves the module's tests; each protocol's client
+streams conversation1 faster than real time (the gateway's backpressure paces it) and its
+finals must equal those of ``up --source`` on the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import (
+    Instance,
+    audio_file,
+    cut_conversation,
+    instance_scope,
+    kill_group,
+    last_finals,
+    parse_events,
+)
+from conftest import wer_of as wer
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from streamasr.actors.gateway_client import classic_client, stream_file, vosk_client
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, token: str = "") -> tuple[int, str]:
+    """Status and body of a GET (HTTP errors included)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+            return int(r.status), r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
+
+
+@dataclass
+class GatewayProc:
+    """A running pipeline with the gateway enabled."""
+
+    inst: Instance
+    port: int
+    proc: subprocess.Popen[str]
+
+    @property
+    def url(self) -> str:
+        """Base ws:// URL."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        """Base http:// URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop the pipeline (``down``) and wait for it."""
+        self.inst.cli("down", "-c", str(self.inst.config), timeout_s=60)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc)
+            self.proc.wait()
+
+
+def start_gateway(inst: Instance, gateway_toml: str = "", finals: str = "fast") -> GatewayProc:
+    """``up -c`` with ``[gateway] enabled`` (+ ``gateway_toml``); waits for ``/healthz``.
+
+    The local source is 0.5 s of quiet noise; the pipeline keeps serving after it ends.
+    """
+    port = free_port()
+    quiet = inst.base / "quiet.wav"
+    noise = np.random.default_rng(0).normal(0, 30, 8000).astype(np.int16)
+    sf.write(str(quiet), noise, 16000, subtype="PCM_16")
+    inst.write_config(
+        f'[source]\nkind = "file"\npath = "{quiet}"\nrealtime = false\n'
+        f'[refine]\nfinals = "{finals}"\n'
+        f"[gateway]\nenabled = true\nport = {port}\n{gateway_toml}\n"
+    )
+    gw = GatewayProc(inst, port, inst.popen("up", "--quiet"))
+    deadline = time.monotonic() + 90
+    while True:
+        if gw.proc.poll() is not None:
+            err = gw.proc.stderr.read() if gw.proc.stderr else ""
+            raise AssertionError(f"pipeline exited {gw.proc.returncode}: {err[-2000:]}")
+        try:
+            if http_get(f"{gw.http}/healthz")[0] == 200:
+                return gw
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            kill_group(gw.proc)
+            raise AssertionError("gateway did not answer /healthz within 90 s")
+        time.sleep(0.1)
+
+
+def gateway_counters(gw: GatewayProc) -> dict[str, int]:
+    """The gateway actor's counters from ``status``."""
+    for a in gw.inst.status()["actors"]:
+        if a["id"] == "gateway":
+            return dict(a["counters"])
+    raise AssertionError("no gateway actor")
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    """Poll until ``predicate()``; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.1)
+
+
+async def drain(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Every JSON message until the connection closes (with any code)."""
+    out: list[dict[str, Any]] = []
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            out.append(json.loads(await ws.recv()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def conversation() -> Path:
+    """conversation1.wav (16 kHz mono int16)."""
+    return audio_file("conversation1.wav")
+
+
+@pytest.fixture(scope="module")
+def file_finals(conversation: Path) -> list[dict[str, Any]]:
+    """The finals of ``up --source conversation1.wav --fast --finals fast``."""
+    with instance_scope() as inst:
+        res = inst.cli(
+            "up", "--source", str(conversation), "--fast", "--json", "--finals", "fast",
+            timeout_s=120,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        return [e for e in last_finals(parse_events(res.stdout)) if e["text"].strip()]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[GatewayProc]:
+    """One gateway pipeline: fast finals, 3 streams, 2 s idle timeout."""
+    with instance_scope() as inst:
+        gw = start_gateway(inst, "max_streams = 3\nidle_timeout_s = 2.0\n")
+        try:
+            yield gw
+        finally:
+            gw.stop()
+
+
+def assert_same_finals(expected: list[dict[str, Any]], got: list[tuple[str, float, float]]) -> None:
+    """Same utterances: WER <= 0.1 between the transcripts; times within 50 ms per match."""
+    assert len(got) == len(expected), (got, [e["text"] for e in expected])
+    assert wer([e["text"] for e in expected], [g[0] for g in got]) <= 0.1, got
+    for e, (text, start_s, end_s) in zip(expected, got, strict=True):
+        if text == e["text"]:
+            assert abs(start_s - e["words"][0][1]) <= 0.05, (text, start_s, e)
+            assert abs(end_s - e["words"][-1][2]) <= 0.05, (text, end_s, e)
+
+
+def test_three_protocols_at_once_match_the_file_path(
+    gateway: GatewayProc, conversation: Path, file_finals: list[dict[str, Any]]
+) -> None:
+    baseline = gateway.inst.segments()
+
+    async def all_three() -> tuple[Any, Any, Any]:
+        return await asyncio.gather(  # type: ignore[return-value]
+            vosk_client(gateway.url + "/", conversation),
+            classic_client(gateway.url + "/", conversation),
+            stream_file(gateway.url + "/v1/stream", conversation),
+        )
+
+    vosk, classic, native = asyncio.run(all_three())
+    chunks = -(-int(sf.info(str(conversation)).frames) // 3200)
+    # Vosk: one reply per audio message, results after eof; words carry the times.
+    assert sum(1 for r in vosk[:chunks]) == chunks
+    results = [r for r in vosk if "result" in r and r["text"]]
+    assert_same_finals(
+        file_finals, [(r["text"], r["result"][0]["start"], r["result"][-1]["end"]) for r in results]
+    )
+    assert all(set(r) <= {"partial", "result", "text"} for r in vosk)
+    # Classic: one reply per audio message, then every remaining final.
+    assert all(r["type"] == "transcription" for r in classic)
+    assert len(classic) >= chunks
+    cfinals = [r for r in classic if r["is_final"]]
+    assert [r["text"] for r in cfinals] == [r["text"] for r in results] or wer(
+        [e["text"] for e in file_finals], [r["text"] for r in cfinals]
+    ) <= 0.1
+    # Native: every event, advice, end.
+    assert native[-1] == {"type": "end"}
+    assert any(e["type"] == "advice" and 50 <= e["chunk_ms"] <= 200 for e in native)
+    nfinals = [e for e in native if e["type"] == "final" and e["text"]]
+    assert_same_finals(
+        file_finals, [(e["text"], e["words"][0][1], e["words"][-1][2]) for e in nfinals]
+    )
+    seqs = [e["seq"] for e in native if e["type"] in ("partial", "final")]
+    assert seqs == sorted(seqs)
+    wait_for(lambda: gateway.inst.segments() == baseline, 20, "stream rings to be unlinked")
+
+
+def test_limit_malformed_message_and_idle_leave_other_streams_alone(
+    gateway: GatewayProc, tmp_path: Path
+) -> None:
+    short, _ = cut_conversation("conversation1", 1, tmp_path / "one.wav")
+    before = gateway_counters(gateway)
+
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        a = await connect(gateway.url + "/v1/stream")
+        await a.send('{"type": "start", "sample_rate": 16000}')
+        b = await connect(gateway.url + "/v1/stream")
+        await b.send('{"type": "start", "sample_rate": 16000}')
+        idle = await connect(gateway.url + "/")
+        await b.recv()  # advice: b's stream is open
+        extra = await connect(gateway.url + "/")
+        out["refused"] = json.loads(await extra.recv())
+        await extra.wait_closed()
+        out["refused_code"] = extra.close_code
+        await a.send('{"type": "start", "oops": ')  # malformed JSON on stream a
+        msgs = await drain(a)
+        out["malformed"], out["malformed_code"] = msgs[-1], a.close_code
+        pcm = np.asarray(sf.read(str(short), dtype="int16")[0], "<i2").tobytes()
+        for i in range(0, len(pcm), 6400):
+            await b.send(pcm[i : i + 6400])
+        await b.send('{"type": "end"}')
+        out["b"] = await drain(b)
+        await idle.wait_closed()
+        out["idle"] = idle.close_code, idle.close_reason
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["refused"] == {"type": "error", "code": 1013, "message": "stream limit reached (3)"}
+    assert out["refused_code"] == 1013
+    assert out["malformed"] == {"type": "error", "code": 1007, "message": "malformed JSON message"}
+    assert out["malformed_code"] == 1007
+    finals = [e["text"] for e in out["b"] if e["type"] == "final" and e["text"]]
+    assert wer(["turn on the kitchen lights"], finals) <= 0.2, finals
+    assert out["b"][-1] == {"type": "end"}
+    assert out["idle"] == (1008, "idle for 2 s")
+    after: dict[str, int] = {}
+    wait_for(
+        lambda: (
+            (after.update(gateway_counters(gateway)) or True)
+            and after["idle_timeouts"] > before["idle_timeouts"]
+        ),
+        5,
+        "the heartbeat with the new counters",
+    )
+    assert after["protocol_errors"] - before["protocol_errors"] == 1
+    assert after["refused"] - before["refused"] == 1
+    assert after["connections"] - before["connections"] == 4
+    assert after["close_1007"] - before.get("close_1007", 0) == 1
+
+
+def test_http_routes(gateway: GatewayProc) -> None:
+    assert http_get(gateway.http + "/healthz") == (200, "ok\n")
+    status, body = http_get(gateway.http + "/metrics")
+    assert status == 200
+    assert 'streamasr_actor_up{actor="inference"} 1.0' in body
+    assert 'streamasr_gateway_events_total{counter="connections"}' in body
+    assert "streamasr_gateway_live_streams" in body
+    status, page = http_get(gateway.http + "/ui")
+    assert status == 200 and "<title>streamasr" in page
+    assert http_get(gateway.http + "/nope")[0] == 404
+
+    async def one_status() -> dict[str, Any]:
+        async with connect(gateway.url + "/v1/status") as ws:
+            return dict(json.loads(await ws.recv()))
+
+    pushed = asyncio.run(one_status())
+    assert pushed["type"] == "status"
+    assert {a["id"] for a in pushed["status"]["actors"]} >= {"inference", "gateway"}
+
+
+def test_accurate_finals_and_token(tmp_path: Path) -> None:
+    short, refs = cut_conversation("conversation1", 2, tmp_path / "two.wav")
+    with instance_scope() as inst:
+        gw = start_gateway(inst, 'token = "s3cret"\n', finals="accurate")
+        try:
+            assert http_get(gw.http + "/metrics")[0] == 401
+            assert http_get(gw.http + "/metrics", token="s3cret")[0] == 200
+
+            async def refused() -> int:
+                try:
+                    async with connect(gw.url + "/"):
+                        return 101
+                except InvalidStatus as exc:
+                    return int(exc.response.status_code)
+
+            assert asyncio.run(refused()) == 401
+            replies = asyncio.run(vosk_client(gw.url + "/?token=s3cret", short))
+        finally:
+            gw.stop()
+    results = [r["text"] for r in replies if "result" in r and r["text"]]
+    assert len(results) == 2, replies
+    assert wer([r.text for r in refs], results) <= 0.3, results

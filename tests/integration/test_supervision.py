@@ -1,0 +1,308 @@
+"""Supervision guarantees proven with real processes ("Supervision that loses nothing").
+
+A hung actor (SIGSTOP) is detected by its missing heartbeats, killed and replaced; a crash
+before Ready is a configuration error (exit 2, no restart loop); restart intensity exceeded
+stops everything in reverse order (exit 1); ``rest_for_one`` restarts the failed actor and
+those after it only; an overloaded first pass loses audio only when its ring overflows, and
+counts what it lost. Every wait is an event or a polled deadline.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    REPO_ROOT,
+    EventReader,
+    Instance,
+    audio_file,
+    cut_conversation,
+    finals_by_utterance,
+    instance_scope,
+    last_finals,
+    parse_events,
+    pid_gone,
+)
+
+from streamasr.actors.asr.wer import normalize_words, word_edits
+from streamasr.supervisor.client import Subscriber
+
+UTTERANCES = 4
+#: Words an utterance may differ by from the fault-free run (chunking differs).
+MAX_WORD_DIFF = 2
+#: RSS growth (bytes) an actor may show under overload (allocator noise, decoder lattices).
+RSS_SLACK_BYTES = 24 << 20
+
+
+class Events:
+    """Collects every message of a pipeline's PUB socket in a thread (lifecycle, status)."""
+
+    def __init__(self, instance: Instance) -> None:
+        """Connect (before ``up`` starts, so no lifecycle event is missed after the bind)."""
+        self._sub = Subscriber(
+            f"ipc://{instance.root / 'events'}", topics=("actor.", "supervisor.", "status")
+        )
+        self.items: list[tuple[str, Any]] = []
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while not self._stop:
+            item = self._sub.recv(timeout_s=0.1)
+            if item is not None:
+                with self._cond:
+                    self.items.append(item)
+                    self._cond.notify_all()
+
+    def wait(self, topic: str, timeout_s: float, after: int = 0) -> int:
+        """Index of the first ``topic`` event at or after index ``after``; fail on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for i in range(after, len(self.items)):
+                    if self.items[i][0] == topic:
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no {topic} within {timeout_s} s")
+                self._cond.wait(left)
+
+    def topics(self, after: int = 0) -> list[str]:
+        """Every topic received from index ``after`` on, in order (``status`` excluded)."""
+        with self._cond:
+            return [t for t, _ in self.items[after:] if t != "status"]
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every published status map so far."""
+        with self._cond:
+            return [msg.status for t, msg in self.items if t == "status"]
+
+    def close(self) -> None:
+        """Stop the thread and close the socket."""
+        self._stop = True
+        self._thread.join(timeout=5)
+        self._sub.close()
+
+
+@pytest.fixture
+def events(instance: Instance) -> Iterator[Events]:
+    """An :class:`Events` collector for ``instance``."""
+    ev = Events(instance)
+    yield ev
+    ev.close()
+
+
+@pytest.fixture(scope="module")
+def short_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first UTTERANCES utterances of conversation1 (~13 s)."""
+    wav: Path = cut_conversation(
+        "conversation1", UTTERANCES, tmp_path_factory.mktemp("audio") / "c1.wav"
+    )[0]
+    return wav
+
+
+@pytest.fixture(scope="module")
+def fault_free(short_file: Path) -> list[dict[str, Any]]:
+    """First-pass finals of a fault-free ``--fast --finals fast`` run of ``short_file``."""
+    with instance_scope() as inst:
+        res = inst.cli(
+            "up", "--source", str(short_file), "--fast", "--finals", "fast", "--json", timeout_s=60
+        )
+    assert res.returncode == 0, res.stderr
+    finals: list[dict[str, Any]] = last_finals(parse_events(res.stdout))
+    assert len(finals) == UTTERANCES, [f["text"] for f in finals]
+    return finals
+
+
+def assert_same_finals(events: list[dict[str, Any]], reference: list[dict[str, Any]]) -> None:
+    """One final per utterance, none twice, texts and times as in the fault-free run."""
+    groups = finals_by_utterance(events)
+    doubles = {u: [e["text"] for e in g] for u, g in groups.items() if len(g) > 1}
+    assert not doubles, f"utterances with more than one final: {doubles}"
+    finals = last_finals(events)
+    assert len(finals) == len(reference), [f["text"] for f in finals]
+    for got, want in zip(finals, reference, strict=True):
+        assert abs(got["start_s"] - want["start_s"]) <= 0.5, (got, want)
+        diff = word_edits(normalize_words(want["text"]), normalize_words(got["text"]))
+        assert diff <= MAX_WORD_DIFF, (want["text"], got["text"])
+
+
+def actor(status: dict[str, Any], actor_id: str) -> dict[str, Any]:
+    """The status entry of ``actor_id``."""
+    return next(a for a in status["actors"] if a["id"] == actor_id)
+
+
+def start_up(instance: Instance, wav: Path, *args: str) -> EventReader:
+    """``up --source wav --finals fast --json ARGS`` in real time, read in a thread."""
+    return EventReader(
+        instance.popen("up", "--source", str(wav), "--finals", "fast", "--json", *args)
+    )
+
+
+def first_partial(e: dict[str, Any]) -> bool:
+    """A partial (the pipeline is decoding)."""
+    return not e["is_final"]
+
+
+@pytest.mark.timeout(90)
+def test_hung_inference_is_killed_and_replaced(
+    instance: Instance, events: Events, short_file: Path, fault_free: list[dict[str, Any]]
+) -> None:
+    instance.write_config("heartbeat_interval_s = 0.5\nheartbeat_timeout_s = 2.0\n")
+    up = start_up(instance, short_file)
+    up.wait_for(first_partial, 60, "the first partial")
+    pid = instance.actor_pid("inference")
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGSTOP)
+    hung = events.wait("actor.inference.hung", 10)
+    detect_s = time.monotonic() - t0
+    # silent since its last heartbeat (<= one interval before the SIGSTOP) for 2.0 s
+    assert 1.5 - 0.1 <= detect_s < 5.0, detect_s
+    restarted = events.wait("actor.inference.restarted", 10, after=hung)
+    events.wait("actor.inference.ready", 30, after=restarted)
+    status = instance.status()
+    inf = actor(status, "inference")
+    assert inf["restarts"] == 1 and inf["pid"] not in (0, pid)
+    assert all(actor(status, a)["restarts"] == 0 for a in ("capture", "feature"))
+    assert up.finish(timeout_s=60) == 0, up.stderr()
+    assert pid_gone(pid)
+    assert_same_finals(up.events, fault_free)
+
+
+@pytest.mark.timeout(60)
+def test_crash_before_ready_is_a_configuration_error(instance: Instance, short_file: Path) -> None:
+    instance.write_config('[inference.pocketsphinx]\nlm_path = "/nonexistent.lm"\n')
+    t0 = time.monotonic()
+    res = instance.cli("up", "--source", str(short_file), "--finals", "fast", "-v", timeout_s=30)
+    elapsed_s = time.monotonic() - t0
+    assert res.returncode == 2, res.stderr
+    assert elapsed_s < 15, elapsed_s
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("streamasr:")]
+    assert lines == [res.stderr.splitlines()[-1]], res.stderr
+    assert len(lines) == 1
+    assert lines[0].startswith("streamasr: actor inference exited with code 1 before Ready")
+    assert "cannot load model" in lines[0], lines[0]
+    assert res.stderr.count("spawned inference pid") == 1, res.stderr
+    assert "restarting" not in res.stderr
+
+
+@pytest.mark.timeout(90)
+def test_restart_intensity_exceeded_stops_all_in_reverse_order(
+    instance: Instance, events: Events, short_file: Path
+) -> None:
+    instance.write_config("max_restarts = 1\nperiod_s = 60.0\n")
+    up = start_up(instance, short_file)
+    up.wait_for(first_partial, 60, "the first partial")
+    first = instance.actor_pid("inference")
+    os.kill(first, signal.SIGKILL)
+    ready = events.wait(
+        "actor.inference.ready", 30, after=events.wait("actor.inference.restarted", 10)
+    )
+    second = instance.actor_pid("inference")
+    assert second != first
+    os.kill(second, signal.SIGKILL)
+    code = up.finish(timeout_s=30)
+    stderr = up.stderr()
+    assert code == 1, stderr
+    assert stderr.splitlines()[-1] == (
+        "streamasr: restart intensity exceeded: 2 restarts within 60 s (max 1);"
+        " actor inference exited with code -9"
+    )
+    gave_up = events.wait("actor.inference.gave_up", 5, after=ready)
+    topics = events.topics(after=gave_up)
+    stops = [t for t in topics if t.endswith(".stopping") and t.startswith("actor.")]
+    assert stops == ["actor.feature.stopping", "actor.capture.stopping"], topics
+    assert "actor.inference.restarted" not in topics
+    assert pid_gone(second)
+
+
+@pytest.mark.timeout(90)
+def test_rest_for_one_restarts_feature_and_later_actors_only(
+    instance: Instance, events: Events, short_file: Path, fault_free: list[dict[str, Any]]
+) -> None:
+    instance.write_config('strategy = "rest_for_one"\n')
+    up = start_up(instance, short_file)
+    up.wait_for(first_partial, 60, "the first partial")
+    before = instance.status()
+    os.kill(actor(before, "feature")["pid"], signal.SIGKILL)
+    i = events.wait("actor.feature.restarted", 10)
+    events.wait("actor.inference.ready", 30, after=i)
+    events.wait("actor.feature.ready", 30, after=i)
+    after = instance.status()
+    assert [actor(after, a)["restarts"] for a in ("capture", "feature", "inference")] == [0, 1, 1]
+    assert actor(after, "capture")["pid"] == actor(before, "capture")["pid"]
+    topics = events.topics()
+    assert "actor.capture.restarted" not in topics and "actor.capture.stopping" not in topics
+    assert "actor.inference.stopping" in topics
+    assert up.finish(timeout_s=60) == 0, up.stderr()
+    assert_same_finals(up.events, fault_free)
+
+
+@pytest.mark.timeout(120)
+def test_overload_backlog_bounded_memory_and_counted_loss(
+    instance: Instance, events: Events
+) -> None:
+    # 1 s of delay per <= 0.5 s decoded: the first pass runs at half real time, so its
+    # backlog grows by ~0.5 s per second until the 4 s ring overflows.
+    instance.write_config("[audio]\nring_s = 4.0\n[inference]\ndelay_ms = 1000.0\n")
+    wav = audio_file("conversation1.wav")
+    up = start_up(instance, wav)
+    events.wait("supervisor.ready", 60)
+    code = up.finish(timeout_s=90)
+    assert code == 0, up.stderr()
+    statuses = [s for s in events.statuses() if s["phase"] == "running"]
+    assert len(statuses) >= 10
+    backlog = [actor(s, "inference")["gauges"].get("backlog_s.s0", 0.0) for s in statuses]
+    assert max(backlog) >= 3.0, backlog  # the backlog grew ...
+    # ... and never much beyond the ring (4.1 s): what lies beyond it is lost and counted,
+    # it can only be seen between two decode steps (0.5 s of audio + 1 s of delay)
+    assert max(backlog) <= 4.1 + 1.6, backlog
+    last = statuses[-1]
+    assert [a["restarts"] for a in last["actors"]] == [0, 0, 0], up.stderr()
+    assert "actor.inference.restarted" not in events.topics()
+    lost = actor(last, "inference")["counters"]["frames_lost"]
+    pcm = next(r for r in last["rings"] if r["role"] == "pcm")
+    assert lost > 0
+    assert lost <= pcm["writes"] - pcm["capacity"]
+    for a in last["actors"]:
+        rss = [actor(s, a["id"])["rss_bytes"] for s in statuses if actor(s, a["id"])["rss_bytes"]]
+        assert max(rss) - rss[0] <= RSS_SLACK_BYTES, (a["id"], rss[0], max(rss))
+    finals = last_finals(up.events)
+    # each jump over lost audio finalises the utterance it interrupted
+    resyncs = actor(last, "inference")["counters"]["resyncs"]
+    assert 1 <= len(finals) <= 8 + resyncs
+
+
+def _load_soak() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "bench_soak", REPO_ROOT / "benchmarks" / "bench_soak.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_soak_two_minutes_with_random_kills(instance: Instance) -> None:
+    soak = _load_soak()
+    report = soak.run_soak(instance.base, instance.name, minutes=2.0, kill_every_s=15.0, seed=7)
+    assert report.exit_code == 0, report.stderr_tail
+    assert report.kills >= 5
+    assert report.missing == [] and report.duplicated == []
+    assert report.frames_lost == 0
+    assert all(t < 10.0 for t in report.restart_s), report.restart_s
+    for actor_id, (start, end) in report.rss.items():
+        if actor_id == "supervisor":
+            assert end - start <= RSS_SLACK_BYTES, (actor_id, start, end)

@@ -1,0 +1,346 @@
+"""The Wyoming server as real processes and sockets, driven by the ``wyoming`` package's client.
+
+One pipeline (no local source, accurate finals, ``[wyoming] max_streams = 3``) serves the
+module's tests. Clients stream the shared conversations faster than real time (the server's
+backpressure paces them); transcripts are scored against the ``.tsv`` references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import Instance, audio_file, instance_scope, kill_group, read_tsv
+from conftest import wer_of as wer
+from numpy.typing import NDArray
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import Describe, Info
+
+from streamasr.actors.errors import AudioFormatError
+from streamasr.actors.wyoming_server import pcm_to_float
+
+pytestmark = pytest.mark.timeout(240)
+
+#: The issue's bound on the transcript's word error rate with accurate finals.
+WER_BOUND = 0.15
+READ_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running pipeline serving Wyoming on ``port``."""
+
+    inst: Instance
+    port: int
+    proc: subprocess.Popen[str]
+
+    def client(self) -> AsyncTcpClient:
+        """A new (unconnected) client with a read timeout."""
+        return AsyncTcpClient("127.0.0.1", self.port, connect_timeout=5, read_timeout=60)
+
+    def counters(self) -> dict[str, int]:
+        """The wyoming actor's heartbeat counters."""
+        for a in self.inst.status()["actors"]:
+            if a["id"] == "wyoming":
+                return dict(a["counters"])
+        raise AssertionError("no wyoming actor in status")
+
+
+@dataclass
+class Result:
+    """What a transcription returned: event types in order, chunk texts, final text."""
+
+    types: list[str] = field(default_factory=list)
+    chunks: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+def clip(name: str, first: int, count: int) -> tuple[NDArray[np.int16], list[str]]:
+    """Utterances ``first .. first+count-1`` of conversation ``name`` (16 kHz) and their texts."""
+    refs = read_tsv(audio_file(f"{name}.tsv"))[first : first + count]
+    data, rate = sf.read(str(audio_file(f"{name}.wav")), dtype="int16")
+    a = int(max(0.0, refs[0].start_s - 0.4) * rate)
+    b = int((refs[-1].end_s + 0.6) * rate)
+    return np.asarray(data[a:b]), [r.text for r in refs]
+
+
+async def _send(
+    client: AsyncTcpClient, pcm: NDArray[Any], rate: int, width: int = 2, chunk_ms: int = 100
+) -> None:
+    channels = 1 if pcm.ndim == 1 else pcm.shape[1]
+    await client.write_event(Transcribe(language="en").event())
+    await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
+    step = rate * chunk_ms // 1000
+    for i in range(0, len(pcm), step):
+        audio = pcm[i : i + step].tobytes()
+        await client.write_event(AudioChunk(rate, width, channels, audio).event())
+    await client.write_event(AudioStop().event())
+
+
+async def _receive(client: AsyncTcpClient) -> Result:
+    res = Result()
+    while True:
+        event = await client.read_event()
+        assert event is not None, f"connection closed after {res.types}"
+        res.types.append(event.type)
+        if TranscriptChunk.is_type(event.type):
+            res.chunks.append(TranscriptChunk.from_event(event).text)
+        elif Transcript.is_type(event.type):
+            res.text = Transcript.from_event(event).text
+        elif Error.is_type(event.type):
+            raise AssertionError(f"server error: {event.data}")
+        if event.type == "transcript-stop":
+            return res
+
+
+async def transcribe(
+    server: Server, pcm: NDArray[Any], rate: int, client: AsyncTcpClient | None = None
+) -> Result:
+    """Stream ``pcm`` (int16, frames or frames x channels) and read the transcript events."""
+    if client is not None:
+        sender = asyncio.create_task(_send(client, pcm, rate))
+        res = await _receive(client)
+        await sender
+        return res
+    async with server.client() as c:
+        return await transcribe(server, pcm, rate, c)
+
+
+def assert_well_formed(res: Result) -> None:
+    """Start, chunks, transcript, stop; the chunks join into the transcript's text."""
+    assert res.types[0] == "transcript-start"
+    assert res.types[-2:] == ["transcript", "transcript-stop"]
+    assert set(res.types[1:-2]) <= {"transcript-chunk"}
+    assert "".join(res.chunks).strip() == res.text
+
+
+async def expect_error(client: AsyncTcpClient, code: str) -> str:
+    """Read until an ``error`` event (skipping transcript-start); return its text."""
+    while True:
+        event = await client.read_event()
+        assert event is not None, "closed without an error event"
+        if Error.is_type(event.type):
+            err = Error.from_event(event)
+            assert err.code == code, err
+            return err.text
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """One pipeline: no local source, accurate finals, Wyoming with 3 streams."""
+    with instance_scope() as inst:
+        port = free_port()
+        inst.write_config(
+            f'[source]\nkind = "none"\n[wyoming]\nenabled = true\nport = {port}\nmax_streams = 3\n'
+        )
+        srv = Server(inst, port, inst.popen("up", "--quiet"))
+        try:
+            asyncio.run(_wait_ready(srv))
+            yield srv
+        finally:
+            inst.cli("down", "-c", str(inst.config), timeout_s=60)
+            try:
+                srv.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                kill_group(srv.proc)
+                srv.proc.wait()
+
+
+async def _wait_ready(srv: Server) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if srv.proc.poll() is not None:
+            err = srv.proc.stderr.read() if srv.proc.stderr else ""
+            raise AssertionError(f"pipeline exited {srv.proc.returncode}: {err[-2000:]}")
+        try:
+            async with srv.client() as c:
+                await c.write_event(Describe().event())
+                if await c.read_event() is not None:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("the Wyoming server did not answer within 120 s")
+        await asyncio.sleep(0.2)
+
+
+def wait_no_streams(srv: Server) -> None:
+    """Every run-time stream closed: no stream ring left in /dev/shm (no local source)."""
+    deadline = time.monotonic() + 30
+    while srv.inst.segments():
+        if time.monotonic() > deadline:
+            pytest.fail(f"stream rings left behind: {srv.inst.segments()}")
+        time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------ pure
+def test_pcm_conversion_of_every_width() -> None:
+    assert pcm_to_float(np.array([-32768, 16384], "<i2").tobytes(), 2, 1).tolist() == [
+        [-1.0],
+        [0.5],
+    ]
+    assert pcm_to_float(bytes([0, 128, 192, 64]), 1, 2).tolist() == [[-1.0, 0.0], [0.5, -0.5]]
+    three = bytes([0x00, 0x00, 0x80, 0x00, 0x00, 0x40])  # -2**23, 2**22 little-endian
+    assert pcm_to_float(three, 3, 1).tolist() == [[-1.0], [0.5]]
+    assert pcm_to_float(np.array([1 << 30], "<i4").tobytes(), 4, 1).tolist() == [[0.5]]
+    with pytest.raises(AudioFormatError, match=r"^5 bytes is not a whole number of frames$"):
+        pcm_to_float(b"\0" * 5, 2, 1)
+    with pytest.raises(AudioFormatError, match=r"^unsupported sample width 5 bytes / 1 channels$"):
+        pcm_to_float(b"\0" * 10, 5, 1)
+
+
+# ------------------------------------------------------------------------------ live
+def test_describe_lists_the_asr_service_and_no_wake_service(server: Server) -> None:
+    async def go() -> Info:
+        async with server.client() as c:
+            await c.write_event(Describe().event())
+            event = await c.read_event()
+            assert event is not None and Info.is_type(event.type)
+            return Info.from_event(event)
+
+    info = asyncio.run(go())
+    (asr,) = info.asr
+    assert asr.supports_transcript_streaming
+    assert [(md.name, md.languages) for md in asr.models] == [
+        ("pocketsphinx", ["en"]),
+        ("whisper-base", ["en"]),
+    ]
+    assert all(md.installed for md in asr.models)  # accurate finals: Whisper is loaded
+    assert info.wake == []
+
+
+def test_whole_conversation_transcript_with_accurate_finals(server: Server) -> None:
+    data, rate = sf.read(str(audio_file("conversation1.wav")), dtype="int16")
+    refs = [r.text for r in read_tsv(audio_file("conversation1.tsv"))]
+    res = asyncio.run(transcribe(server, np.asarray(data), rate))
+    assert_well_formed(res)
+    assert len(res.chunks) == len(refs)  # one chunk per utterance, as it ended
+    assert wer(refs, [res.text]) <= WER_BOUND, res.text
+    assert any(c.isupper() for c in res.text), "expected Whisper's (pass 2) cased text"
+    wait_no_streams(server)
+
+
+def test_connections_in_sequence_at_several_rates(server: Server) -> None:
+    pcm1, refs1 = clip("conversation1", 0, 2)
+    pcm2, refs2 = clip("conversation3", 2, 2)
+    stereo48, rate48 = sf.read(str(audio_file("conversation1_48k_stereo.wav")), dtype="int16")
+    refs3 = [r.text for r in read_tsv(audio_file("conversation1.tsv"))[4:6]]
+    a, b = int(13.0 * rate48), int(19.8 * rate48)
+
+    async def go() -> list[Result]:
+        out = [await transcribe(server, pcm1, 16000)]
+        async with server.client() as c:  # two transcriptions on one connection
+            out.append(await transcribe(server, pcm2, 16000, c))
+            out.append(await transcribe(server, np.asarray(stereo48[a:b]), rate48, c))
+        return out
+
+    results = asyncio.run(go())
+    for res, refs in zip(results, (refs1, refs2, refs3), strict=True):
+        assert_well_formed(res)
+        assert wer(refs, [res.text]) <= WER_BOUND, (refs, res.text)
+    wait_no_streams(server)
+
+
+def test_two_concurrent_connections_keep_their_own_words(server: Server) -> None:
+    pcm1, refs1 = clip("conversation1", 0, 3)
+    pcm3, refs3 = clip("conversation3", 0, 3)
+
+    async def go() -> tuple[Result, Result]:
+        r1, r3 = await asyncio.gather(
+            transcribe(server, pcm1, 16000), transcribe(server, pcm3, 16000)
+        )
+        return r1, r3
+
+    r1, r3 = asyncio.run(go())
+    assert wer(refs1, [r1.text]) <= WER_BOUND, r1.text
+    assert wer(refs3, [r3.text]) <= WER_BOUND, r3.text
+    wait_no_streams(server)
+
+
+async def _bad_client(server: Server, events: list[Event], code: str) -> str:
+    async with server.client() as c:
+        for e in events:
+            await c.write_event(e)
+        text = await expect_error(c, code)
+        assert await c.read_event() is None  # the server closed this connection
+        return text
+
+
+async def _garbage_client(server: Server, line: bytes) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(line)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, no answer
+    writer.close()
+
+
+def test_malformed_events_close_only_their_own_connection(server: Server) -> None:
+    pcm, refs = clip("conversation1", 2, 2)
+    chunk = AudioChunk(16000, 2, 1, b"\0\0" * 160).event()
+    start = AudioStart(16000, 2, 1).event()
+
+    async def go() -> tuple[Result, list[str]]:
+        good = asyncio.create_task(transcribe(server, pcm, 16000))
+        texts = [
+            await _bad_client(server, [chunk], "bad-request"),
+            await _bad_client(server, [AudioStart(16000, 7, 1).event()], "bad-request"),
+            await _bad_client(server, [Event("audio-start", {"rate": 16000})], "bad-request"),
+            await _bad_client(
+                server, [start, AudioChunk(8000, 2, 1, b"\0\0").event()], "bad-request"
+            ),
+            await _bad_client(server, [start, start], "bad-request"),
+        ]
+        await _garbage_client(server, b"this is not json\n")
+        await _garbage_client(server, b'{"data": {}}\n')  # no type
+        return await good, texts
+
+    res, texts = asyncio.run(go())
+    assert texts == [
+        "audio-chunk before audio-start",
+        "audio-start width 7 bytes (1, 2, 3 or 4)",
+        "missing field 'width'",
+        "audio-chunk format 8000 Hz/2 B/1 ch differs from audio-start's 16000 Hz/2 B/1 ch",
+        "audio-start while audio is already streaming",
+    ]
+    assert_well_formed(res)
+    assert wer(refs, [res.text]) <= WER_BOUND, res.text
+    wait_no_streams(server)
+    assert server.counters()["client_errors"] >= 6
+
+
+def test_stream_limit_and_abandoned_streams(server: Server) -> None:
+    start = AudioStart(16000, 2, 1).event()
+    noise = np.random.default_rng(1).normal(0, 30, 4000).astype(np.int16).tobytes()
+
+    async def go() -> str:
+        async with server.client() as c1, server.client() as c2, server.client() as c3:
+            for c in (c1, c2, c3):
+                await c.write_event(start)
+                await c.write_event(AudioChunk(16000, 2, 1, noise).event())
+                event = await c.read_event()
+                assert event is not None and event.type == "transcript-start"
+            text = await _bad_client(server, [start], "busy")
+        return text  # c1..c3 leave without audio-stop
+
+    assert asyncio.run(go()) == "stream limit reached (3)"
+    wait_no_streams(server)
+    assert server.counters()["abandoned_streams"] >= 3
