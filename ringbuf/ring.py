@@ -143,6 +143,7 @@ class Ring:
         self._slot = _SLOT0 + _SLOT_BYTES * (reader or 0)
         vals = [observe_counter(self._words, self._slot + o) for o in range(0, 48, 8)]
         self._r, self._reads, self._lost, self._over, self._under, self._hw = vals
+        self._creator_pid = int(_p)
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -199,9 +200,27 @@ class Ring:
             raise
         return ring
 
+    def reserve_reader(self, reader: int) -> None:
+        """Owner only: hold reader slot ``reader`` for a reader that has not attached yet.
+
+        The slot's cursor is set to the current write counter and marked in use, so the
+        producer's ``readable``/``writable`` already count it (a writer that paces itself on
+        ``writable`` waits for it instead of overwriting audio nobody has read). The reader
+        that attaches to the slot later takes the reservation over.
+        """
+        if not self._seg.owner:
+            raise RingError(f"reserve_reader: only the owner of ring {self.name!r} may reserve")
+        if not 0 <= reader < self.max_readers:
+            raise RingError(
+                f"reserve_reader: reader {reader} out of range 0..{self.max_readers - 1}"
+            )
+        slot = _SLOT0 + _SLOT_BYTES * reader
+        publish_counter(self._words, slot + _CUR, observe_counter(self._words, _W))
+        publish_counter(self._words, slot + _PID, os.getpid())
+
     def _claim_slot(self) -> None:
         pid = observe_counter(self._words, self._slot + _PID)
-        if pid not in (0, os.getpid()) and pid_alive(pid):
+        if pid not in (0, os.getpid(), self._creator_pid) and pid_alive(pid):
             self._release_views()
             raise RingError(f"reader slot {self.reader} of ring {self.name!r} is held by pid {pid}")
         publish_counter(self._words, self._slot + _PID, os.getpid())

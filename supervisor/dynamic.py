@@ -91,6 +91,11 @@ class DynamicStreams:
             max_readers=2,
             sample_rate_hz=rate,
         )
+        # the decoders have not attached yet: hold their slots so a front door pacing itself
+        # on the ring's room waits for them instead of overwriting the stream's first seconds
+        ring.reserve_reader(PCM_READER_INFERENCE)
+        if self._cfg.refine.finals == "accurate":
+            ring.reserve_reader(PCM_READER_REFINE)
         bell = self._paths.bell(f"{sid}-pcm", 0)
         self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell)
         self.attach_all("inference")

@@ -509,3 +509,42 @@ def test_publish_observe_roundtrip_full_64_bits() -> None:
     ordering.publish_counter(buf, 16, 2**64 - 2)
     assert ordering.observe_counter(buf, 16) == 2**64 - 2
     assert ordering.observe_counter(buf, 8) == 0
+
+
+def test_reserved_reader_slot_counts_before_the_reader_attaches() -> None:
+    """A run-time stream's decoder has not attached yet: the producer must already wait."""
+    import uuid
+
+    name = f"streamasr-test-reserve-{uuid.uuid4().hex[:8]}"
+    owner = Ring.create(name, 16, np.float32, (1,), max_readers=2)
+    try:
+        owner.write(np.zeros((4, 1), np.float32))
+        owner.reserve_reader(0)
+        assert owner.writable == 16  # the reservation starts at the write counter
+        owner.write(np.zeros((10, 1), np.float32))
+        assert owner.writable == 6  # ... and holds the 10 frames nobody has read yet
+        reader = Ring.attach(name, reader=0)  # the reader takes the reservation over
+        try:
+            assert reader.read_counter == 4 and reader.readable == 10
+        finally:
+            reader.close()
+        with pytest.raises(RingError, match=r"reserve_reader: reader 5 out of range 0\.\.1"):
+            owner.reserve_reader(5)
+    finally:
+        owner.close()
+
+
+def test_only_the_owner_may_reserve() -> None:
+    import uuid
+
+    name = f"streamasr-test-reserve-{uuid.uuid4().hex[:8]}"
+    owner = Ring.create(name, 16, np.float32, (1,), max_readers=2)
+    try:
+        other = Ring.attach(name)
+        try:
+            with pytest.raises(RingError, match="reserve_reader: only the owner"):
+                other.reserve_reader(0)
+        finally:
+            other.close()
+    finally:
+        owner.close()
