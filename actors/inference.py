@@ -355,6 +355,18 @@ class _Inference:
             )
 
 
+def _wait_for_promotion(rt: ActorRuntime) -> bool:
+    """Hot standby: report Ready as a warm spare and wait; True once promoted."""
+    rt.ready()
+    rt.state = "standby"
+    while not rt.stopping:
+        msgs, _ = rt.poll(0.1)
+        if any(isinstance(msg, m.Promote) for msg in msgs):
+            rt.state = "running"
+            return True
+    return False
+
+
 def _close_decoder(decoder: RecognizerStream) -> None:
     """Return a decoder's resources to its engine (backends that pool them have close())."""
     close = getattr(decoder, "close", None)
@@ -386,6 +398,8 @@ def run(rt: ActorRuntime) -> None:
     backend = inf["backend"]
     recognizer = create_recognizer(backend, inf.get(backend, {}))
     recognizer.warm_up()
+    if rt.spec.options.get("standby") and not _wait_for_promotion(rt):
+        return
     actor = _Inference(rt, recognizer)
     try:
         for sid, (name, reader, bell) in stream_rings(rt).items():

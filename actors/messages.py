@@ -75,6 +75,13 @@ class Start:
 
 
 @dataclass(frozen=True, slots=True)
+class Promote:
+    """Supervisor -> a warm standby: take over (attach the rings, resume, report Ready)."""
+
+    KIND: ClassVar[str] = "promote"
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """Supervisor -> actor: finish the current step and exit 0."""
 
@@ -285,6 +292,7 @@ MESSAGE_TYPES: tuple[type[Any], ...] = (
     Heartbeat,
     SetChunk,
     Start,
+    Promote,
     Stop,
     EndOfStream,
     Gap,

@@ -40,6 +40,7 @@ class SupervisorConfig:
     ready_timeout_s: float = 120.0
     shutdown_timeout_s: float = 5.0
     status_interval_s: float = 1.0
+    hot_standby: bool = False
 
     def validate(self) -> None:
         """Range checks."""

@@ -27,6 +27,7 @@ import zmq
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ProtocolError, StreamAsrError
+from streamasr.actors.spec import ActorSpec
 from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
 from streamasr.supervisor.adaptive import ChunkController
@@ -35,6 +36,7 @@ from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.plan import Plan, build, probe
 from streamasr.supervisor.sdnotify import Notifier
+from streamasr.supervisor.standby import Standby
 from streamasr.supervisor.status import StatusBuilder
 from streamasr.supervisor.streams import StreamBook
 
@@ -99,6 +101,9 @@ class Supervisor:
         self._ended: set[str] = set()
         self._plan: Plan | None = None
         self.dynamic: DynamicStreams | None = None
+        self.standby: Standby | None = None
+        self.identity: dict[str, str] = {}  # actor id -> ZeroMQ identity (promoted spares)
+        self.alias: dict[str, str] = {}  # ZeroMQ identity -> actor id
         self.notifier = Notifier()
         self.chunk: ChunkController | None = None
         if cfg.audio.adaptive_chunk:
@@ -121,6 +126,8 @@ class Supervisor:
         formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
         plan = build(self.cfg, self.paths, os.getpid(), formats, self.log_level)
         self.dynamic = DynamicStreams(self.cfg, self.paths, self._send)
+        if self.cfg.supervisor.hot_standby:
+            self.standby = Standby("inference", plan.actor("inference"), self._popen)
         self.paths.pid_file.write_text(str(os.getpid()))
         for r in plan.rings:
             self.rings[r.name] = Ring.create(
@@ -148,6 +155,8 @@ class Supervisor:
             self.pub.bind(self.cfg.events.tcp)
 
     def _teardown(self) -> None:
+        if self.standby is not None:
+            self.standby.stop()
         for child in self.children.values():
             if child.proc.poll() is None:
                 child.proc.kill()
@@ -200,6 +209,8 @@ class Supervisor:
                 state = self._apply(state, rp.StopRequested(f"{self._stop_signal} received"))
                 self._stop_signal = None
             state = self._reap(state)
+            if self.standby is not None and state.all_ready_published:
+                self.standby.ensure()
             if state.phase is rp.Phase.DONE:
                 return state.shutdown_exit_code or 0
             deadline = rp.next_deadline(state)
@@ -302,24 +313,36 @@ class Supervisor:
     # ------------------------------------------------------------------ processes
     def _spawn(self, actor_id: str) -> int:
         assert self._plan is not None
-        spec = self._plan.actor(actor_id)
-        path = self.paths.spec_file(actor_id)
-        spec.write(path)
-        reads_stdin = spec.kind == "capture" and spec.options["source"]["kind"] == "stdin"
-        stdin = None if reads_stdin else subprocess.DEVNULL
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamasr.actors", str(path)],
-            stdin=stdin,
-            stdout=subprocess.DEVNULL,
-            stderr=self.actor_log,
-        )
+        spare = self.standby.take() if self.standby and self.standby.actor_id == actor_id else None
+        if spare is not None:  # hot standby: promote the warm spare instead of a cold start
+            self.children[actor_id] = _Child(spare.proc)
+            self.identity[actor_id] = spare.identity
+            self.alias[spare.identity] = actor_id
+            self._send(actor_id, m.Promote())
+            log.info("promoted standby %s (pid %d) to %s", spare.identity, spare.proc.pid, actor_id)
+            return spare.proc.pid
+        self.identity.pop(actor_id, None)
+        proc = self._popen(self._plan.actor(actor_id))
         self.children[actor_id] = _Child(proc)
         log.info("spawned %s pid %d", actor_id, proc.pid)
         return proc.pid
 
+    def _popen(self, spec: ActorSpec) -> subprocess.Popen[bytes]:
+        """Start an actor process from its spec."""
+        path = self.paths.spec_file(spec.actor_id)
+        spec.write(path)
+        reads_stdin = spec.kind == "capture" and spec.options["source"]["kind"] == "stdin"
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamasr.actors", str(path)],
+            stdin=None if reads_stdin else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.actor_log,
+        )
+
     def _send(self, actor_id: str, msg: Any) -> None:
+        ident = self.identity.get(actor_id, actor_id)
         try:
-            self.router.send_multipart([actor_id.encode(), *m.pack(msg.KIND, msg)], zmq.NOBLOCK)
+            self.router.send_multipart([ident.encode(), *m.pack(msg.KIND, msg)], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             log.warning("could not send %s to %s: %s", msg.KIND, actor_id, exc)
 
@@ -347,6 +370,10 @@ class Supervisor:
 
     def _handle(self, state: rp.SupervisorState, ident: bytes, msg: Any) -> rp.SupervisorState:
         sender = ident.decode(errors="replace")
+        if self.standby is not None and self.standby.owns(sender):
+            self.standby.on_message(msg)
+            return state
+        sender = self.alias.get(sender, sender)
         child = self.children.get(sender)
         if isinstance(msg, m.Heartbeat) and child is not None:
             child.heartbeat = msg

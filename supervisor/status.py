@@ -105,6 +105,7 @@ class StatusBuilder:
             "latency": self.latency(),
             "chunk_ms": sup.chunk.chunk_ms if sup.chunk else sup.cfg.audio.chunk_ms,
             "chunk_changes": sup.chunk.changes if sup.chunk else 0,
+            "standby": _standby_status(sup),
             "streams": sup.book.counters(),
             "gaps": {
                 sid: [[g.start_frame, g.end_frame, g.reason] for g in gaps]
@@ -112,6 +113,20 @@ class StatusBuilder:
             },
             "protocol_errors": sup.protocol_errors,
         }
+
+
+def _standby_status(sup: Supervisor) -> dict[str, Any]:
+    """The hot standby: its process, whether it is warm, how often it took over."""
+    if sup.standby is None:
+        return {}
+    spare = sup.standby.spare
+    return {
+        "actor": sup.standby.actor_id,
+        "identity": spare.identity if spare else "",
+        "pid": spare.proc.pid if spare else 0,
+        "ready": bool(spare and spare.ready),
+        "promotions": sup.standby.promotions,
+    }
 
 
 def _ring_status(plan: RingPlan, ring: Ring) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from conftest import (
     last_finals,
     parse_events,
     pid_gone,
+    wait_until,
 )
 
 from streamasr.actors.asr.wer import normalize_words, word_edits
@@ -306,3 +307,29 @@ def test_soak_two_minutes_with_random_kills(instance: Instance) -> None:
     for actor_id, (start, end) in report.rss.items():
         if actor_id == "supervisor":
             assert end - start <= RSS_SLACK_BYTES, (actor_id, start, end)
+
+
+@pytest.mark.timeout(90)
+def test_hot_standby_takes_over_without_a_cold_start(
+    instance: Instance, events: Events, short_file: Path, fault_free: list[dict[str, Any]]
+) -> None:
+    instance.write_config("hot_standby = true\n")
+    up = start_up(instance, short_file)
+    up.wait_for(first_partial, 60, "the first partial")
+    # the spare must be warm (Ready as a standby) before the fault for a hot take-over
+    wait_until(lambda: instance.status()["standby"].get("ready"), 30, "a warm standby")
+    status = instance.status()
+    pid = actor(status, "inference")["pid"]
+    spare = status["standby"]["pid"]
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    restarted = events.wait("actor.inference.restarted", 10)
+    events.wait("actor.inference.ready", 10, after=restarted)
+    takeover_s = time.monotonic() - t0
+    after = instance.status()
+    inf = actor(after, "inference")
+    assert inf["restarts"] == 1 and inf["pid"] == spare  # the spare took over
+    assert after["standby"]["promotions"] == 1
+    assert takeover_s < 2.0, takeover_s  # a cold start loads the model again (~1 s or more)
+    assert up.finish(timeout_s=60) == 0, up.stderr()
+    assert_same_finals(up.events, fault_free)

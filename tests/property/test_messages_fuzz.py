@@ -106,6 +106,7 @@ EXAMPLES: list[Any] = [
     m.Lifecycle(topic="actor.a.ready", fields={"pid": 1}, t_ns=3),
     m.StreamEnded(stream_id="s0", end_s=1.0),
     m.StreamRefused(stream_id="g1", reason="full"),
+    m.Promote(),
     m.StreamAttach(stream_id="g1", ring="streamasr-x-g1-pcm", reader=0, bell="ipc:///r/b"),
     m.StreamDetach(stream_id="g1"),
     m.OpenStream(stream_id="g1", name="web"),

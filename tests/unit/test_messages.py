@@ -263,6 +263,7 @@ GOLDEN: list[Any] = [
         b"\x83\xa4kind\xaestream_refused\xa9stream_id\xa2g1\xa6reason\xb9stream limit reached (16)",
         id="stream_refused",
     ),
+    pytest.param(m.Promote(), {"kind": "promote"}, b"\x81\xa4kind\xa7promote", id="promote"),
 ]
 
 
