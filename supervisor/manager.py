@@ -42,6 +42,9 @@ from streamasr.supervisor.streams import StreamBook
 
 log = logging.getLogger(__name__)
 
+#: A restart taking more than this share of the rings' length is warned about.
+BRIDGE_WARN_SHARE = 0.5
+
 #: Callback receiving every published message (``up`` prints from it).
 EventSink = Callable[[str, Any], None]
 
@@ -94,6 +97,8 @@ class Supervisor:
         self.rings: dict[str, Ring] = {}
         self.eos_sent: dict[str, m.EndOfStream] = {}
         self.gaps: dict[str, list[m.Gap]] = {}
+        self.restart_s: dict[str, float] = {}  # last restart duration per actor, seconds
+        self.bridge_warnings = 0
         self.exit_reason = ""
         self.protocol_errors = 0
         self._stop_signal: str | None = None
@@ -245,7 +250,7 @@ class Supervisor:
                 if child is not None and child.proc.poll() is None:
                     child.proc.send_signal(action.signal)
             elif isinstance(action, rp.Publish):
-                self._notify_lifecycle(action.topic, state)
+                self._notify_lifecycle(action.topic, dict(action.fields), state)
                 self._publish(
                     action.topic, m.Lifecycle(action.topic, dict(action.fields), time.time_ns())
                 )
@@ -283,11 +288,37 @@ class Supervisor:
             m.Lifecycle("supervisor.chunk_changed", {"chunk_ms": new}, time.time_ns()),
         )
 
-    def _notify_lifecycle(self, topic: str, state: rp.SupervisorState) -> None:
+    def _notify_lifecycle(
+        self, topic: str, fields: dict[str, Any], state: rp.SupervisorState
+    ) -> None:
+        if topic.endswith(".ready") and int(fields.get("incarnation") or 0) > 1:
+            self._check_bridge(topic.split(".")[1], float(fields.get("startup_s") or 0.0))
         if topic == "supervisor.ready":
             self.notifier.ready(self._summary(state))
         elif topic == "supervisor.stopping":
             self.notifier.stopping(state.shutdown_reason or "stop requested")
+
+    def _check_bridge(self, actor_id: str, restart_s: float) -> None:
+        """Warn when a restart took close to what the rings can bridge (their length)."""
+        self.restart_s[actor_id] = restart_s
+        bridge_s = self.cfg.audio.ring_s
+        if restart_s > BRIDGE_WARN_SHARE * bridge_s:
+            log.warning(
+                "actor %s took %.1f s to restart; the rings bridge %.1f s of audio: "
+                "raise [audio] ring_s or use hot_standby, or audio will be lost",
+                actor_id,
+                restart_s,
+                bridge_s,
+            )
+            self.bridge_warnings += 1
+            self._publish(
+                "supervisor.ring_bridge_warning",
+                m.Lifecycle(
+                    "supervisor.ring_bridge_warning",
+                    {"actor": actor_id, "restart_s": restart_s, "ring_s": bridge_s},
+                    time.time_ns(),
+                ),
+            )
 
     def _summary(self, state: rp.SupervisorState) -> str:
         """The one-line status for systemd."""

@@ -106,6 +106,9 @@ class StatusBuilder:
             "chunk_ms": sup.chunk.chunk_ms if sup.chunk else sup.cfg.audio.chunk_ms,
             "chunk_changes": sup.chunk.changes if sup.chunk else 0,
             "standby": _standby_status(sup),
+            "restart_s": dict(sup.restart_s),
+            "ring_s": sup.cfg.audio.ring_s,
+            "bridge_warnings": sup.bridge_warnings,
             "streams": sup.book.counters(),
             "gaps": {
                 sid: [[g.start_frame, g.end_frame, g.reason] for g in gaps]

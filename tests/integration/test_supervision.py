@@ -330,6 +330,8 @@ def test_hot_standby_takes_over_without_a_cold_start(
     inf = actor(after, "inference")
     assert inf["restarts"] == 1 and inf["pid"] == spare  # the spare took over
     assert after["standby"]["promotions"] == 1
+    # the restart time is recorded and far below what the 16 s rings can bridge
+    assert 0.0 <= after["restart_s"]["inference"] < 2.0 and after["bridge_warnings"] == 0
     assert takeover_s < 2.0, takeover_s  # a cold start loads the model again (~1 s or more)
     assert up.finish(timeout_s=60) == 0, up.stderr()
     assert_same_finals(up.events, fault_free)
