@@ -81,7 +81,14 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true")
         if name == "tail":
             sp.add_argument("--endpoint", help="events endpoint (default: the instance's ipc)")
+            sp.add_argument("--curve-secret", default="", help="this client's .key_secret")
+            sp.add_argument("--curve-server", default="", help="the supervisor's public .key")
     sub.add_parser("devices", help="list audio input devices")
+    kg = sub.add_parser(
+        "keygen", help="create a CURVE certificate pair (NAME.key, NAME.key_secret)"
+    )
+    kg.add_argument("directory", help="where to write the certificate files")
+    kg.add_argument("name", help="certificate name, e.g. server or a client's name")
     meeting.add_arguments(
         sub.add_parser("transcript", help="merged meeting transcript (text, WebVTT, SRT, JSON)")
     )
@@ -224,7 +231,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
     paths = _paths(args)
     printer = Printer(json_mode=args.json)
     endpoint = args.endpoint or paths.events
-    with Subscriber(endpoint, topics=("transcript.", "supervisor.shutdown")) as sub:
+    with Subscriber(
+        endpoint,
+        topics=("transcript.", "supervisor.shutdown"),
+        curve_secret=args.curve_secret,
+        curve_server=args.curve_server,
+    ) as sub:
         if args.endpoint is None:
             for t in request(paths.control, m.HistoryRequest()).finals:
                 printer("history", t)
@@ -253,6 +265,15 @@ def cmd_down(args: argparse.Namespace) -> int:
             break
         time.sleep(0.05)
     print("streamasr: stopped")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Write a CURVE certificate pair for ``[events] curve_secret`` / ``curve_clients``."""
+    from streamasr.supervisor.curve import keygen
+
+    public, secret = keygen(Path(args.directory), args.name)
+    print(f"public: {public}\nsecret: {secret} (keep it private)")
     return 0
 
 
@@ -295,6 +316,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 COMMANDS = {
     "up": cmd_up,
     "serve": cmd_serve,
+    "keygen": cmd_keygen,
     "transcript": meeting.transcript_main,
     "status": cmd_status,
     "tail": cmd_tail,

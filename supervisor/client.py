@@ -52,8 +52,19 @@ def request(control: str, msg: Any, timeout_s: float = 3.0) -> Any:
 class Subscriber:
     """Iterates ``(topic, message)`` from a pipeline's PUB socket; counts undecodable ones."""
 
-    def __init__(self, endpoint: str, topics: tuple[str, ...] = ("",)) -> None:
-        """Connect to ``endpoint`` and subscribe to topic prefixes ``topics``."""
+    def __init__(
+        self,
+        endpoint: str,
+        topics: tuple[str, ...] = ("",),
+        *,
+        curve_secret: str = "",
+        curve_server: str = "",
+    ) -> None:
+        """Connect to ``endpoint`` and subscribe to topic prefixes ``topics``.
+
+        ``curve_secret`` (this client's ``.key_secret`` certificate) and ``curve_server``
+        (the supervisor's public ``.key``) authenticate to a CURVE-protected TCP endpoint.
+        """
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.socket = self._ctx.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
@@ -61,6 +72,10 @@ class Subscriber:
         self.socket.setsockopt(zmq.RCVHWM, 100000)
         for t in topics:
             self.socket.setsockopt(zmq.SUBSCRIBE, t.encode())
+        if curve_secret:
+            from streamasr.supervisor.curve import make_client
+
+            make_client(self.socket, curve_secret, curve_server)
         self.socket.connect(endpoint)
         self.protocol_errors = 0
 

@@ -71,11 +71,16 @@ class EventsConfig:
     """``[events]``: where transcripts and lifecycle events are published.
 
     The PUB socket always binds ``ipc://<runtime_dir>/events``; ``tcp`` adds a TCP endpoint
-    (``""`` = none). Bind 127.0.0.1 unless the box must serve other hosts.
+    (``""`` = none). Bind 127.0.0.1 unless the box must serve other hosts. ``curve_secret``:
+    a file holding the server's CURVE secret key (Z85; ``streamasr-supervisor keygen``); when
+    set, TCP consumers must authenticate with a key whose public half is a file in
+    ``curve_clients`` (a directory), and traffic is encrypted.
     """
 
     tcp: str = ""
     history: int = 1000
+    curve_secret: str = ""
+    curve_clients: str = ""
 
     def validate(self) -> None:
         """Range checks."""
@@ -85,6 +90,16 @@ class EventsConfig:
             "must be '' or a tcp:// endpoint",
         )
         _require(self.history >= 0, "events.history", "must be >= 0")
+        _require(
+            bool(self.curve_secret) == bool(self.curve_clients),
+            "events.curve_clients",
+            "curve_secret and curve_clients go together",
+        )
+        _require(
+            not self.curve_secret or bool(self.tcp),
+            "events.curve_secret",
+            "CURVE protects the tcp endpoint: set events.tcp",
+        )
 
 
 @dataclass(frozen=True, slots=True)

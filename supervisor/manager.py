@@ -29,6 +29,7 @@ from streamasr.actors import messages as m
 from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.actors.spec import ActorSpec
 from streamasr.ringbuf import Ring
+from streamasr.supervisor import curve
 from streamasr.supervisor import restart_policy as rp
 from streamasr.supervisor.adaptive import ChunkController
 from streamasr.supervisor.config import Config, resolve_sample
@@ -107,6 +108,8 @@ class Supervisor:
         self._plan: Plan | None = None
         self.dynamic: DynamicStreams | None = None
         self.standby: Standby | None = None
+        self.pubs: list[zmq.Socket[bytes]] = []
+        self._auth: Any = None
         self.identity: dict[str, str] = {}  # actor id -> ZeroMQ identity (promoted spares)
         self.alias: dict[str, str] = {}  # ZeroMQ identity -> actor id
         self.notifier = Notifier()
@@ -156,8 +159,18 @@ class Supervisor:
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 10000)
         self.pub.bind(self.paths.events)
-        if self.cfg.events.tcp:
-            self.pub.bind(self.cfg.events.tcp)
+        self.pubs = [self.pub]
+        ev = self.cfg.events
+        if ev.tcp and not ev.curve_secret:
+            self.pub.bind(ev.tcp)
+        elif ev.tcp:  # a separate, CURVE-protected socket for other boxes
+            self._auth = curve.start_authenticator(self._ctx, ev.curve_clients)
+            tcp = self._ctx.socket(zmq.PUB)
+            tcp.setsockopt(zmq.LINGER, 0)
+            tcp.setsockopt(zmq.SNDHWM, 10000)
+            curve.make_server(tcp, ev.curve_secret)
+            tcp.bind(ev.tcp)
+            self.pubs.append(tcp)
 
     def _teardown(self) -> None:
         if self.standby is not None:
@@ -172,6 +185,9 @@ class Supervisor:
             ring.close()
             ring.unlink()
         self.rings.clear()
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
@@ -378,8 +394,10 @@ class Supervisor:
             log.warning("could not send %s to %s: %s", msg.KIND, actor_id, exc)
 
     def _publish(self, topic: str, msg: Any) -> None:
-        with contextlib.suppress(zmq.Again):
-            self.pub.send_multipart(m.pack(topic, msg), zmq.NOBLOCK)
+        frames = m.pack(topic, msg)
+        for pub in self.pubs:
+            with contextlib.suppress(zmq.Again):
+                pub.send_multipart(frames, zmq.NOBLOCK)
         if self.sink is not None:
             self.sink(topic, msg)
 

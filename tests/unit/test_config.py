@@ -262,6 +262,14 @@ def test_int_is_widened_to_float() -> None:
 
 # ------------------------------------------------------------------------- range checks
 RANGE_ERRORS = [
+    (
+        {"events": {"tcp": "tcp://127.0.0.1:1", "curve_secret": "s"}},
+        "events.curve_clients: curve_secret and curve_clients go together",
+    ),
+    (
+        {"events": {"curve_secret": "s", "curve_clients": "d"}},
+        "events.curve_secret: CURVE protects the tcp endpoint: set events.tcp",
+    ),
     ({"source": {"channel": -2}}, "source.channel: must be -1 (downmix) or 0..63"),
     # [gateway] / [wyoming]
     ({"gateway": {"port": 70000}}, "gateway.port: must be in 0..65535"),
