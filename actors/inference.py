@@ -40,6 +40,10 @@ from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
 
+#: Seconds the commit point stays behind an idle decoder: an utterance's start is dated
+#: back from the speech onset (onset window + pre-roll, ~0.5 s for PocketSphinx).
+COMMIT_LAG_S = 1.0
+
 #: Most audio decoded per stream per loop iteration, in seconds (keeps control responsive).
 MAX_STEP_S = 0.5
 
@@ -251,7 +255,10 @@ class _Inference:
         """
         idle = st.decoder.utterance_start_frame is None and st.decoder.result() is None
         if idle and not self.features:
-            target = st.decoder.position_frame
+            # the next utterance's start is dated back (speech-onset window + pre-roll)
+            target = max(
+                st.ring.read_counter, st.decoder.position_frame - int(COMMIT_LAG_S * st.rate)
+            )
         else:
             target = max(st.ring.read_counter, st.pos - st.ring.capacity // 2)
             if self.features:

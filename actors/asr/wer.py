@@ -3,7 +3,8 @@
 Normalisation (:func:`normalize_words`): lowercase; ``-``/``_``/``/`` become spaces; other
 punctuation is dropped (``don't`` -> ``dont``); British spellings map to American ones
 (``favourite`` -> ``favorite``, ``colour`` -> ``color``); digits become number words
-(``10`` -> ``ten``, ``7:30`` -> ``seven thirty``, ``21st`` -> ``twenty first``), so ``"10"`` and
+(``10`` -> ``ten``, ``7:30`` and British ``7.30`` -> ``seven thirty``, ``21st`` -> ``twenty
+first``; other decimals read digit by digit, ``2.5`` -> ``two point five``), so ``"10"`` and
 ``"ten"`` compare equal whichever side wrote which.
 """
 
@@ -78,6 +79,9 @@ _ORDINAL = {
     "twelve": "twelfth",
 }
 _SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
+#: ``7.30`` (British time): hour 0..23, two minute digits 00..59, not part of a longer number.
+_DOTTED_TIME = re.compile(r"(?<!\d)(?<!\d\.)([01]?\d|2[0-3])\.([0-5]\d)(?!\d|\.\d)")
+_DECIMAL = re.compile(r"(?<!\d)(?<!\d\.)(\d+)\.(\d+)(?!\d|\.\d)")
 _TOKEN = re.compile(r"(\d+)(st|nd|rd|th)?$")
 
 
@@ -120,6 +124,8 @@ def normalize_words(text: str) -> list[str]:
     """Normalised word list of ``text`` (see the module docstring for the rules)."""
     text = text.lower()
     text = re.sub(r"(\d):(\d\d)\b", lambda m: f"{m.group(1)} {int(m.group(2))}", text)
+    text = _DOTTED_TIME.sub(lambda m: f"{int(m.group(1))} {int(m.group(2))}", text)
+    text = _DECIMAL.sub(lambda m: f"{m.group(1)} point {' '.join(m.group(2))}", text)
     text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text)
     text = re.sub(r"[-_/]", " ", text)
     text = re.sub(r"[^\w\s]", "", text)

@@ -56,6 +56,9 @@ class RefineOptions:
         compute_type: CTranslate2 compute type (``"int8"``, ``"float32"``, ...).
         cpu_threads: CTranslate2 intra-op threads; 0 means ``os.cpu_count()``.
         min_window_s: shortest encoder window in seconds (below 6 s the decoder loops).
+        window_step_s: encoder windows are rounded up to a multiple of this many seconds
+            (above ``min_window_s``), so a batch only ever holds pieces of one window length:
+            a segment's text never depends on what else was batched with it.
         pad_s: seconds of silence appended after the audio inside the window.
         max_window_s: longest encoder window in seconds (Whisper's 30 s); longer segments
             are split at pauses.
@@ -64,6 +67,10 @@ class RefineOptions:
         tokens_per_s: decode cap, tokens per second of audio (plus ``extra_tokens``).
         extra_tokens: decode cap, tokens added to the per-second allowance.
         split_search_s: seconds before the window limit searched for the quietest cut point.
+        trim_view: also decode each segment cut to its VAD speech span (no margins) and
+            keep whichever of the two transcripts has the higher mean token log-probability
+            (Whisper base's text swings with a few hundred ms of lead-in noise; about twice
+            the decode work, batched).
         fallback_full_window: re-decode a looping piece with the padded 30 s window.
         use_vad: run the Silero speech gate before Whisper.
         vad: speech gate options.
@@ -75,6 +82,7 @@ class RefineOptions:
     compute_type: str = "int8"
     cpu_threads: int = 0
     min_window_s: float = 6.0
+    window_step_s: float = 2.0
     pad_s: float = 1.0
     max_window_s: float = 30.0
     beam_size: int = 1
@@ -82,6 +90,7 @@ class RefineOptions:
     tokens_per_s: float = 7.0
     extra_tokens: int = 10
     split_search_s: float = 5.0
+    trim_view: bool = True
     fallback_full_window: bool = True
     use_vad: bool = True
     vad: VadGateOptions = field(default_factory=VadGateOptions)
@@ -137,11 +146,13 @@ class _Piece:
         index: position of the item in the batch.
         audio: 16 kHz mono float32 samples.
         start_s: stream time (seconds) of ``audio[0]``.
+        view: 0 for the segment as given, 1 for its VAD-trimmed speech span.
     """
 
     index: int
     audio: NDArray[np.float32]
     start_s: float
+    view: int = 0
 
 
 def _to_stream(piece: _Piece, words: list[Word]) -> list[Word]:
@@ -256,13 +267,16 @@ class WhisperRefiner:
             )
             for s, e in split_at_pauses(audio, max_piece, search):
                 pieces.append(_Piece(index, audio[s:e], start_s + s / SAMPLE_RATE_HZ))
-        decoded = self._decode_batch([p.audio for p in pieces], False) if pieces else []
+            if self._trim_view(len(audio), bounds):
+                lo, hi = bounds
+                pieces.append(_Piece(index, audio[lo:hi], start_s + lo / SAMPLE_RATE_HZ, 1))
+        decoded = self._decode_grouped([p.audio for p in pieces])
         for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
             decoded[k] = self._maybe_fallback(piece, dec)
         for piece, dec in zip(pieces, decoded, strict=True):
             dec.words = _to_stream(piece, dec.words)
         share = (time.perf_counter() - t0) / max(1, len(items))
-        outs = [self._assemble(i, pieces, decoded, share) for i in range(len(items))]
+        outs = [self._best_view(i, pieces, decoded, share) for i in range(len(items))]
         return [out if out is None else _clamp_words(out, speech[i]) for i, out in enumerate(outs)]
 
     def transcribe_reference(self, audio: NDArray[np.float32]) -> str:
@@ -285,6 +299,10 @@ class WhisperRefiner:
         if full_window:
             return int(_FULL_WINDOW_S * SAMPLE_RATE_HZ)
         want = max(n_samples + o.pad_s * SAMPLE_RATE_HZ, o.min_window_s * SAMPLE_RATE_HZ)
+        if o.window_step_s > 0 and want > o.min_window_s * SAMPLE_RATE_HZ:
+            step_samples = o.window_step_s * SAMPLE_RATE_HZ
+            extra = want - o.min_window_s * SAMPLE_RATE_HZ
+            want = o.min_window_s * SAMPLE_RATE_HZ + math.ceil(extra / step_samples) * step_samples
         want = min(want, o.max_window_s * SAMPLE_RATE_HZ)
         step = 2 * _HOP_SAMPLES
         return int(math.ceil(want / step) * step)
@@ -300,6 +318,24 @@ class WhisperRefiner:
             feats.append(self._fw.feature_extractor(x, padding=0)[:, : window // _HOP_SAMPLES])
         batch = np.ascontiguousarray(np.stack(feats).astype(np.float32))
         return ctranslate2.StorageView.from_array(batch)
+
+    def _decode_grouped(self, audios: Sequence[NDArray[np.float32]]) -> list[_Decoded]:
+        """Decode ``audios`` in one batch per window length; results in input order.
+
+        Batching pieces of different lengths would pad them all to the longest window, and
+        Whisper's text depends on the window: grouping keeps each piece's text independent
+        of its batch mates.
+        """
+        groups: dict[int, list[int]] = {}
+        for i, audio in enumerate(audios):
+            groups.setdefault(self._window_samples(len(audio), False), []).append(i)
+        out: list[_Decoded | None] = [None] * len(audios)
+        for idx in groups.values():
+            for i, dec in zip(
+                idx, self._decode_batch([audios[i] for i in idx], False), strict=True
+            ):
+                out[i] = dec
+        return [d for d in out if d is not None]
 
     def _decode_batch(
         self, audios: Sequence[NDArray[np.float32]], full_window: bool
@@ -425,14 +461,34 @@ class WhisperRefiner:
         again.fallback = True
         return again
 
-    def _assemble(
+    def _trim_view(self, n_samples: int, bounds: tuple[int, int]) -> bool:
+        """True if item's VAD-trimmed span is decoded too (see ``RefineOptions.trim_view``)."""
+        o = self.options
+        lo, hi = bounds
+        short = n_samples <= (o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ
+        return o.trim_view and self._gate is not None and short and (lo, hi) != (0, n_samples)
+
+    def _best_view(
         self, index: int, pieces: list[_Piece], decoded: list[_Decoded], share_s: float
     ) -> RefineOutput | None:
-        """Join the accepted pieces of item ``index`` into one output (None if none)."""
+        """The accepted view of item ``index`` with the highest mean token log-probability."""
+        outs = [self._assemble(index, view, pieces, decoded, share_s) for view in (0, 1)]
+        kept = [o for o in outs if o is not None]
+        return max(kept, key=lambda o: o.avg_logprob) if kept else None
+
+    def _assemble(
+        self,
+        index: int,
+        view: int,
+        pieces: list[_Piece],
+        decoded: list[_Decoded],
+        share_s: float,
+    ) -> RefineOutput | None:
+        """Join the accepted pieces of one view of item ``index`` (None if none)."""
         kept = [
             d
             for p, d in zip(pieces, decoded, strict=True)
-            if p.index == index and d.loop is None and self._reason(d) is None
+            if p.index == index and p.view == view and d.loop is None and self._reason(d) is None
         ]
         if not kept:
             return None

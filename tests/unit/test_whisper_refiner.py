@@ -196,17 +196,62 @@ def test_rejects_bad_audio(refiner: WhisperRefiner) -> None:
 
 def test_too_short_window_loops_and_falls_back_to_30_s() -> None:
     speech = _read(AUDIO / "utterances" / "utt02_rms.wav")
-    tight = WhisperRefiner(RefineOptions(min_window_s=0.0, pad_s=0.0))
+    exact = {"min_window_s": 0.0, "window_step_s": 0.0, "pad_s": 0.0, "trim_view": False}
+    tight = WhisperRefiner(RefineOptions(**exact))
     out = tight.transcribe(speech, 0.0)
     assert out is not None
     assert out.fallback and out.window_s == 30.0
     assert wer("set a timer for ten minutes", out.text) == 0.0
-    no_fallback = WhisperRefiner(
-        RefineOptions(min_window_s=0.0, pad_s=0.0, fallback_full_window=False)
-    )
+    no_fallback = WhisperRefiner(RefineOptions(**exact, fallback_full_window=False))
     assert no_fallback.transcribe(speech, 0.0) is None
 
 
 def test_no_speech_filter_without_vad() -> None:
     bare = WhisperRefiner(RefineOptions(use_vad=False))
     assert bare.transcribe(np.zeros(3 * SR, np.float32), 0.0) is None
+
+
+def test_windows_are_bucketed_so_batches_hold_one_length(refiner: WhisperRefiner) -> None:
+    o = refiner.options
+    assert (o.min_window_s, o.window_step_s, o.pad_s) == (6.0, 2.0, 1.0)
+    assert refiner._window_samples(2 * SR, False) == 6 * SR
+    assert refiner._window_samples(5 * SR, False) == 6 * SR
+    assert refiner._window_samples(5 * SR + 1, False) == 8 * SR
+    assert refiner._window_samples(9 * SR, False) == 10 * SR
+    assert refiner._window_samples(40 * SR, False) == 30 * SR
+    assert refiner._window_samples(SR, True) == 30 * SR
+
+
+def test_text_does_not_depend_on_batch_mates(
+    refiner: WhisperRefiner, conv1: list[tuple[np.ndarray, float, str]]
+) -> None:
+    # A 9 s neighbour used to pad the whole batch to its window and change the short
+    # utterance's text; now each window length is its own batch.
+    (a, s, _), (b, t, _) = conv1[0], conv1[1]
+    long = np.concatenate([b, np.zeros(SR, np.float32), b])
+    alone = refiner.transcribe(a, s)
+    mixed = refiner.transcribe_batch([(long, t), (a, s), (long, t)])
+    assert alone is not None and mixed[1] is not None and mixed[0] is not None
+    assert mixed[1].text == alone.text
+    assert mixed[1].window_s == alone.window_s == 6.0
+    assert mixed[0].window_s > 6.0
+
+
+def test_trim_view_keeps_the_more_confident_transcript(
+    refiner: WhisperRefiner, conv1: list[tuple[np.ndarray, float, str]]
+) -> None:
+    from dataclasses import replace
+
+    a, s, text = conv1[2]
+    both = refiner.transcribe(a, s)
+    full = WhisperRefiner(replace(refiner.options, trim_view=False))
+    one = full.transcribe(a, s)
+    gate = refiner._gate
+    assert gate is not None
+    bounds = gate.speech_bounds(a)
+    assert bounds is not None
+    trimmed = full.transcribe(a[bounds[0] : bounds[1]], s + bounds[0] / SR)
+    assert both is not None and one is not None and trimmed is not None
+    assert both.avg_logprob == max(one.avg_logprob, trimmed.avg_logprob)
+    assert both.text in (one.text, trimmed.text)
+    assert wer(text, both.text) <= 0.2

@@ -1,0 +1,240 @@
+"""Two-pass recogniser benchmark: accuracy, latency, batching and real-time capacity.
+
+One command, one run; prints the figures side by side and a markdown table for README.md::
+
+    python benchmarks/bench_two_pass.py                      # everything (about 5 minutes)
+    python benchmarks/bench_two_pass.py --streams 1,6 --fast-streams 12
+    python benchmarks/bench_two_pass.py --no-pipeline        # direct refiner figures only
+
+Direct figures: the 24 conversation utterances (``../shared/audio/conversation{1,2,3}``) cut
+by their ``.tsv`` times plus the pipeline's 0.2 s margin, transcribed by
+:class:`WhisperRefiner` with the short window (with and without the VAD-trimmed second
+view), with the padded 30 s window, and in batches of 1 and 4.
+
+Pipeline figures: ``streamasr-supervisor up --json`` on N real-time file streams (copies of
+the three conversations, one ``[[streams]]`` table each) with accurate finals, and with
+first-pass finals only; ``status --json`` is polled for ring losses and refine fallbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamasr.actors.asr.wer import WerCounts
+from streamasr.actors.whisper.refiner import RefineOptions, WhisperRefiner
+
+AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
+NAMES = ("conversation1", "conversation2", "conversation3")
+MARGIN_S = 0.2
+
+
+def refs(name: str) -> list[tuple[float, float, str]]:
+    """(start_s, end_s, text) rows of a conversation .tsv."""
+    rows = (AUDIO / f"{name}.tsv").read_text().splitlines()[1:]
+    return [(float(a), float(b), t) for a, b, t in (r.split("\t") for r in rows)]
+
+
+def utterances() -> list[tuple[np.ndarray, float, str]]:
+    """(audio, start_s, text) of the 24 utterances with the pipeline's margin."""
+    import soundfile as sf
+
+    out = []
+    for name in NAMES:
+        x, sr = sf.read(str(AUDIO / f"{name}.wav"), dtype="float32")
+        for s, e, text in refs(name):
+            a, b = max(0, int((s - MARGIN_S) * sr)), int((e + MARGIN_S) * sr)
+            out.append((x[a:b].copy(), a / sr, text))
+    return out
+
+
+def direct(r: WhisperRefiner, items: list[Any], batch: int) -> tuple[float, float]:
+    """(WER, mean wall seconds per utterance) of the refiner over ``items``."""
+    total = WerCounts()
+    t0 = time.perf_counter()
+    for i in range(0, len(items), batch):
+        chunk = items[i : i + batch]
+        outs = r.transcribe_batch([(a, s) for a, s, _ in chunk])
+        for (_, _, text), o in zip(chunk, outs, strict=True):
+            total += WerCounts.of(text, o.text if o else "")
+    return total.wer, (time.perf_counter() - t0) / len(items)
+
+
+def direct_figures(threads: int) -> dict[str, tuple[float, float]]:
+    """Direct refiner figures: name -> (WER, seconds per utterance)."""
+    items = utterances()
+    r = WhisperRefiner(RefineOptions(cpu_threads=threads))
+    r.warm_up()
+    base = r.options
+    figs = {}
+    for label, opts, batch in (
+        ("short window, 2 views, batch 1", base, 1),
+        ("short window, 2 views, batch 4", base, 4),
+        ("short window, 1 view, batch 1", dataclasses.replace(base, trim_view=False), 1),
+        ("short window, 1 view, batch 4", dataclasses.replace(base, trim_view=False), 4),
+        ("padded 30 s window, 1 view", dataclasses.replace(base, trim_view=False,
+                                                           min_window_s=30.0), 1),
+    ):  # fmt: skip
+        r.options = opts
+        figs[label] = direct(r, items, batch)
+        print(f"  {label:34s} WER {figs[label][0]:.3f}  {1000 * figs[label][1]:6.0f} ms/utt",
+              flush=True)  # fmt: skip
+    return figs
+
+
+def pct(xs: list[float], q: float) -> float:
+    """Percentile ``q`` (0..100) of ``xs`` (nan if empty)."""
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+def _losses(status: dict[str, Any]) -> tuple[int, int]:
+    """(frames dropped or overrun on any ring, refine fallbacks) from a status map."""
+    lost = sum(
+        int(rd.get("dropped_frames", 0)) + int(rd.get("overruns", 0))
+        for ring in status.get("rings", [])
+        for rd in ring.get("readers", [])
+    )
+    fallbacks = sum(
+        int((a.get("counters") or {}).get("fallbacks", 0))
+        for a in status.get("actors", [])
+        if a.get("id") == "refine"
+    )
+    return lost, fallbacks
+
+
+def pipeline(n: int, finals: str, base: Path) -> dict[str, float]:
+    """Run ``up`` on ``n`` real-time streams; return loss, fallback, WER and latency figures."""
+    inst = f"bench{os.getpid()}{n}{finals[0]}"
+    root = base / inst
+    root.mkdir()
+    tables = "".join(
+        f'[[streams]]\nkind = "file"\npath = "{AUDIO / NAMES[i % 3]}.wav"\n'
+        f'stream_id = "s{i}"\nrealtime = true\n\n'
+        for i in range(n)
+    )
+    cfg = root / "c.toml"
+    cfg.write_text(
+        f'[supervisor]\ninstance = "{inst}"\nruntime_dir = "{root}/streamasr/{inst}"\n'
+        f'[refine]\nfinals = "{finals}"\n\n{tables}'
+    )
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(root)}
+    cli = [sys.executable, "-m", "streamasr.supervisor.cli"]
+    t0 = time.monotonic()
+    sink = (root / "events.jsonl").open("w")  # a file: a pipe read only at the end fills up
+    proc = subprocess.Popen(
+        [*cli, "up", "-c", str(cfg), "--json", "--instance", inst],
+        stdout=sink, stderr=subprocess.DEVNULL, text=True, env=env, cwd=root,
+    )  # fmt: skip
+    lost = fallbacks = 0
+    while proc.poll() is None:
+        res = subprocess.run(
+            [*cli, "status", "--json", "--instance", inst],
+            capture_output=True, text=True, env=env, cwd=root, timeout=60, check=False,
+        )  # fmt: skip
+        if res.returncode == 0 and res.stdout.strip():
+            lo, fb = _losses(json.loads(res.stdout))
+            lost, fallbacks = max(lost, lo), max(fallbacks, fb)
+        time.sleep(0.5)
+    sink.close()
+    wall = time.monotonic() - t0
+    out = (root / "events.jsonl").read_text()
+    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return _summarise(events, n, finals, lost, fallbacks, wall)
+
+
+def _summarise(
+    events: list[dict[str, Any]], n: int, finals: str, lost: int, fallbacks: int, wall: float
+) -> dict[str, float]:
+    last: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e["is_final"] and not e["provisional"]:
+            last[e["utterance_id"]] = e
+    total = WerCounts()
+    for i in range(n):
+        mine = sorted((e for e in last.values() if e["stream_id"] == f"s{i}"),
+                      key=lambda e: e["start_s"])  # fmt: skip
+        ref = " ".join(t for _, _, t in refs(NAMES[i % 3]))
+        total += WerCounts.of(ref, " ".join(e["text"] for e in mine))
+    first = [e["latency_s"] for e in events if e["is_final"] and e["pass"] == 1]
+    second = [e for e in last.values() if e["pass"] == 2]
+    after = [e["stages_s"].get("refine_queue", 0) + e["stages_s"].get("refine", 0) for e in second]
+    shed = sum(1 for e in last.values() if e["pass"] == 1) if finals == "accurate" else 0
+    row = {
+        "streams": n, "wer": total.wer, "lost": lost, "fallbacks": max(fallbacks, shed),
+        "first_p50": pct(first, 50), "first_p95": pct(first, 95),
+        "after_p50": pct(after, 50), "after_p95": pct(after, 95),
+        "acc_p50": pct([e["latency_s"] for e in second], 50),
+        "acc_p95": pct([e["latency_s"] for e in second], 95), "wall_s": wall,
+    }  # fmt: skip
+    print(f"  {finals:8s} N={n:2d}  WER {row['wer']:.3f}  lost {lost}  fallbacks "
+          f"{row['fallbacks']}  endpoint->accurate p50/p95 {1000 * row['after_p50']:.0f}/"
+          f"{1000 * row['after_p95']:.0f} ms  first-pass final p50 "
+          f"{1000 * row['first_p50']:.0f} ms  ({wall:.0f} s)", flush=True)  # fmt: skip
+    return row
+
+
+def main() -> None:
+    """Command line."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--streams", default="1,4,6,8", help="accurate-final stream counts")
+    ap.add_argument("--fast-streams", default="6,12", help="first-pass-only stream counts")
+    ap.add_argument("--threads", type=int, default=2, help="CTranslate2 threads (direct)")
+    ap.add_argument("--no-pipeline", action="store_true", help="direct figures only")
+    args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()}, cpus {os.cpu_count()}")
+    print("direct refiner, 24 utterances:")
+    figs = direct_figures(args.threads)
+    rows: list[dict[str, float]] = []
+    if not args.no_pipeline:
+        print("pipeline, real-time file streams:")
+        with tempfile.TemporaryDirectory(prefix="sab", dir="/tmp") as tmp:
+            for finals, counts in (("accurate", args.streams), ("fast", args.fast_streams)):
+                for n in (int(c) for c in counts.split(",") if c):
+                    rows.append(
+                        {"accurate": finals == "accurate", **pipeline(n, finals, Path(tmp))}
+                    )
+    print(f"load average at end: {os.getloadavg()}")
+    print_table(figs, rows)
+
+
+_HEAD1 = "| second pass (Whisper base int8) | WER (24 utt.) | ms / utterance | vs first row |"
+_HEAD2 = (
+    "| finals | streams | WER | frames lost | fallbacks | endpoint -> accurate final p50 / p95"
+    " (ms) | first-pass final latency p50 / p95 (ms) | accurate final latency p50 / p95 (ms) |"
+)
+
+
+def _ms(row: dict[str, float], key: str) -> str:
+    return f"{1000 * row[key + '_p50']:.0f} / {1000 * row[key + '_p95']:.0f}"
+
+
+def print_table(figs: dict[str, tuple[float, float]], rows: list[dict[str, float]]) -> None:
+    """The markdown tables for README.md."""
+    b1 = next(iter(figs.values()))[1]
+    print("\n" + _HEAD1 + "\n|---|---|---|---|")
+    for label, (w, s) in figs.items():
+        print(f"| {label} | {w:.3f} | {1000 * s:.0f} | {s / b1:.2f}x |")
+    if not rows:
+        return
+    print("\n" + _HEAD2 + "\n|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        acc = r["accurate"]
+        print(
+            f"| {'accurate' if acc else 'first pass'} | {r['streams']:.0f} | {r['wer']:.3f} | "
+            f"{r['lost']:.0f} | {r['fallbacks']:.0f} | {_ms(r, 'after') if acc else '-'} | "
+            f"{_ms(r, 'first')} | {_ms(r, 'acc') if acc else '-'} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
