@@ -155,6 +155,8 @@ def _write(
         return
     if fast:
         while not rt.stopping and dst.writable < out.shape[0]:
-            rt.wait(0.002)
+            # not rt.wait(): the input doorbell is readable and would return at once (spin)
+            rt.wait(0)
+            time.sleep(0.002)
     dst.write(out.reshape(-1, 1))
     bell.ring(Stamp(dst.write_counter, t_capture_ns, time.time_ns()))

@@ -89,6 +89,7 @@ class _Inference:
         #: engine frames (PCM samples or feature frames) per second
         self.frame_rate = recognizer.sample_rate_hz
         self.compute_ms: deque[float] = deque(maxlen=20)
+        self._finish_cpu_s = 0.0
         self._delay_file = _runtime_dir(rt) / "inference.delay_ms"
         self._next_delay_check = 0.0
 
@@ -159,6 +160,8 @@ class _Inference:
         ready together go through the engine as one batch where it supports batching."""
         busy = True
         while busy and not self.rt.stopping:
+            for st in self.streams.values():  # fresh capture clocks while catching up
+                st.stamps.extend(st.listener.drain())
             batch = [
                 (st, pcm) for st in self.streams.values() if (pcm := self._read(st)) is not None
             ]
@@ -212,6 +215,7 @@ class _Inference:
     def _decode(self, batch: list[tuple[_Stream, np.ndarray[Any, Any]]]) -> None:
         """Feed each stream its new audio (one engine batch where possible), then emit."""
         t0 = time.perf_counter()
+        c0 = time.process_time()
         if self.features:
             chunks = [st.mel.accept(pcm) for st, pcm in batch]  # type: ignore[union-attr]
             decode_batch = getattr(self.recognizer, "decode_batch", None)
@@ -224,8 +228,8 @@ class _Inference:
         else:
             for st, pcm in batch:
                 st.decoder.accept(to_int16(pcm))
-        if self.delay_s:
-            time.sleep(self.delay_s)  # fault injection: a model slower than real time
+        if self.delay_s:  # fault injection: a model that needs more CPU than real time allows
+            _burn_cpu(self.delay_s)
         for st, pcm in batch:
             st.pos += pcm.shape[0]
             while st.stamps and st.stamps[0].end_frame <= st.pos:
@@ -238,7 +242,11 @@ class _Inference:
                 else:
                     break
         compute_s = time.perf_counter() - t0
-        self.compute_ms.append(compute_s * 1000.0)
+        # CPU time, not wall time: the load this process puts on a core, whatever else runs;
+        # finalising an utterance is a per-utterance cost, not a per-chunk one: left out
+        chunk_cpu_s = time.process_time() - c0 - self._finish_cpu_s
+        self._finish_cpu_s = 0.0
+        self.compute_ms.append(max(0.0, chunk_cpu_s) * 1000.0)
         for st, _ in batch:
             self._send_partial(st, compute_s)
             self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
@@ -341,11 +349,14 @@ class _Inference:
 
     def _finish(self, st: _Stream) -> None:
         """Finalize the utterance in progress; send its final (and its refine job)."""
+        t0, c0 = time.perf_counter(), time.process_time()
         res = st.decoder.finalize()
+        finalize_s = time.perf_counter() - t0
+        self._finish_cpu_s += time.process_time() - c0
         st.last_partial = ""
         if res is None or not res.text:
             return
-        final = self._transcript(st, res, 0.0, is_final=True, provisional=self.accurate)
+        final = self._transcript(st, res, finalize_s, is_final=True, provisional=self.accurate)
         self.rt.send(final)
         self.rt.counters["finals"] = self.rt.counters.get("finals", 0) + 1
         if self.accurate:
@@ -360,6 +371,13 @@ class _Inference:
                     first_pass=final,
                 )
             )
+
+
+def _burn_cpu(seconds: float) -> None:
+    """Spend ``seconds`` of this process's CPU time (simulates a heavier model)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
 
 
 def _wait_for_promotion(rt: ActorRuntime) -> bool:

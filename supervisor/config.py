@@ -199,8 +199,8 @@ class InferenceConfig:
 
     ``backend``: ``pocketsphinx`` (default, offline) or ``torch``; the table
     ``[inference.<backend>]`` holds that backend's options, validated by the backend.
-    ``delay_ms``: an artificial delay per decoded chunk (fault injection: simulates a model
-    slower than real time; 0 in production).
+    ``delay_ms``: artificial CPU work per decoded chunk, in ms (fault injection: simulates a
+    model slower than real time; 0 in production).
     """
 
     backend: str = "pocketsphinx"

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from streamasr.actors import messages as m
 from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
+from streamasr.supervisor.latency import LatencyWindow
 from streamasr.supervisor.plan import RingPlan
 
 if TYPE_CHECKING:
     from streamasr.supervisor.manager import Supervisor
     from streamasr.supervisor.plan import Plan
 
-#: Latency samples kept per stage (sliding window by count).
-LATENCY_WINDOW = 2000
+#: Seconds of latency samples the status percentiles cover (sliding window).
+LATENCY_WINDOW_S = 60.0
 
 
 class StatusBuilder:
@@ -34,29 +32,41 @@ class StatusBuilder:
         self._sup = sup
         self._plan = plan
         self._t0 = time.monotonic()
-        self._lat: dict[str, deque[float]] = {}
+        self._lat = LatencyWindow(LATENCY_WINDOW_S)
+        self._budget_s = sup.cfg.audio.latency_budget_ms / 1000.0
 
     def observe(self, t: m.Transcript) -> None:
-        """Record the latency figures of a published transcript."""
-        key = "final_pass2" if t.passno == 2 else ("final" if t.is_final else "partial")
-        self._lat.setdefault(key, deque(maxlen=LATENCY_WINDOW)).append(t.latency_s)
-        if not t.is_final:
+        """Record the latency figures of a published transcript (seconds).
+
+        Series: ``partial`` (capture of the newest sample -> publication), ``final``
+        (first-pass finals: end of speech + endpoint silence -> publication), ``final_pass2``
+        (accurate finals), ``endpoint_to_final_pass2`` (the second pass's own delay), and
+        ``stage.<name>`` per stage of partials.
+        """
+        if t.passno == 2:
+            self._lat.add("final_pass2", t.latency_s)
+            extra = t.stages_s.get("refine", 0.0) + t.stages_s.get("refine_queue", 0.0)
+            self._lat.add("endpoint_to_final_pass2", extra)
+        elif t.is_final:
+            self._lat.add("final", t.latency_s)
+        else:
+            self._lat.add("partial", t.latency_s)
             for stage, v in t.stages_s.items():
-                self._lat.setdefault(f"stage.{stage}", deque(maxlen=LATENCY_WINDOW)).append(v)
+                self._lat.add(f"stage.{stage}", v)
 
     def latency(self) -> dict[str, dict[str, float]]:
-        """p50/p95/p99 (seconds) and count per latency series."""
-        out = {}
-        for key, values in sorted(self._lat.items()):
-            a = np.asarray(values)
-            p50, p95, p99 = np.percentile(a, [50, 95, 99])
-            out[key] = {
-                "p50": float(p50),
-                "p95": float(p95),
-                "p99": float(p99),
-                "count": int(a.size),
+        """p50/p95/p99 (seconds), count and the share over the latency budget, per series."""
+        budget = {"partial": self._budget_s}
+        return {
+            key: {
+                "p50": p.p50_s,
+                "p95": p.p95_s,
+                "p99": p.p99_s,
+                "count": p.count,
+                "over_budget": p.over_budget_share if p.over_budget_share is not None else -1.0,
             }
-        return out
+            for key, p in sorted(self._lat.summary(budget).items())
+        }
 
     def build(self, state: rp.SupervisorState) -> dict[str, Any]:
         """The status map."""
@@ -202,11 +212,15 @@ def format_table(status: dict[str, Any]) -> str:
                 f"{rd['overruns']:>7} {rd['underruns']:>8} {rd['high_water']:>7}"
             )
     if status["latency"]:
-        lines += ["", f"{'LATENCY':<22} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'n':>6}"]
+        lines += [
+            "",
+            f"{'LATENCY':<24} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'n':>6} {'>budget':>8}",
+        ]
         for k, v in status["latency"].items():
+            share = f"{v['over_budget']:.0%}" if v["over_budget"] >= 0 else ""
             lines.append(
-                f"{k:<22} {v['p50'] * 1e3:>8.1f} {v['p95'] * 1e3:>8.1f} "
-                f"{v['p99'] * 1e3:>8.1f} {v['count']:>6}"
+                f"{k:<24} {v['p50'] * 1e3:>8.1f} {v['p95'] * 1e3:>8.1f} "
+                f"{v['p99'] * 1e3:>8.1f} {v['count']:>6} {share:>8}"
             )
     for sid, c in status["streams"].items():
         lines.append(f"\nstream {sid}: " + " ".join(f"{k}={v}" for k, v in c.items()))

@@ -9,7 +9,7 @@ from conftest import EventReader, Instance, audio_file, last_finals, parse_event
 from streamasr.actors import messages as m
 from streamasr.supervisor.client import Subscriber
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CONFIG = """
 [source]
@@ -57,7 +57,7 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
         # the policy shrinks one step at a time, with hysteresis, while there is headroom
         wait_until(
             lambda: (grab(0.2), changes[-1] < grown)[1],
-            40,
+            60,
             "the chunk size to come down once the load ends",
         )
         assert reader.finish(60) == 0

@@ -173,8 +173,9 @@ def test_hung_inference_is_killed_and_replaced(
     os.kill(pid, signal.SIGSTOP)
     hung = events.wait("actor.inference.hung", 10)
     detect_s = time.monotonic() - t0
-    # silent since its last heartbeat (<= one interval before the SIGSTOP) for 2.0 s
-    assert 1.5 - 0.1 <= detect_s < 5.0, detect_s
+    # silent since its last heartbeat for 2.0 s (that heartbeat may predate the SIGSTOP by
+    # more than one interval on a loaded machine, so only the upper bound is tight)
+    assert 0.0 < detect_s < 5.0, detect_s
     restarted = events.wait("actor.inference.restarted", 10, after=hung)
     events.wait("actor.inference.ready", 30, after=restarted)
     status = instance.status()
