@@ -9,6 +9,7 @@ the size and a stamp file. Nothing here ever downloads anything.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -181,8 +182,18 @@ def ensure_model(
     if data_dirs is None:
         data_dirs = (_package_data_dir(_PART_PACKAGES[0]), _package_data_dir(_PART_PACKAGES[1]))
     parts, sides = _source_files(data_dirs)
-    _log.info("assembling Whisper base weights into %s", target)
-    _assemble(parts, sides, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes may start at once (two pipelines, a restart): one assembles, the
+    # others wait for it and then find a valid model instead of replacing it under a reader.
+    with open(target.parent / f".{MODEL_DIR_NAME}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _check_stamp(target):
+                return target
+            _log.info("assembling Whisper base weights into %s", target)
+            _assemble(parts, sides, target)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return target
 
 

@@ -42,7 +42,10 @@ def test_assembles_into_cache_with_all_files(tmp_path: Path) -> None:
     assert (path / "model.bin").stat().st_size == MODEL_BIN_SIZE_BYTES
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         assert (path / name).is_file()
-    leftovers = [p.name for p in (tmp_path / "cache").iterdir() if p.name != MODEL_DIR_NAME]
+    lock = f".{MODEL_DIR_NAME}.lock"  # serialises concurrent assemblies; kept on purpose
+    leftovers = [
+        p.name for p in (tmp_path / "cache").iterdir() if p.name not in (MODEL_DIR_NAME, lock)
+    ]
     assert leftovers == []
 
 
@@ -73,7 +76,7 @@ def test_corrupt_part_raises_and_leaves_no_model(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"Whisper weights are corrupt \(model\.bin 73657342 "):
         ensure_model(tmp_path / "cache", (bad1, part2))
     assert not (tmp_path / "cache" / MODEL_DIR_NAME).exists()
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f".{MODEL_DIR_NAME}.lock"]
 
 
 def test_flipped_byte_fails_hash(tmp_path: Path) -> None:
@@ -120,3 +123,24 @@ def test_resolve_model_specs(tmp_path: Path) -> None:
     not_model.mkdir()
     with pytest.raises(ModelError, match=r"is not a CTranslate2 Whisper model \(needs model\.bin"):
         resolve_model(str(not_model))
+
+
+def test_concurrent_assemblies_all_get_a_valid_model(tmp_path: Path) -> None:
+    """Three processes starting at once (pipelines, restarts) must not undo each other."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pathlib import Path; from streamasr.actors.whisper.model_store import ensure_model; "
+        f"print(ensure_model(Path({str(tmp_path / 'cache')!r})))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert set(outs) == {str(tmp_path / "cache" / MODEL_DIR_NAME)}
+    assert (
+        tmp_path / "cache" / MODEL_DIR_NAME / "model.bin"
+    ).stat().st_size == MODEL_BIN_SIZE_BYTES
