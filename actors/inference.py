@@ -190,7 +190,10 @@ class _Inference:
         delay_ms = float(self.rt.spec.options["inference"].get("delay_ms", 0.0))
         with contextlib.suppress(OSError, ValueError):
             delay_ms = float(self._delay_file.read_text().strip())
+        if delay_ms / 1000.0 != self.delay_s:
+            self.compute_ms.clear()  # measurements at the old load no longer apply
         self.delay_s = delay_ms / 1000.0
+        self.rt.gauges["delay_ms"] = delay_ms
 
     def _maybe_end(self, st: _Stream) -> None:
         if st.eos_at is not None and st.pos >= st.eos_at:
