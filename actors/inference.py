@@ -63,6 +63,7 @@ class _Stream:
     stamps: deque[Stamp] = field(default_factory=lambda: deque(maxlen=1024))
     stamp: Stamp = field(default_factory=lambda: Stamp(0, 0, 0))
     frames_lost: int = 0
+    last_final_end: int = 0  # ring frame where the last finalised utterance ended
     mel: StreamingLogMel | None = None
 
     @property
@@ -266,10 +267,11 @@ class _Inference:
         """
         idle = st.decoder.utterance_start_frame is None and st.decoder.result() is None
         if idle and not self.features:
-            # the next utterance's start is dated back (speech-onset window + pre-roll)
-            target = max(
-                st.ring.read_counter, st.decoder.position_frame - int(COMMIT_LAG_S * st.rate)
-            )
+            # the next utterance's start is dated back (speech-onset window + pre-roll), but
+            # a replacement must never re-decode the end of an utterance already finalised:
+            # it would merge it into the next one, which the supervisor then drops as a repeat
+            lagged = st.decoder.position_frame - int(COMMIT_LAG_S * st.rate)
+            target = max(st.ring.read_counter, lagged, min(st.last_final_end, st.pos))
         else:
             target = max(st.ring.read_counter, st.pos - st.ring.capacity // 2)
             if self.features:
@@ -359,6 +361,7 @@ class _Inference:
         st.last_partial = ""
         if res is None or not res.text:
             return
+        st.last_final_end = max(st.last_final_end, self._to_ring(res.end_frame))
         final = self._transcript(st, res, finalize_s, is_final=True, provisional=self.accurate)
         self.rt.send(final)
         self.rt.counters["finals"] = self.rt.counters.get("finals", 0) + 1
