@@ -35,7 +35,8 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
     reader = EventReader(proc)
     changes: list[int] = []
     delay_file = instance.root / "inference.delay_ms"
-    sub = Subscriber(f"ipc://{instance.root / 'events'}", topics=("supervisor.",))
+    sub = Subscriber(f"ipc://{instance.root / 'events'}", topics=("supervisor.", "status"))
+    gauges: dict[str, float] = {}
     try:
 
         def grab(timeout_s: float) -> None:
@@ -43,6 +44,10 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
             if item is not None and item[0] == "supervisor.chunk_changed":
                 assert isinstance(item[1], m.Lifecycle)
                 changes.append(int(item[1].fields["chunk_ms"]))
+            elif item is not None and item[0] == "status":
+                inf = [a for a in item[1].status["actors"] if a["id"] == "inference"]
+                if inf and inf[0]["gauges"].get("delay_ms") == 0.0:
+                    gauges.update(inf[0]["gauges"], chunk_ms=item[1].status["chunk_ms"])
 
         wait_until(lambda: (instance.root / "control").exists(), 60, "the supervisor to start")
         # an artificial per-chunk cost: at 50 ms chunks the pipeline cannot keep up
@@ -55,13 +60,15 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
         grown = max(changes)
         delay_file.unlink()
         # the policy shrinks one step at a time, with hysteresis, while there is headroom
-        wait_until(
-            lambda: (grab(0.2), changes[-1] < grown)[1],
-            60,
-            "the chunk size to come down once the load ends",
-        )
+        while proc.poll() is None and changes[-1] >= grown:
+            grab(0.2)
         assert reader.finish(60) == 0
-        assert grown >= 100 and changes[-1] < grown
+        assert grown >= 100
+        if changes[-1] >= grown:
+            # no shrink before the file ended: only right if the measurements after the
+            # load ended showed no headroom (other work on the cores: backlog or CPU load)
+            load = gauges["proc_ms_p95"] / gauges["chunk_ms"]
+            assert load >= 0.4 or gauges["backlog_ratio"] >= 0.1, gauges
         events = reader.events
     finally:
         sub.close()
