@@ -55,7 +55,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -237,11 +236,6 @@ class _Device(Protocol):
     def close(self) -> None: ...
 
 
-def _runtime_dir(rt: ActorRuntime) -> Path:
-    """The instance's runtime directory (where the control socket lives)."""
-    return Path(rt.spec.control.removeprefix("ipc://")).parent
-
-
 class _LiveCapture:
     """The live-source loop: device, reopen backoff, capture clock, silence for gaps."""
 
@@ -253,7 +247,7 @@ class _LiveCapture:
         self.rate = ring.sample_rate_hz
         self.fmt = SourceFormat(self.rate, ring.frame_shape[0])
         self.device_name = str(src["device"])
-        run_dir = _runtime_dir(rt)
+        run_dir = rt.runtime_dir
         self.trigger: FaultTrigger | None = None
         if self.device_name.startswith(FILE_MIC_PREFIX):
             self.trigger = FaultTrigger(run_dir / f"fault-{rt.spec.actor_id}")

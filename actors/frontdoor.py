@@ -112,7 +112,7 @@ class FrontDoor:
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.RCVHWM, 100000)
         self.sub.setsockopt(zmq.MAXMSGSIZE, 64 * m.MAX_MESSAGE_BYTES)
-        for topic in (b"transcript.", b"stream.", b"status"):
+        for topic in (b"transcript.", b"stream.", b"wake.", b"status"):
             self.sub.setsockopt(zmq.SUBSCRIBE, topic)
         self.sub.connect(rt.spec.options["events_endpoint"])
         self.streams: dict[str, PcmStream] = {}
@@ -133,16 +133,25 @@ class FrontDoor:
         self.sub.close(0)
 
     async def open_stream(
-        self, stream_id: str, name: str, in_rate_hz: int, channels: int, timeout_s: float = 5.0
+        self,
+        stream_id: str,
+        name: str,
+        in_rate_hz: int,
+        channels: int,
+        timeout_s: float = 5.0,
+        gate: str = "",
     ) -> PcmStream:
         """Ask the supervisor for a stream fed at ``in_rate_hz`` with ``channels``.
+
+        ``gate``: ``""`` (transcribe everything), ``detect`` (wake-word detection only) or
+        ``assistant`` (wake-gated commands).
 
         Raises:
             StreamRefused: the supervisor refused, or did not answer within ``timeout_s``.
         """
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[stream_id] = fut
-        self.rt.send(m.OpenStream(stream_id=stream_id, name=name))
+        self.rt.send(m.OpenStream(stream_id=stream_id, name=name, gate=gate))
         try:
             reply = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:

@@ -193,15 +193,57 @@ class Session:
         return []
 
 
-class VoskSession(Session):
-    """Vosk-server compatible protocol (see module docstring)."""
+class _ReplySession(Session):
+    """What the Vosk and classic protocols share: mono audio at ``rate_hz``, one reply per
+    audio message (the oldest unsent final, else the current partial), and the finals left
+    at the end. Subclasses format the two kinds of reply."""
 
     def __init__(self, default_rate_hz: int = 16000, name: str = "") -> None:
-        """Audio is 16-bit mono at ``default_rate_hz`` unless a config message says otherwise."""
+        """Mono audio at ``default_rate_hz`` (Hz) unless the client says otherwise."""
         super().__init__()
         self.rate_hz = default_rate_hz
         self.name = name
         self.book = TranscriptBook()
+
+    def _audio(self, frames: NDArray[np.float32]) -> list[Action]:
+        """Open the stream on the first audio, write ``frames``, owe a reply."""
+        acts: list[Action] = []
+        if not self.opened:
+            self.opened = True
+            acts.append(Open(self.rate_hz, 1, self.name))
+        if len(frames):
+            acts.append(Write(frames))
+        acts.append(Reply())
+        return acts
+
+    def on_event(self, topic: str, msg: Any) -> list[str]:
+        """Keep transcripts for the replies."""
+        if isinstance(msg, m.Transcript):
+            self.book.add(msg)
+        return []
+
+    def _final(self, t: m.Transcript) -> str:
+        raise NotImplementedError
+
+    def _partial(self, text: str) -> str:
+        raise NotImplementedError
+
+    def reply(self) -> str:
+        """The oldest unsent final, else the current partial."""
+        if self.book.unsent:
+            return self._final(self.book.unsent.popleft())
+        return self._partial(self.book.partial)
+
+    def on_ended(self) -> list[str]:
+        """Every final not yet sent."""
+        out = [self._final(t) for t in self.book.unsent]
+        self.book.unsent.clear()
+        return out
+
+
+class VoskSession(_ReplySession):
+    """Vosk-server compatible protocol (see module docstring): 16-bit mono audio at
+    ``default_rate_hz`` unless a config message says otherwise."""
 
     def on_text(self, text: str) -> list[Action]:
         """``{"config": {...}}`` (before audio) or ``{"eof": 1}``."""
@@ -222,21 +264,7 @@ class VoskSession(Session):
 
     def on_binary(self, data: bytes) -> list[Action]:
         """16-bit PCM: write it, then reply."""
-        frames = decode_pcm(data, "s16le", 1)
-        acts: list[Action] = []
-        if not self.opened:
-            self.opened = True
-            acts.append(Open(self.rate_hz, 1, self.name))
-        if len(frames):
-            acts.append(Write(frames))
-        acts.append(Reply())
-        return acts
-
-    def on_event(self, topic: str, msg: Any) -> list[str]:
-        """Keep transcripts for the replies."""
-        if isinstance(msg, m.Transcript):
-            self.book.add(msg)
-        return []
+        return self._audio(decode_pcm(data, "s16le", 1))
 
     @staticmethod
     def result(t: m.Transcript) -> str:
@@ -247,28 +275,20 @@ class VoskSession(Session):
         ]
         return json.dumps({"result": words, "text": t.text})
 
-    def reply(self) -> str:
-        """The oldest unsent final, else the current partial."""
-        if self.book.unsent:
-            return self.result(self.book.unsent.popleft())
-        return json.dumps({"partial": self.book.partial})
+    def _final(self, t: m.Transcript) -> str:
+        return self.result(t)
+
+    def _partial(self, text: str) -> str:
+        return json.dumps({"partial": text})
 
     def on_ended(self) -> list[str]:
         """Every final left (or one empty result, as Vosk's ``FinalResult``)."""
-        out = [self.result(t) for t in self.book.unsent]
-        self.book.unsent.clear()
-        return out or [json.dumps({"text": ""})]
+        return super().on_ended() or [json.dumps({"text": ""})]
 
 
-class ClassicSession(Session):
-    """The classic JSON protocol (see module docstring)."""
-
-    def __init__(self, default_rate_hz: int = 16000, name: str = "") -> None:
-        """Audio is float32 mono at ``default_rate_hz`` unless ``sample_rate`` is given."""
-        super().__init__()
-        self.rate_hz = default_rate_hz
-        self.name = name
-        self.book = TranscriptBook()
+class ClassicSession(_ReplySession):
+    """The classic JSON protocol (see module docstring): float32 mono audio at
+    ``default_rate_hz`` unless an audio message gives ``sample_rate``."""
 
     def on_text(self, text: str) -> list[Action]:
         """``audio`` or ``end`` messages."""
@@ -287,24 +307,12 @@ class ClassicSession(Session):
         except (binascii.Error, ValueError):
             raise GatewayProtocolError("audio is not valid hex", CLOSE_INVALID) from None
         frames = decode_pcm(raw, "f32le", 1)
-        acts: list[Action] = []
-        if not self.opened:
-            if "sample_rate" in obj:
+        if "sample_rate" in obj:
+            if not self.opened:
                 self.rate_hz = _rate(obj["sample_rate"])
-            self.opened = True
-            acts.append(Open(self.rate_hz, 1, self.name))
-        elif "sample_rate" in obj and _rate(obj["sample_rate"]) != self.rate_hz:
-            raise GatewayProtocolError("sample_rate changed mid-stream", CLOSE_POLICY)
-        if len(frames):
-            acts.append(Write(frames))
-        acts.append(Reply())
-        return acts
-
-    def on_event(self, topic: str, msg: Any) -> list[str]:
-        """Keep transcripts for the replies."""
-        if isinstance(msg, m.Transcript):
-            self.book.add(msg)
-        return []
+            elif _rate(obj["sample_rate"]) != self.rate_hz:
+                raise GatewayProtocolError("sample_rate changed mid-stream", CLOSE_POLICY)
+        return self._audio(frames)
 
     @staticmethod
     def transcription(text: str, t: m.Transcript | None) -> str:
@@ -314,18 +322,11 @@ class ClassicSession(Session):
             obj.update(utterance_id=t.utterance_id, start_s=t.start_s, end_s=t.end_s)
         return json.dumps(obj)
 
-    def reply(self) -> str:
-        """The oldest unsent final, else the current partial."""
-        if self.book.unsent:
-            t = self.book.unsent.popleft()
-            return self.transcription(t.text, t)
-        return self.transcription(self.book.partial, None)
+    def _final(self, t: m.Transcript) -> str:
+        return self.transcription(t.text, t)
 
-    def on_ended(self) -> list[str]:
-        """Every final not yet sent."""
-        out = [self.transcription(t.text, t) for t in self.book.unsent]
-        self.book.unsent.clear()
-        return out
+    def _partial(self, text: str) -> str:
+        return self.transcription(text, None)
 
 
 def transcript_json(t: m.Transcript) -> str:

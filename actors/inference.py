@@ -22,7 +22,6 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +32,17 @@ from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
 from streamasr.actors.conditioning import to_int16
 from streamasr.actors.doorbell import Listener, Stamp
+from streamasr.actors.errors import ConfigError
 from streamasr.actors.features import LogMelOptions, StreamingLogMel
+from streamasr.actors.inference_support import (
+    burn_cpu,
+    close_decoder,
+    stream_rings,
+    wait_for_promotion,
+)
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.wake_gate import WakeGate
+from streamasr.actors.wake_setup import WakeSetup
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
 
@@ -65,6 +73,7 @@ class _Stream:
     frames_lost: int = 0
     last_final_end: int = 0  # ring frame where the last finalised utterance ended
     mel: StreamingLogMel | None = None
+    gate: WakeGate | None = None  # wake-word gating (None: every utterance is decoded)
 
     @property
     def rate(self) -> int:
@@ -75,7 +84,7 @@ class _Stream:
 class _Inference:
     """The actor's state: the engine and every stream it decodes."""
 
-    def __init__(self, rt: ActorRuntime, recognizer: Recognizer) -> None:
+    def __init__(self, rt: ActorRuntime, recognizer: Recognizer, wake: WakeSetup) -> None:
         self.rt = rt
         self.recognizer = recognizer
         self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
@@ -91,18 +100,26 @@ class _Inference:
         self.frame_rate = recognizer.sample_rate_hz
         self.compute_ms: deque[float] = deque(maxlen=20)
         self._finish_cpu_s = 0.0
-        self._delay_file = _runtime_dir(rt) / "inference.delay_ms"
+        self._delay_file = rt.runtime_dir / "inference.delay_ms"
         self._next_delay_check = 0.0
+        self.wake = wake
 
-    def attach(self, stream_id: str, ring_name: str, reader: int, bell: str) -> None:
-        """Start decoding ``stream_id`` from its ring's shared cursor."""
+    def attach(
+        self, stream_id: str, ring_name: str, reader: int, bell: str, gate: str = ""
+    ) -> None:
+        """Start decoding ``stream_id`` from its ring's shared cursor.
+
+        ``gate``: ``""`` (decode everything), ``assistant`` (wake-gated commands) or
+        ``detect`` (wake detection only); streams listed in ``[wake]`` are gated anyway.
+        """
         ring = Ring.attach(ring_name, reader=reader)
         listener = Listener(self.rt.ctx, bell)
         self.rt.poller.register(listener.socket)
         start = ring.read_counter
         if self.features:
             start -= start % self.hop
-        self.streams[stream_id] = _Stream(
+        mode = self.wake.mode(stream_id, gate)
+        self.streams[stream_id] = st = _Stream(
             stream_id=stream_id,
             ring=ring,
             listener=listener,
@@ -111,6 +128,8 @@ class _Inference:
             buf=np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32),
             mel=StreamingLogMel(self.mel_options) if self.features else None,
         )
+        if mode:
+            st.gate = self.wake.gate(mode, start, ring.sample_rate_hz)
 
     def _new_decoder(self, ring_pos: int) -> RecognizerStream:
         """A decoder whose first frame is ring position ``ring_pos`` (in engine frames)."""
@@ -127,7 +146,9 @@ class _Inference:
         st = self.streams.pop(stream_id, None)
         if st is None:
             return
-        _close_decoder(st.decoder)
+        close_decoder(st.decoder)
+        if st.gate is not None:
+            st.gate.detector.close()
         self.rt.poller.unregister(st.listener.socket)
         st.listener.close()
         st.ring.close()
@@ -147,8 +168,8 @@ class _Inference:
                 self.streams[msg.stream_id].eos_at = msg.end_frame
             elif isinstance(msg, m.StreamAttach) and msg.stream_id not in self.streams:
                 try:
-                    self.attach(msg.stream_id, msg.ring, msg.reader, msg.bell)
-                except RingError as exc:  # closed again before we got here
+                    self.attach(msg.stream_id, msg.ring, msg.reader, msg.bell, msg.gate)
+                except (RingError, ConfigError) as exc:  # closed again before we got here
                     log.warning("cannot attach stream %s: %s", msg.stream_id, exc)
             elif isinstance(msg, m.StreamDetach):
                 self.detach(msg.stream_id)
@@ -167,8 +188,12 @@ class _Inference:
                 (st, pcm) for st in self.streams.values() if (pcm := self._read(st)) is not None
             ]
             busy = any(pcm.shape[0] == st.buf.shape[0] for st, pcm in batch)
-            if batch:
-                self._decode(batch)
+            listening = [(st, pcm) for st, pcm in batch if st.gate and st.gate.listening]
+            decoding = [(st, pcm) for st, pcm in batch if not (st.gate and st.gate.listening)]
+            for st, pcm in listening:  # a detection rewinds: that stream reads again next time
+                self._listen(st, pcm)
+            if decoding:
+                self._decode(decoding)
             for st in self.streams.values():
                 self._maybe_end(st)
             self.rt.heartbeat()
@@ -199,6 +224,8 @@ class _Inference:
     def _maybe_end(self, st: _Stream) -> None:
         if st.eos_at is not None and st.pos >= st.eos_at:
             self._finish(st)
+            if st.gate is not None and not st.gate.listening:
+                self._end_command(st, "end_of_stream", st.pos)
             log.info("stream %s ended at frame %d", st.stream_id, st.pos)
             self.rt.send(m.EndOfStream(self.rt.spec.actor_id, st.stream_id, st.pos))
             st.eos_at = None
@@ -233,12 +260,13 @@ class _Inference:
             for st, pcm in batch:
                 st.decoder.accept(to_int16(pcm))
         if self.delay_s:  # fault injection: a model that needs more CPU than real time allows
-            _burn_cpu(self.delay_s)
+            burn_cpu(self.delay_s)
         for st, pcm in batch:
             st.pos += pcm.shape[0]
-            while st.stamps and st.stamps[0].end_frame <= st.pos:
-                st.stamp = st.stamps.popleft()
+            self._advance_stamps(st)
             while True:
+                if st.gate is not None and st.gate.listening:
+                    break  # a command ended: the rest of this audio goes to the detector
                 if st.decoder.is_endpoint():
                     self._finish(st)
                 elif st.decoder.is_ready():
@@ -252,6 +280,7 @@ class _Inference:
         self._finish_cpu_s = 0.0
         self.compute_ms.append(max(0.0, chunk_cpu_s) * 1000.0)
         for st, _ in batch:
+            self._check_command(st)
             self._send_partial(st, compute_s)
             self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
             self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
@@ -265,8 +294,12 @@ class _Inference:
         behind (a writer paced by backpressure must always have room; an utterance longer
         than that is re-decoded from its middle after a crash).
         """
+        if st.gate is not None and st.gate.listening:
+            target = max(st.ring.read_counter, st.gate.commit_target(st.pos))
+            self._seek(st, target - (target % self.hop if self.features else 0))
+            return
         idle = st.decoder.utterance_start_frame is None and st.decoder.result() is None
-        if idle and not self.features:
+        if idle and not self.features and st.gate is None:
             # the next utterance's start is dated back (speech-onset window + pre-roll), but
             # a replacement must never re-decode the end of an utterance already finalised:
             # it would merge it into the next one, which the supervisor then drops as a repeat
@@ -305,9 +338,13 @@ class _Inference:
         if self.features:
             target -= target % self.hop
             st.mel = StreamingLogMel(self.mel_options)
-        _close_decoder(st.decoder)  # give its model state back before taking a new one
+        close_decoder(st.decoder)  # give its model state back before taking a new one
         st.decoder = self._new_decoder(target)
         st.pos = target
+        if st.gate is not None:
+            if not st.gate.listening:
+                self._end_command(st, "overrun", target)
+            st.gate.close(target)
         self._seek(st, target)
 
     def _stages(self, st: _Stream, compute_s: float) -> tuple[float, dict[str, float]]:
@@ -343,6 +380,7 @@ class _Inference:
             latency_s=latency,
             stages_s=stages,
             provisional=provisional,
+            wake_id=st.gate.wake_id if st.gate is not None else "",
         )
 
     def _send_partial(self, st: _Stream, compute_s: float) -> None:
@@ -362,10 +400,13 @@ class _Inference:
         if res is None or not res.text:
             return
         st.last_final_end = max(st.last_final_end, self._to_ring(res.end_frame))
-        final = self._transcript(st, res, finalize_s, is_final=True, provisional=self.accurate)
+        accurate = self.accurate and not (st.gate is not None and self.wake.grammar)
+        final = self._transcript(st, res, finalize_s, is_final=True, provisional=accurate)
         self.rt.send(final)
         self.rt.counters["finals"] = self.rt.counters.get("finals", 0) + 1
-        if self.accurate:
+        if st.gate is not None and not st.gate.listening:
+            self._end_command(st, "final", self._to_ring(res.end_frame))
+        if accurate:
             self.rt.send(
                 m.RefineJob(
                     stream_id=st.stream_id,
@@ -378,49 +419,59 @@ class _Inference:
                 )
             )
 
+    def _advance_stamps(self, st: _Stream) -> None:
+        """Take the capture clock of the newest chunk the read position has passed."""
+        while st.stamps and st.stamps[0].end_frame <= st.pos:
+            st.stamp = st.stamps.popleft()
 
-def _burn_cpu(seconds: float) -> None:
-    """Spend ``seconds`` of this process's CPU time (simulates a heavier model)."""
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
+    def _listen(self, st: _Stream, pcm: np.ndarray[Any, Any]) -> None:
+        """A listening stream: feed the detector; on a detection open the command window."""
+        gate = st.gate
+        assert gate is not None
+        det = gate.listen(to_int16(pcm))
+        st.pos += pcm.shape[0]
+        self._advance_stamps(st)
+        if det is not None:
+            wake = self.wake.detected(st.stream_id, det, st.pos, st.rate)
+            self.rt.send(wake)
+            self.rt.counters["wakes"] = self.rt.counters.get("wakes", 0) + 1
+            if gate.options.mode == "assistant":
+                oldest = max(0, st.ring.write_counter - st.ring.capacity)
+                start = gate.open(det, wake.wake_id, st.pos, oldest)
+                if self.features:
+                    start -= start % self.hop
+                    st.mel = StreamingLogMel(self.mel_options)
+                close_decoder(st.decoder)
+                st.decoder = self.wake.command_stream(self._to_engine(start))
+                st.pos = start
+                st.last_partial = ""
+                return
+        self._commit(st)
 
+    def _check_command(self, st: _Stream) -> None:
+        """Close a command window that timed out or ran too long."""
+        if st.gate is None:
+            return
+        reason = st.gate.over(st.pos, st.decoder.utterance_start_frame is not None)
+        if reason == "limit":
+            self._finish(st)  # the command so far becomes its final
+        if reason is not None and not st.gate.listening:
+            self._end_command(st, reason, st.pos)
 
-def _wait_for_promotion(rt: ActorRuntime) -> bool:
-    """Hot standby: report Ready as a warm spare and wait; True once promoted."""
-    rt.ready()
-    rt.state = "standby"
-    while not rt.stopping:
-        msgs, _ = rt.poll(0.1)
-        if any(isinstance(msg, m.Promote) for msg in msgs):
-            rt.state = "running"
-            return True
-    return False
-
-
-def _close_decoder(decoder: RecognizerStream) -> None:
-    """Return a decoder's resources to its engine (backends that pool them have close())."""
-    close = getattr(decoder, "close", None)
-    if callable(close):
-        close()
-
-
-def _runtime_dir(rt: ActorRuntime) -> Path:
-    """The instance's runtime directory (where the control socket lives)."""
-    return Path(rt.spec.control.removeprefix("ipc://")).parent
-
-
-def stream_rings(rt: ActorRuntime) -> dict[str, tuple[str, int, str]]:
-    """Stream id -> (ring name, reader slot, doorbell endpoint) from the spawn spec.
-
-    Ring roles are ``in:<stream_id>``; the doorbell of a stream has the same role.
-    """
-    out = {}
-    for role, ref in rt.spec.rings.items():
-        if role.startswith("in:"):
-            sid = role[3:]
-            out[sid] = (ref.name, ref.reader or 0, rt.spec.bells.get(role, ""))
-    return out
+    def _end_command(self, st: _Stream, reason: str, resume: int) -> None:
+        """Tell subscribers the command window closed; listen again from ``resume``."""
+        assert st.gate is not None
+        resume = min(max(resume, st.gate.command_start), st.pos)
+        if self.features:
+            resume -= resume % self.hop
+            st.mel = StreamingLogMel(self.mel_options)
+        self.rt.send(m.WakeEnded(st.stream_id, st.gate.wake_id, reason, resume / st.rate))
+        self.rt.counters[f"commands_{reason}"] = self.rt.counters.get(f"commands_{reason}", 0) + 1
+        st.gate.close(resume)
+        close_decoder(st.decoder)
+        st.decoder = self._new_decoder(resume)
+        st.pos = resume
+        st.last_partial = ""
 
 
 def run(rt: ActorRuntime) -> None:
@@ -429,9 +480,11 @@ def run(rt: ActorRuntime) -> None:
     backend = inf["backend"]
     recognizer = create_recognizer(backend, inf.get(backend, {}))
     recognizer.warm_up()
-    if rt.spec.options.get("standby") and not _wait_for_promotion(rt):
+    wake = WakeSetup(rt.spec.options, recognizer)
+    wake.warm_up()  # before a standby waits: a promoted spare must not load anything
+    if rt.spec.options.get("standby") and not wait_for_promotion(rt):
         return
-    actor = _Inference(rt, recognizer)
+    actor = _Inference(rt, recognizer, wake)
     try:
         for sid, (name, reader, bell) in stream_rings(rt).items():
             actor.attach(sid, name, reader, bell)

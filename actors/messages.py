@@ -150,6 +150,7 @@ class StreamAttach:
     ring: str
     reader: int
     bell: str
+    gate: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class OpenStream:
     KIND: ClassVar[str] = "open_stream"
     stream_id: str
     name: str
+    gate: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +253,8 @@ class Transcript:
         latency_s: seconds from the capture of the newest sample covered to publication.
         stages_s: seconds spent per stage (``capture``, ``feature``, ``inference``, ...).
         provisional: a first-pass final that an accurate (pass 2) final will replace.
+        wake_id: the :class:`WakeDetected` event that opened this command ("" when the
+            stream is not wake-gated).
     """
 
     KIND: ClassVar[str] = "transcript"
@@ -266,6 +270,50 @@ class Transcript:
     latency_s: float
     stages_s: dict[str, float]
     provisional: bool = False
+    wake_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WakeDetected:
+    """Inference -> supervisor -> subscribers (``wake.<stream_id>.detected``): a wake phrase.
+
+    Attributes:
+        stream_id: which stream.
+        wake_id: ``"<stream_id>:wake:<end_frame>"`` — stream-position based, so a detection
+            repeated by a replacement process after a restart carries the same id.
+        phrase: the configured phrase that fired.
+        start_s, end_s: stream seconds of the phrase.
+        detected_s: stream seconds of the audio the detector had seen when it fired
+            (``detected_s - end_s`` is the detection delay in audio time).
+        score: the engine's confidence (higher is surer; engine-specific scale).
+        t_ns: wall clock of the detection, ns since the epoch.
+    """
+
+    KIND: ClassVar[str] = "wake_detected"
+    stream_id: str
+    wake_id: str
+    phrase: str
+    start_s: float
+    end_s: float
+    detected_s: float
+    score: float
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class WakeEnded:
+    """Inference -> supervisor -> subscribers (``wake.<stream_id>.ended``): back to listening.
+
+    ``reason``: ``final`` (the command's final was sent), ``timeout`` (no command within
+    the configured time), ``limit`` (the command ran past its longest allowed length and was
+    cut there) or ``end_of_stream``. ``end_s``: stream seconds where listening resumes.
+    """
+
+    KIND: ClassVar[str] = "wake_ended"
+    stream_id: str
+    wake_id: str
+    reason: str
+    end_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +357,8 @@ MESSAGE_TYPES: tuple[type[Any], ...] = (
     HistoryRequest,
     HistoryReply,
     Transcript,
+    WakeDetected,
+    WakeEnded,
     Lifecycle,
     StreamEnded,
 )

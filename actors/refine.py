@@ -17,19 +17,34 @@ the ring's loss counters show when the second pass fell too far behind. An utter
 than the ring is refined from the part still held (counted as ``partial_audio``); one with
 nothing left falls back (``lost_audio``). Streams opened at run time arrive as
 :class:`StreamAttach` / :class:`StreamDetach`.
+
+Accurate partials (``partials = "auto"``): the supervisor also forwards the first pass's
+partials; a :class:`~streamasr.actors.whisper.partials.PartialScheduler` tracks each
+stream's utterance in progress and, every ``partial_interval_ms`` when the job queue is
+empty and the measured compute leaves headroom, the audio so far is transcribed again
+(:meth:`WhisperRefiner.transcribe_draft`) and local agreement decides the text of a
+``pass = 2`` partial under the same utterance id. Without headroom no Whisper partials are
+made (counted: ``partials_paused`` / ``partials_resumed``) and the first pass's partials are
+shown. ``delay_ms`` (or the file ``<runtime_dir>/refine.delay_ms``, read live) adds CPU work
+to every Whisper call: fault injection for tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from streamasr.actors import messages as m
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, Utterance
 from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
@@ -41,6 +56,11 @@ PCM_READER_INFERENCE = 0
 
 #: Most utterances encoded together in one batch.
 MAX_BATCH = 4
+
+#: The VAD-trimmed second view is decoded only when the first view's mean token
+#: log-probability is below this (see ``RefineOptions.trim_view_logprob``): about half the
+#: utterances are confident enough to skip it, which shortens their accurate finals.
+TRIM_VIEW_LOGPROB = -0.5
 
 
 #: Seconds an observed first-pass cursor must age before the refine cursor follows it: a
@@ -115,43 +135,135 @@ def _control(streams: dict[str, _Stream], msg: object) -> None:
         streams.pop(msg.stream_id).ring.close()
 
 
+class _Load:
+    """Fault injection: CPU work added to every Whisper call (``delay_ms``, live file)."""
+
+    def __init__(self, rt: ActorRuntime, delay_ms: float) -> None:
+        self.rt = rt
+        self.configured_ms = delay_ms
+        self.delay_s = delay_ms / 1000.0
+        self.file = Path(rt.spec.control.removeprefix("ipc://")).parent / "refine.delay_ms"
+        self._next_check_s = 0.0
+
+    def check(self, now_s: float) -> bool:
+        """Re-read the override file (at most every 0.5 s); True if the delay changed."""
+        if now_s < self._next_check_s:
+            return False
+        self._next_check_s = now_s + 0.5
+        delay_ms = self.configured_ms
+        with contextlib.suppress(OSError, ValueError):
+            delay_ms = float(self.file.read_text().strip())
+        changed = delay_ms / 1000.0 != self.delay_s
+        self.delay_s = delay_ms / 1000.0
+        self.rt.gauges["delay_ms"] = delay_ms
+        return changed
+
+    def burn(self) -> None:
+        """Spend ``delay_s`` of this process's CPU time."""
+        end = time.process_time() + self.delay_s
+        while time.process_time() < end:
+            pass
+
+
+@dataclasses.dataclass(slots=True)
+class _Actor:
+    """What the loop works with (internal)."""
+
+    rt: ActorRuntime
+    streams: dict[str, _Stream]
+    refiner: WhisperRefiner
+    load: _Load
+    margin_s: float
+    sched: PartialScheduler | None
+
+    def rings(self) -> dict[str, Ring]:
+        return {k: s.ring for k, s in self.streams.items()}
+
+
+def _scheduler(cfg: Mapping[str, Any]) -> PartialScheduler | None:
+    """The accurate-partials scheduler, or None when they are off."""
+    if cfg.get("partials", "off") != "auto":
+        return None
+    interval_ms = float(cfg.get("partial_interval_ms", 500))
+    return PartialScheduler(PartialOptions(interval_s=interval_ms / 1000.0))
+
+
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
     cfg = rt.spec.options["refine"]
-    margin_s = float(cfg["margin_s"])
-    streams = _attach_spec_rings(rt)
-    refiner = WhisperRefiner(RefineOptions(model=cfg["model"], cpu_threads=cfg["cpu_threads"]))
+    opts = RefineOptions(
+        model=cfg["model"], cpu_threads=cfg["cpu_threads"], trim_view_logprob=TRIM_VIEW_LOGPROB
+    )
+    refiner = WhisperRefiner(opts)
     refiner.warm_up()
+    act = _Actor(
+        rt,
+        _attach_spec_rings(rt),
+        refiner,
+        _Load(rt, float(cfg.get("delay_ms", 0.0))),
+        float(cfg["margin_s"]),
+        _scheduler(cfg),
+    )
     queue: deque[m.RefineJob] = deque()
     eos: list[m.EndOfStream] = []
     for name in ("refined", "fallbacks", "no_speech", "lost_audio", "partial_audio"):
         rt.counters[name] = 0
+    if act.sched is not None:
+        for name in ("partial_runs", "partials", "partials_paused", "partials_resumed"):
+            rt.counters[name] = 0
     rt.ready()
     try:
         while not rt.stopping:
-            msgs, _ = rt.poll(0 if queue else 0.1)
-            for msg in msgs:
-                if isinstance(msg, m.RefineJob):
-                    queue.append(msg)
-                elif isinstance(msg, m.EndOfStream):
-                    eos.append(msg)
-                else:
-                    _control(streams, msg)
+            msgs, _ = rt.poll(0 if queue else _idle_wait_s(act.sched))
+            _receive(act, msgs, queue, eos)
             _shed(rt, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
             rt.gauges["queue"] = len(queue)
             if queue:
                 batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
-                _refine(rt, {k: s.ring for k, s in streams.items()}, refiner, batch, margin_s)
+                _refine(act, batch)
             else:
                 for done in eos:
                     rt.send(m.EndOfStream(rt.spec.actor_id, done.stream_id, done.end_frame))
                 eos.clear()
+                _partial(act)
             now_s = time.monotonic()
-            for sid, st in streams.items():
-                st.release([j for j in queue if j.stream_id == sid], margin_s, now_s)
+            for sid, st in act.streams.items():
+                st.release([j for j in queue if j.stream_id == sid], act.margin_s, now_s)
     finally:
-        for st in streams.values():
+        for st in act.streams.values():
             st.ring.close()
+
+
+def _idle_wait_s(sched: PartialScheduler | None) -> float:
+    """Poll timeout with an empty queue: until the next partial run is due (20-100 ms)."""
+    due = sched.next_due_s() if sched is not None and not sched.paused else None
+    if due is None:
+        return 0.1
+    return max(0.02, min(0.1, due - time.monotonic()))
+
+
+def _receive(
+    act: _Actor, msgs: list[object], queue: deque[m.RefineJob], eos: list[m.EndOfStream]
+) -> None:
+    """Sort the messages of one poll into the queue, the scheduler and stream control."""
+    now_s = time.monotonic()
+    if act.load.check(now_s) and act.sched is not None:
+        act.sched.forget_measurements()  # run times at the old load no longer apply
+    for msg in msgs:
+        if isinstance(msg, m.RefineJob):
+            queue.append(msg)
+            if act.sched is not None:
+                act.sched.finish(msg.stream_id, msg.utterance_id)
+        elif isinstance(msg, m.Transcript):
+            st = act.streams.get(msg.stream_id)
+            if act.sched is not None and st is not None:
+                act.sched.update(msg, st.ring.sample_rate_hz, now_s)
+        elif isinstance(msg, m.EndOfStream):
+            eos.append(msg)
+        else:
+            _control(act.streams, msg)
+            if isinstance(msg, m.StreamDetach) and act.sched is not None:
+                act.sched.drop_stream(msg.stream_id)
 
 
 def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:
@@ -166,18 +278,13 @@ def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s:
         rt.send(dataclasses.replace(job.first_pass, provisional=False))
 
 
-def _refine(
-    rt: ActorRuntime,
-    rings: dict[str, Ring],
-    refiner: WhisperRefiner,
-    batch: list[m.RefineJob],
-    margin_s: float,
-) -> None:
+def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
+    rt, rings = act.rt, act.rings()
     items: list[tuple[np.ndarray, float]] = []
     jobs: list[m.RefineJob] = []
     for job in batch:
         ring = rings.get(job.stream_id)
-        got = _audio(ring, job, margin_s) if ring is not None else None
+        got = _audio(ring, job, act.margin_s) if ring is not None else None
         if got is None:
             log.warning(
                 "utterance %s: audio [%d, %d) no longer in the ring (cursor %s, written %s)",
@@ -204,11 +311,79 @@ def _refine(
     if not jobs:
         return
     t0 = time.perf_counter()
-    outs = refiner.transcribe_batch(items)
+    outs = act.refiner.transcribe_batch(items)
+    act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
     for job, out in zip(jobs, outs, strict=True):
         rt.send(_final(job, out, compute_s))
         rt.counters["refined" if out is not None else "no_speech"] += 1
+
+
+def _partial(act: _Actor) -> None:
+    """Run Whisper on the most overdue utterance in progress, if any and if there is room."""
+    sched, rt = act.sched, act.rt
+    if sched is None:
+        return
+    paused = sched.paused
+    utt = sched.due(time.monotonic(), 0)
+    if sched.paused != paused:
+        p95 = sched.p95_s(time.monotonic()) or 0.0
+        log.info(
+            "accurate partials %s (p95 run %.0f ms, %d utterances in progress)",
+            "paused" if sched.paused else "resumed",
+            1000 * p95,
+            len(sched.utterances),
+        )
+    _partial_gauges(act)
+    if utt is None:
+        return
+    ring = act.rings().get(utt.latest.stream_id)
+    margin = int(act.margin_s * utt.sample_rate_hz)
+    got = None
+    if ring is not None:
+        end = min(ring.write_counter, utt.end_frame + margin)
+        got = _read_span(ring, max(0, utt.start_frame - margin), end)
+    utt.ran_to = utt.end_frame
+    if got is None:
+        utt.due_s += sched.options.interval_s
+        return
+    audio, start = got
+    t0 = time.perf_counter()
+    out = act.refiner.transcribe_draft(audio, start / utt.sample_rate_hz)
+    act.load.burn()
+    compute_s = time.perf_counter() - t0
+    sched.record(utt, compute_s, time.monotonic())
+    rt.counters["partial_runs"] += 1
+    log.debug("partial run %s: %.1f s of audio, %.0f ms", utt.latest.utterance_id,
+              len(audio) / utt.sample_rate_hz, 1000 * compute_s)  # fmt: skip
+    if out is not None:
+        rt.send(_partial_transcript(utt, out, compute_s))
+        rt.counters["partials"] += 1
+
+
+def _partial_gauges(act: _Actor) -> None:
+    sched = act.sched
+    assert sched is not None
+    p95 = sched.p95_s(time.monotonic())
+    act.rt.gauges["partials_on"] = 0.0 if sched.paused else 1.0
+    act.rt.gauges["partial_p95_ms"] = 1000.0 * p95 if p95 is not None else 0.0
+    act.rt.counters["partials_paused"] = sched.pauses
+    act.rt.counters["partials_resumed"] = sched.resumes
+
+
+def _partial_transcript(utt: Utterance, out: RefineOutput, compute_s: float) -> m.Transcript:
+    """The ``pass = 2`` partial for ``utt`` after local agreement over ``out``."""
+    shown = utt.agreement.update([w.word for w in out.words] or out.text.split())
+    latest = utt.latest
+    waited_s = time.monotonic() - utt.seen_s
+    return dataclasses.replace(
+        latest,
+        passno=2,
+        text=shown.text,
+        words=[[w.word, w.start_s, w.end_s, w.conf] for w in out.words],
+        latency_s=latest.latency_s + waited_s,
+        stages_s={**latest.stages_s, "refine_partial": compute_s},
+    )
 
 
 def _audio(ring: Ring, job: m.RefineJob, margin_s: float) -> tuple[np.ndarray, int] | None:
@@ -221,15 +396,21 @@ def _audio(ring: Ring, job: m.RefineJob, margin_s: float) -> tuple[np.ndarray, i
     """
     margin = int(margin_s * job.sample_rate_hz)
     end = min(ring.write_counter, job.end_frame + margin)
-    for start in (max(0, job.start_frame - margin), ring.read_counter):
-        if start >= end:
+    return _read_span(ring, max(0, job.start_frame - margin), end)
+
+
+def _read_span(ring: Ring, start: int, end: int) -> tuple[np.ndarray, int] | None:
+    """Frames [start, end) of ``ring`` (or from its cursor on, if ``start`` is overwritten)
+    as mono float32, with the stream position of the first; None if nothing is left."""
+    for first in (start, ring.read_counter):
+        if first >= end:
             break
-        out = np.empty((end - start, 1), dtype=np.float32)
+        out = np.empty((end - first, 1), dtype=np.float32)
         try:
-            n = ring.read_at(start, out)
+            n = ring.read_at(first, out)
         except RingError:
             continue
-        return np.ascontiguousarray(out[:n, 0]), start
+        return np.ascontiguousarray(out[:n, 0]), first
     return None
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -91,6 +92,11 @@ class ActorRuntime:
         """Report a failure the supervisor should print, before exiting non-zero."""
         with contextlib.suppress(zmq.ZMQError):
             self.send(m.ActorError(actor_id=self.spec.actor_id, message=message))
+
+    @property
+    def runtime_dir(self) -> Path:
+        """The instance's runtime directory (where the control socket lives)."""
+        return Path(self.spec.control.removeprefix("ipc://")).parent
 
     def heartbeat(self, *, force: bool = False) -> None:
         """Send a heartbeat if one is due (and check that the supervisor is alive)."""

@@ -9,7 +9,8 @@ Pull sources (:class:`FileSource`, :class:`RawPcmSource`, :class:`FailingSource`
 pacing is a separate :class:`Pacer` the capture loop consults (``--fast`` means: no pacer).
 
 :class:`MicSource` is a push source: PortAudio calls back from its own thread and the callback
-hands each block to a user ``sink`` (the capture actor writes it into the audio ring).
+hands each block to a user ``sink`` (the capture actor writes it into the audio ring). It lives
+in :mod:`streamasr.actors.mic_source` with the device listing and is re-exported here.
 
 :class:`FileMic` and :class:`FaultTrigger` are a **test and fault-injection facility only**: a
 microphone stand-in (device spec ``"file-mic:<wav path>"``) that plays a file in real time
@@ -29,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import Any, BinaryIO, Final, Protocol
+from types import TracebackType
+from typing import BinaryIO, Final, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -38,9 +39,22 @@ from numpy.typing import NDArray
 
 from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
 from streamasr.actors.fault_sources import FailingSource, FaultTrigger, FileMic
+from streamasr.actors.mic_source import (
+    FILE_MIC_PREFIX,
+    NO_DEVICE_MSG,
+    NO_PORTAUDIO_MSG,
+    PORTAUDIO_INIT_MSG,
+    MicSink,
+    MicSource,
+    list_input_devices,
+)
+from streamasr.actors.mic_source import import_sounddevice as _import_sounddevice
 
 __all__ = [
     "FILE_MIC_PREFIX",
+    "NO_DEVICE_MSG",
+    "NO_PORTAUDIO_MSG",
+    "PORTAUDIO_INIT_MSG",
     "RAW_FORMATS",
     "BlockSource",
     "DeviceError",
@@ -48,6 +62,7 @@ __all__ = [
     "FaultTrigger",
     "FileMic",
     "FileSource",
+    "MicSink",
     "MicSource",
     "Pacer",
     "RawPcmSource",
@@ -65,26 +80,6 @@ RAW_FORMATS: Final[dict[str, tuple[str, float]]] = {
     "s32le": ("<i4", 1.0 / 2147483648.0),
     "f32le": ("<f4", 1.0),
 }
-
-NO_PORTAUDIO_MSG: Final = (
-    "PortAudio library not found ({err}); install libportaudio2, or use --source FILE.wav "
-    "or --source - for raw PCM on stdin"
-)
-PORTAUDIO_INIT_MSG: Final = (
-    "PortAudio failed to initialise ({err}); check the audio system (ALSA config), or use "
-    "--source FILE.wav or --source - for raw PCM on stdin"
-)
-NO_DEVICE_MSG: Final = (
-    "no input device found (PortAudio sees none); use --source FILE.wav "
-    "or --source - for raw PCM on stdin"
-)
-
-#: Device spec prefix selecting the test-only :class:`FileMic` (``"file-mic:/path/x.wav"``).
-FILE_MIC_PREFIX: Final = "file-mic:"
-
-#: Signature of the sink a :class:`MicSource` feeds: ``(indata (frames, channels) float32,
-#: frames, status_flags)``. It runs on PortAudio's thread: no allocation, locks or logging.
-MicSink = Callable[[NDArray[np.float32], int, Any], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,51 +116,6 @@ def sample_path() -> Path:
     """Path of the packaged speech sample (16 kHz mono int16 WAV; transcript in sample.txt)."""
     ref = resources.files("streamasr.actors").joinpath("data", "sample.wav")
     return Path(str(ref))
-
-
-def _import_sounddevice() -> ModuleType:
-    """Import ``sounddevice``; a missing or broken PortAudio becomes :class:`DeviceError`.
-
-    A missing library raises OSError; ``Pa_Initialize`` failing (it runs at import) raises
-    ``sounddevice.PortAudioError``, which cannot be named before the import succeeds.
-    """
-    try:
-        import sounddevice
-    except OSError as exc:
-        raise DeviceError(NO_PORTAUDIO_MSG.format(err=exc)) from exc
-    except Exception as exc:  # sounddevice.PortAudioError from Pa_Initialize
-        raise DeviceError(PORTAUDIO_INIT_MSG.format(err=exc)) from exc
-    module: ModuleType = sounddevice
-    return module
-
-
-def list_input_devices() -> list[dict[str, Any]]:
-    """Input-capable devices PortAudio sees.
-
-    Returns:
-        One dict per device: ``name`` (str), ``index`` (int), ``channels`` (max input
-        channels), ``default_rate_hz`` (float, Hz), ``is_default`` (bool).
-
-    Raises:
-        DeviceError: PortAudio is not installed.
-    """
-    sd = _import_sounddevice()
-    default_in = sd.default.device[0]
-    devices: list[dict[str, Any]] = []
-    for dev in sd.query_devices():
-        if int(dev["max_input_channels"]) <= 0:
-            continue
-        index = int(dev["index"])
-        devices.append(
-            {
-                "name": str(dev["name"]),
-                "index": index,
-                "channels": int(dev["max_input_channels"]),
-                "default_rate_hz": float(dev["default_samplerate"]),
-                "is_default": index == default_in,
-            }
-        )
-    return devices
 
 
 def _probe_mic(device: str | int | None, max_channels: int) -> SourceFormat:
@@ -411,118 +361,3 @@ class Pacer:
         if self._t0 is None:
             return 0.0
         return max(0.0, self._clock() - (self._t0 + frame_index / self._rate))
-
-
-class MicSource:
-    """Microphone capture through ``sounddevice.InputStream`` with a callback.
-
-    The callback (:meth:`handle_block`) runs on PortAudio's thread. It performs no allocation
-    of its own, takes no lock and never logs: it bumps plain int counters for PortAudio's
-    status flags and calls ``sink(indata, frames, status_flags)``. ``indata`` is only valid
-    during the call; the sink must copy it (into the ring). An exception from the sink is
-    kept in :attr:`sink_error` and the stream is aborted; :meth:`raise_if_failed` reports it.
-    """
-
-    def __init__(
-        self,
-        sink: MicSink,
-        fmt: SourceFormat,
-        *,
-        device: str | int | None = None,
-        block_frames: int = 0,
-        latency: str | float = "low",
-    ) -> None:
-        """Prepare a capture of ``fmt`` (rate Hz, channels) from ``device`` (None = default).
-
-        ``block_frames`` = 0 lets PortAudio choose the callback size (lowest latency).
-        """
-        self._sink = sink
-        self._format = fmt
-        self._device = device
-        self._block_frames = block_frames
-        self._latency = latency
-        self._stream: Any = None
-        self._stopping = False
-        self.callbacks = 0
-        self.frames_captured = 0
-        self.input_overflows = 0
-        self.input_underflows = 0
-        self.priming_outputs = 0
-        self.sink_error: BaseException | None = None
-
-    @property
-    def format(self) -> SourceFormat:
-        """Rate (Hz) and channels being captured."""
-        return self._format
-
-    def handle_block(
-        self, indata: NDArray[np.float32], frames: int, _time: Any, status: Any
-    ) -> None:
-        """PortAudio callback: count status flags, hand the block to the sink."""
-        if status:
-            if status.input_overflow:
-                self.input_overflows += 1
-            if status.input_underflow:
-                self.input_underflows += 1
-            if status.priming_output:
-                self.priming_outputs += 1
-        self.callbacks += 1
-        self.frames_captured += frames
-        try:
-            self._sink(indata, frames, status)
-        except BaseException as exc:  # reported by raise_if_failed() off the audio thread
-            self.sink_error = exc
-            raise _import_sounddevice().CallbackAbort from exc
-
-    def start(self) -> None:
-        """Open and start the input stream.
-
-        Raises:
-            DeviceError: PortAudio missing, no input device, or the device refused to open.
-        """
-        sd = _import_sounddevice()
-        if self._device is None and not list_input_devices():
-            raise DeviceError(NO_DEVICE_MSG)
-        try:
-            self._stream = sd.InputStream(
-                samplerate=self._format.sample_rate_hz,
-                channels=self._format.channels,
-                dtype="float32",
-                device=self._device,
-                blocksize=self._block_frames,
-                latency=self._latency,
-                callback=self.handle_block,
-            )
-            self._stream.start()
-        except (ValueError, sd.PortAudioError) as exc:
-            self._stream = None
-            raise DeviceError(f"cannot open input device {self._device!r}: {exc}") from exc
-        self._stopping = False
-
-    @property
-    def active(self) -> bool:
-        """True while the stream is running."""
-        return self._stream is not None and bool(self._stream.active)
-
-    def raise_if_failed(self) -> None:
-        """Raise :class:`DeviceError` if the sink failed or the stream stopped on its own."""
-        if self.sink_error is not None:
-            raise DeviceError(f"capture sink failed: {self.sink_error!r}") from self.sink_error
-        if self._stream is not None and not self._stopping and not self._stream.active:
-            raise DeviceError("input stream stopped unexpectedly (device unplugged?)")
-
-    def close(self) -> None:
-        """Stop and close the stream (idempotent)."""
-        self._stopping = True
-        if self._stream is not None:
-            self._stream.close(ignore_errors=True)
-            self._stream = None
-
-    def __enter__(self) -> MicSource:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

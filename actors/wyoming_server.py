@@ -4,8 +4,13 @@ Each connection is served by a :class:`WyomingHandler` (``wyoming.server.AsyncEv
 on one asyncio loop. The events it understands:
 
 * ``describe`` -> ``info``: one ASR program (``streamasr``, language ``en``, models
-  ``pocketsphinx`` and ``whisper-base``, ``supports_transcript_streaming``). No wake-word
-  service: this server does not detect wake words, so ``info`` lists none.
+  ``pocketsphinx`` and ``whisper-base``, ``supports_transcript_streaming``) and one wake
+  program (``streamasr-wake``: PocketSphinx keyphrase spotting, one model per ``[wake]``
+  phrase).
+* ``detect`` (optional ``names``), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
+  run-time stream in wake-detection mode: ``detection`` (``name`` = the phrase,
+  ``timestamp`` = ms of stream time where it ended) as soon as a phrase is found, once per
+  session; after ``audio-stop``, ``not-detected`` if none was.
 * ``ping`` -> ``pong``.
 * ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
   run-time stream opened through :class:`~streamasr.actors.frontdoor.FrontDoor` (supervised
@@ -45,14 +50,16 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info
+from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, WakeModel, WakeProgram
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
+from wyoming.wake import Detect, Detection, NotDetected
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
 from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.wake.base import WakeOptions
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +91,22 @@ class WyomingOptions:
         port: TCP port.
         max_streams: concurrent transcriptions (the supervisor enforces the limit too).
         finals: ``accurate`` (Whisper pass 2) or ``fast`` (first pass only).
+        phrases: the wake phrases ``detect`` sessions listen for.
     """
 
     host: str = "127.0.0.1"
     port: int = 10300
     max_streams: int = 4
     finals: str = "accurate"
+    phrases: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, options: dict[str, Any]) -> WyomingOptions:
-        """Build from the actor spec's options (``wyoming`` and ``refine`` tables)."""
+        """Build from the actor spec's options (``wyoming``, ``refine`` and ``wake`` tables)."""
         w = options["wyoming"]
         finals = str(options.get("refine", {}).get("finals", "accurate"))
-        return cls(str(w["host"]), int(w["port"]), int(w["max_streams"]), finals)
+        phrases = tuple(options.get("wake", {}).get("phrases") or WakeOptions().phrases)
+        return cls(str(w["host"]), int(w["port"]), int(w["max_streams"]), finals, phrases)
 
 
 def pcm_to_float(payload: bytes, width: int, channels: int) -> NDArray[np.float32]:
@@ -129,7 +139,7 @@ def pcm_to_float(payload: bytes, width: int, channels: int) -> NDArray[np.float3
 
 
 def build_info(opts: WyomingOptions, version: str) -> Info:
-    """The ``info`` answer to ``describe``: one ASR program, no wake-word service."""
+    """The ``info`` answer to ``describe``: one ASR program and one wake-word program."""
     attribution = Attribution(name="streamasr", url=PROJECT_URL)
     models = [
         AsrModel(
@@ -158,7 +168,26 @@ def build_info(opts: WyomingOptions, version: str) -> Info:
         models=models,
         supports_transcript_streaming=True,
     )
-    return Info(asr=[program])
+    wake = WakeProgram(
+        name="streamasr-wake",
+        attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
+        installed=True,
+        description="PocketSphinx keyphrase spotting",
+        version=version,
+        models=[
+            WakeModel(
+                name=phrase,
+                attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
+                installed=True,
+                description=f"wake phrase '{phrase}'",
+                version=None,
+                languages=["en"],
+                phrase=phrase,
+            )
+            for phrase in opts.phrases
+        ],
+    )
+    return Info(asr=[program], wake=[wake])
 
 
 @dataclass
@@ -188,6 +217,8 @@ class _Job:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     forwarder: asyncio.Task[None] | None = None
     frames_in: int = 0
+    detect: list[str] | None = None  # wake detection session: the names asked for ([] = any)
+    detected: bool = False
 
 
 class WyomingHandler(AsyncEventHandler):
@@ -201,6 +232,7 @@ class WyomingHandler(AsyncEventHandler):
         self.shared = shared
         self.job: _Job | None = None
         self.language = "en"
+        self.detect: list[str] | None = None  # set by ``detect`` for the next audio
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "client"
         shared.handlers.add(self)
@@ -238,6 +270,11 @@ class WyomingHandler(AsyncEventHandler):
             if self.job is not None:
                 raise ClientError("transcribe while audio is streaming")
             self.language = Transcribe.from_event(event).language or "en"
+            self.detect = None
+        elif Detect.is_type(event.type):
+            if self.job is not None:
+                raise ClientError("detect while audio is streaming")
+            self.detect = list(Detect.from_event(event).names or [])
         elif AudioStart.is_type(event.type):
             await self._start(AudioStart.from_event(event))
         elif AudioChunk.is_type(event.type):
@@ -255,12 +292,18 @@ class WyomingHandler(AsyncEventHandler):
         _check_format(start.rate, start.width, start.channels)
         await self._pipeline_ready()
         sid = f"wy{os.getpid()}-{next(self.shared.ids)}"
+        detect, self.detect = self.detect, None
         stream = await self.shared.door.open_stream(
-            sid, f"wyoming {self.peer}", start.rate, start.channels
+            sid,
+            f"wyoming {self.peer}",
+            start.rate,
+            start.channels,
+            gate="detect" if detect is not None else "",
         )
-        self.job = _Job(stream, start.rate, start.width, start.channels)
+        self.job = _Job(stream, start.rate, start.width, start.channels, detect=detect)
         self.job.forwarder = asyncio.get_running_loop().create_task(self._forward(self.job))
-        await self.write_event(TranscriptStart(language=self.language).event())
+        if detect is None:
+            await self.write_event(TranscriptStart(language=self.language).event())
 
     async def _pipeline_ready(self) -> None:
         """Wait until the status map shows every other actor running.
@@ -309,6 +352,11 @@ class WyomingHandler(AsyncEventHandler):
             raise ClientError(f"no transcript within {timeout_s:.0f} s") from None
         finally:
             self._finish_job()
+        if job.detect is not None:
+            if not job.detected:
+                await self.write_event(NotDetected().event())
+            self.shared.count("detect_sessions")
+            return
         text = "".join(job.texts).strip()
         await self.write_event(Transcript(text=text, language=self.language).event())
         await self.write_event(TranscriptStop().event())
@@ -321,6 +369,9 @@ class WyomingHandler(AsyncEventHandler):
             if isinstance(msg, m.StreamEnded):
                 job.ended.set()
                 return
+            if isinstance(msg, m.WakeDetected):
+                await self._detection(job, msg)
+                continue
             if not isinstance(msg, m.Transcript) or not msg.is_final or msg.provisional:
                 continue
             text = msg.text.strip()
@@ -330,6 +381,16 @@ class WyomingHandler(AsyncEventHandler):
             job.texts.append(piece)
             with contextlib.suppress(OSError):
                 await self.write_event(TranscriptChunk(text=piece).event())
+
+    async def _detection(self, job: _Job, wake: m.WakeDetected) -> None:
+        """Answer a detect session's first matching phrase with ``detection``."""
+        if job.detect is None or job.detected or (job.detect and wake.phrase not in job.detect):
+            return
+        job.detected = True
+        self.shared.count("detections")
+        event = Detection(name=wake.phrase, timestamp=round(wake.end_s * 1000)).event()
+        with contextlib.suppress(OSError):
+            await self.write_event(event)
 
     def _finish_job(self) -> None:
         job, self.job = self.job, None

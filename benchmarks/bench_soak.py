@@ -2,16 +2,26 @@
 
 Plays conversation1..3 back to back (repeated to fill ``--minutes``) through a real pipeline
 (first-pass finals), SIGKILLs feature or inference every ``--kill-every`` seconds (jittered),
-and reports: RSS of every process at start and end (growth %), frames lost, finals missing
-or duplicated against the reference transcripts (each utterance of the loop matched by start
-time), and restart times (SIGKILL -> the replacement's Ready).
+and reports: RSS of every process (growth %), frames lost, finals missing or duplicated
+against the reference transcripts (each utterance of the loop matched by start time), and
+restart times (SIGKILL -> the replacement's Ready).
 
-Usage: python benchmarks/bench_soak.py [--minutes 30] [--kill-every 20] [--seed 1]
+RSS is sampled from every status the supervisor publishes (about once a second). Two
+figures per process: *cold* (the first sample, before any audio was decoded) and *warm*
+(the first sample after ``--warmup-s``, when allocator pools, decoder search structures
+and result buffers have reached their working size) against the last sample, plus the
+quartiles in between, so a steady leak (linear growth) and a one-off warm-up step can be
+told apart. A process that was SIGKILLed in between is a different process at the end
+(marked ``(restarted)``): only processes that lived through the whole run measure leaks;
+``--kill-every 0`` runs without kills so every process does.
+
+Usage: python benchmarks/bench_soak.py [--minutes 30] [--kill-every 20] [--seed 1] [--warmup-s 180]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -51,7 +61,8 @@ class SoakReport:
     duplicated: list[str]
     extra: list[str]
     frames_lost: int
-    rss: dict[str, tuple[int, int]] = field(default_factory=dict)
+    rss: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
+    warmup_s: float = 180.0
     stderr_tail: str = ""
 
 
@@ -86,12 +97,26 @@ def match(refs: list[tuple[float, str]], finals: list[dict[str, Any]]) -> tuple[
     return missing, dupes, extra
 
 
-def _rss(status: dict[str, Any]) -> dict[str, int]:
-    return {a["id"]: int(a["rss_bytes"]) for a in status["actors"] if a["rss_bytes"]}
+def _sample_rss(
+    samples: dict[str, list[tuple[float, int, int]]], t: float, status: dict[str, Any], sup: int
+) -> None:
+    """Append (t, pid, rss bytes) of every actor in ``status`` and of the supervisor ``sup``."""
+    for a in status["actors"]:
+        if a["rss_bytes"] and a["pid"]:
+            samples.setdefault(a["id"], []).append((t, int(a["pid"]), int(a["rss_bytes"])))
+    with contextlib.suppress(psutil.Error):
+        rss = psutil.Process(sup).memory_info().rss
+        samples.setdefault("supervisor", []).append((t, sup, int(rss)))
 
 
 def run_soak(
-    base: Path, instance: str, *, minutes: float, kill_every_s: float, seed: int
+    base: Path,
+    instance: str,
+    *,
+    minutes: float,
+    kill_every_s: float,
+    seed: int,
+    warmup_s: float = 180.0,
 ) -> SoakReport:
     """Run the soak with runtime root ``base`` (XDG_RUNTIME_DIR) and instance ``instance``."""
     rng = random.Random(seed)
@@ -108,9 +133,8 @@ def run_soak(
     argv += ["--source", str(wav), "--finals", "fast", "--json", "--instance", instance]
     control = f"ipc://{root / 'control'}"
     restart_s: list[float] = []
-    first: dict[str, Any] = {}
     last: dict[str, Any] = {}
-    sup_rss: list[int] = []
+    rss: dict[str, list[tuple[float, int, int]]] = {}
     t0 = time.monotonic()
     with (
         out_path.open("wb") as out,
@@ -126,11 +150,9 @@ def run_soak(
                 if status["phase"] == "running" and all(
                     a["state"] == "running" for a in status["actors"]
                 ):
-                    first = first or status
                     last = status
-                    if not sup_rss:
-                        sup_rss.append(psutil.Process(proc.pid).memory_info().rss)
-                    if next_kill is None:
+                    _sample_rss(rss, time.monotonic() - t0, status, proc.pid)
+                    if next_kill is None and kill_every_s > 0:
                         next_kill = time.monotonic() + kill_every_s
             if next_kill is not None and time.monotonic() >= next_kill:
                 with_t = _kill_one(control, sub, rng.choice(["feature", "inference"]))
@@ -139,15 +161,10 @@ def run_soak(
                 next_kill = time.monotonic() + kill_every_s * rng.uniform(0.7, 1.3)
                 if time.monotonic() - t0 > minutes * 60 - kill_every_s:
                     next_kill = float("inf")  # let the end of the file play undisturbed
-            if sup_rss and len(sup_rss) == 1 and time.monotonic() - t0 > minutes * 60 - 5:
-                sup_rss.append(psutil.Process(proc.pid).memory_info().rss)
         code = proc.wait()
     lines = [json.loads(ln) for ln in out_path.read_text().splitlines() if ln.strip()]
     finals = [e for e in lines if e["is_final"] and not e["provisional"]]
     missing, dupes, extra = match(refs, finals)
-    rss = {k: (v, _rss(last).get(k, 0)) for k, v in _rss(first).items()}
-    if len(sup_rss) == 2:
-        rss["supervisor"] = (sup_rss[0], sup_rss[1])
     inf: dict[str, Any] = next((a for a in last.get("actors", []) if a["id"] == "inference"), {})
     lost = int(inf.get("counters", {}).get("frames_lost", 0))
     lost += sum(rd["dropped_frames"] for r in last.get("rings", []) for rd in r["readers"])
@@ -163,6 +180,7 @@ def run_soak(
         extra=extra,
         frames_lost=lost,
         rss=rss,
+        warmup_s=warmup_s,
         stderr_tail="\n".join(err_path.read_text(errors="replace").splitlines()[-20:]),
     )
 
@@ -185,12 +203,32 @@ def _kill_one(control: str, sub: Subscriber, actor: str) -> float | None:
     return None
 
 
+def rss_lines(rss: dict[str, list[tuple[float, int, int]]], warmup_s: float) -> list[str]:
+    """One line per process: cold and warm RSS against the end, quartiles in between (MB)."""
+    out = [f"RSS (MB): cold = first sample, warm = first sample after {warmup_s:.0f} s"]
+    for actor, series in rss.items():
+        cold, end = series[0], series[-1]
+        warm = next((x for x in series if x[0] >= warmup_s), cold)
+        later = [x for x in series if x[0] >= warm[0]]
+        quart = [later[min(len(later) - 1, len(later) * q // 4)][2] for q in (1, 2, 3)]
+        mb = 2**20
+        note = " (restarted)" if warm[1] != end[1] else ""
+        out.append(
+            f"  {actor:<10} cold {cold[2] / mb:6.1f}  warm {warm[2] / mb:6.1f}"
+            f"  q1/q2/q3 {'/'.join(f'{q / mb:.1f}' for q in quart)}  end {end[2] / mb:6.1f}"
+            f"  growth warm->end {(end[2] - warm[2]) / warm[2]:+.2%}"
+            f" (cold->end {(end[2] - cold[2]) / cold[2]:+.1%}){note}"
+        )
+    return out
+
+
 def main() -> None:
     """Run one soak and print its report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--kill-every", type=float, default=20.0, help="seconds between kills")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--warmup-s", type=float, default=180.0, help="RSS baseline after this")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="sk", dir="/tmp"))
     r = run_soak(
@@ -199,6 +237,7 @@ def main() -> None:
         minutes=args.minutes,
         kill_every_s=args.kill_every,
         seed=args.seed,
+        warmup_s=args.warmup_s,
     )
     print(f"exit code {r.exit_code}, {r.duration_s:.0f} s, {r.kills} kills")
     print(f"utterances {r.utterances}, finals {r.finals}, frames lost {r.frames_lost}")
@@ -209,8 +248,8 @@ def main() -> None:
         rs = sorted(r.restart_s)
         p95 = rs[min(len(rs) - 1, int(0.95 * len(rs)))]
         print(f"restart s: p50 {statistics.median(rs):.2f} p95 {p95:.2f} max {rs[-1]:.2f}")
-    for k, (a, b) in r.rss.items():
-        print(f"RSS {k:<10} {a / 2**20:7.1f} MB -> {b / 2**20:7.1f} MB ({(b - a) / a:+.1%})")
+    for line in rss_lines(r.rss, r.warmup_s):
+        print(line)
     if r.exit_code:
         print(r.stderr_tail)
 

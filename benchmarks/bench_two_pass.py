@@ -5,6 +5,7 @@ One command, one run; prints the figures side by side and a markdown table for R
     python benchmarks/bench_two_pass.py                      # everything (about 5 minutes)
     python benchmarks/bench_two_pass.py --streams 1,6 --fast-streams 12
     python benchmarks/bench_two_pass.py --no-pipeline        # direct refiner figures only
+    python benchmarks/bench_two_pass.py --no-direct --streams 1 --fast-streams ""
 
 Direct figures: the 24 conversation utterances (``../shared/audio/conversation{1,2,3}``) cut
 by their ``.tsv`` times plus the pipeline's 0.2 s margin, transcribed by
@@ -14,6 +15,8 @@ view), with the padded 30 s window, and in batches of 1 and 4.
 Pipeline figures: ``streamasr-supervisor up --json`` on N real-time file streams (copies of
 the three conversations, one ``[[streams]]`` table each) with accurate finals, and with
 first-pass finals only; ``status --json`` is polled for ring losses and refine fallbacks.
+Accurate rows run once per ``--partials`` setting (``refine.partials``): with ``auto`` the
+row also counts the Whisper (pass 2) partials and the utterances that got one.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def direct_figures(threads: int) -> dict[str, tuple[float, float]]:
     for label, opts, batch in (
         ("short window, 2 views, batch 1", base, 1),
         ("short window, 2 views, batch 4", base, 4),
+        ("short window, gated 2nd view, batch 1",
+         dataclasses.replace(base, trim_view_logprob=-0.5), 1),
         ("short window, 1 view, batch 1", dataclasses.replace(base, trim_view=False), 1),
         ("short window, 1 view, batch 4", dataclasses.replace(base, trim_view=False), 4),
         ("padded 30 s window, 1 view", dataclasses.replace(base, trim_view=False,
@@ -112,9 +117,9 @@ def _losses(status: dict[str, Any]) -> tuple[int, int]:
     return lost, fallbacks
 
 
-def pipeline(n: int, finals: str, base: Path) -> dict[str, float]:
+def pipeline(n: int, finals: str, base: Path, partials: str = "off") -> dict[str, float]:
     """Run ``up`` on ``n`` real-time streams; return loss, fallback, WER and latency figures."""
-    inst = f"bench{os.getpid()}{n}{finals[0]}"
+    inst = f"bench{os.getpid()}{n}{finals[0]}{partials[:2]}"
     root = base / inst
     root.mkdir()
     tables = "".join(
@@ -125,7 +130,7 @@ def pipeline(n: int, finals: str, base: Path) -> dict[str, float]:
     cfg = root / "c.toml"
     cfg.write_text(
         f'[supervisor]\ninstance = "{inst}"\nruntime_dir = "{root}/streamasr/{inst}"\n'
-        f'[refine]\nfinals = "{finals}"\n\n{tables}'
+        f'[refine]\nfinals = "{finals}"\npartials = "{partials}"\n\n{tables}'
     )
     env = {**os.environ, "XDG_RUNTIME_DIR": str(root)}
     cli = [sys.executable, "-m", "streamasr.supervisor.cli"]
@@ -149,7 +154,7 @@ def pipeline(n: int, finals: str, base: Path) -> dict[str, float]:
     wall = time.monotonic() - t0
     out = (root / "events.jsonl").read_text()
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return _summarise(events, n, finals, lost, fallbacks, wall)
+    return {"partials": partials == "auto", **_summarise(events, n, finals, lost, fallbacks, wall)}
 
 
 def _summarise(
@@ -169,17 +174,25 @@ def _summarise(
     second = [e for e in last.values() if e["pass"] == 2]
     after = [e["stages_s"].get("refine_queue", 0) + e["stages_s"].get("refine", 0) for e in second]
     shed = sum(1 for e in last.values() if e["pass"] == 1) if finals == "accurate" else 0
+    p2 = [e for e in events if not e["is_final"] and e["pass"] == 2]
     row = {
         "streams": n, "wer": total.wer, "lost": lost, "fallbacks": max(fallbacks, shed),
         "first_p50": pct(first, 50), "first_p95": pct(first, 95),
         "after_p50": pct(after, 50), "after_p95": pct(after, 95),
         "acc_p50": pct([e["latency_s"] for e in second], 50),
         "acc_p95": pct([e["latency_s"] for e in second], 95), "wall_s": wall,
+        "queue_p50": pct([e["stages_s"].get("refine_queue", 0) for e in second], 50),
+        "compute_p50": pct([e["stages_s"].get("refine", 0) for e in second], 50),
+        "p2_partials": len(p2), "p2_utts": len({e["utterance_id"] for e in p2}),
+        "utts": len(last),
     }  # fmt: skip
     print(f"  {finals:8s} N={n:2d}  WER {row['wer']:.3f}  lost {lost}  fallbacks "
           f"{row['fallbacks']}  endpoint->accurate p50/p95 {1000 * row['after_p50']:.0f}/"
           f"{1000 * row['after_p95']:.0f} ms  first-pass final p50 "
-          f"{1000 * row['first_p50']:.0f} ms  ({wall:.0f} s)", flush=True)  # fmt: skip
+          f"{1000 * row['first_p50']:.0f} ms  (refine queue/compute p50 "
+          f"{1000 * row['queue_p50']:.0f}/{1000 * row['compute_p50']:.0f} ms)  "
+          f"pass-2 partials {len(p2)} on "
+          f"{row['p2_utts']}/{len(last)} utterances  ({wall:.0f} s)", flush=True)  # fmt: skip
     return row
 
 
@@ -189,20 +202,25 @@ def main() -> None:
     ap.add_argument("--streams", default="1,4,6,8", help="accurate-final stream counts")
     ap.add_argument("--fast-streams", default="6,12", help="first-pass-only stream counts")
     ap.add_argument("--threads", type=int, default=2, help="CTranslate2 threads (direct)")
+    ap.add_argument("--partials", default="off,auto", help="refine.partials of accurate rows")
     ap.add_argument("--no-pipeline", action="store_true", help="direct figures only")
+    ap.add_argument("--no-direct", action="store_true", help="pipeline figures only")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}, cpus {os.cpu_count()}")
-    print("direct refiner, 24 utterances:")
-    figs = direct_figures(args.threads)
+    figs: dict[str, tuple[float, float]] = {}
+    if not args.no_direct:
+        print("direct refiner, 24 utterances:")
+        figs = direct_figures(args.threads)
     rows: list[dict[str, float]] = []
     if not args.no_pipeline:
         print("pipeline, real-time file streams:")
         with tempfile.TemporaryDirectory(prefix="sab", dir="/tmp") as tmp:
-            for finals, counts in (("accurate", args.streams), ("fast", args.fast_streams)):
+            runs = [("accurate", p, args.streams) for p in args.partials.split(",") if p]
+            runs.append(("fast", "off", args.fast_streams))
+            for finals, partials, counts in runs:
                 for n in (int(c) for c in counts.split(",") if c):
-                    rows.append(
-                        {"accurate": finals == "accurate", **pipeline(n, finals, Path(tmp))}
-                    )
+                    row = pipeline(n, finals, Path(tmp), partials)
+                    rows.append({"accurate": finals == "accurate", **row})
     print(f"load average at end: {os.getloadavg()}")
     print_table(figs, rows)
 
@@ -211,6 +229,7 @@ _HEAD1 = "| second pass (Whisper base int8) | WER (24 utt.) | ms / utterance | v
 _HEAD2 = (
     "| finals | streams | WER | frames lost | fallbacks | endpoint -> accurate final p50 / p95"
     " (ms) | first-pass final latency p50 / p95 (ms) | accurate final latency p50 / p95 (ms) |"
+    " utterances with Whisper partials |"
 )
 
 
@@ -220,19 +239,22 @@ def _ms(row: dict[str, float], key: str) -> str:
 
 def print_table(figs: dict[str, tuple[float, float]], rows: list[dict[str, float]]) -> None:
     """The markdown tables for README.md."""
-    b1 = next(iter(figs.values()))[1]
-    print("\n" + _HEAD1 + "\n|---|---|---|---|")
-    for label, (w, s) in figs.items():
-        print(f"| {label} | {w:.3f} | {1000 * s:.0f} | {s / b1:.2f}x |")
+    if figs:
+        b1 = next(iter(figs.values()))[1]
+        print("\n" + _HEAD1 + "\n|---|---|---|---|")
+        for label, (w, s) in figs.items():
+            print(f"| {label} | {w:.3f} | {1000 * s:.0f} | {s / b1:.2f}x |")
     if not rows:
         return
-    print("\n" + _HEAD2 + "\n|---|---|---|---|---|---|---|---|")
+    print("\n" + _HEAD2 + "\n|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         acc = r["accurate"]
+        kind = ("accurate + partials" if r["partials"] else "accurate") if acc else "first pass"
+        p2 = f"{r['p2_utts']:.0f} / {r['utts']:.0f}" if r["partials"] else "-"
         print(
-            f"| {'accurate' if acc else 'first pass'} | {r['streams']:.0f} | {r['wer']:.3f} | "
+            f"| {kind} | {r['streams']:.0f} | {r['wer']:.3f} | "
             f"{r['lost']:.0f} | {r['fallbacks']:.0f} | {_ms(r, 'after') if acc else '-'} | "
-            f"{_ms(r, 'first')} | {_ms(r, 'acc') if acc else '-'} |"
+            f"{_ms(r, 'first')} | {_ms(r, 'acc') if acc else '-'} | {p2} |"
         )
 
 

@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--channels", type=int, help="channels to capture / of raw PCM")
     up.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
     up.add_argument("--quiet", action="store_true", help="print no transcripts")
+    up.add_argument(
+        "--wake",
+        metavar="PHRASE",
+        nargs="?",
+        const="",
+        help="wake-word gating: transcribe only commands after PHRASE (default: [wake] phrases)",
+    )
     serve = sub.add_parser("serve", help="serve remote clients only (WebSocket gateway, Wyoming)")
     serve.add_argument("-c", "--config", help="TOML config")
     serve.add_argument("--port", type=int, help="gateway port (default 2700)")
@@ -132,6 +139,10 @@ def _load_config(args: argparse.Namespace) -> Config:
         cfg = config_mod.set_realtime(cfg, False)
     if getattr(args, "finals", None):
         cfg = config_mod.replace(cfg, "refine", finals=args.finals)
+    wake = getattr(args, "wake", None)
+    if wake is not None:
+        phrases = (wake.strip().lower(),) if wake.strip() else cfg.wake.phrases
+        cfg = config_mod.replace(cfg, "wake", enabled=True, phrases=phrases, thresholds=())
     return cfg
 
 
@@ -233,7 +244,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     endpoint = args.endpoint or paths.events
     with Subscriber(
         endpoint,
-        topics=("transcript.", "supervisor.shutdown"),
+        topics=("transcript.", "wake.", "supervisor.shutdown"),
         curve_secret=args.curve_secret,
         curve_server=args.curve_server,
     ) as sub:

@@ -234,7 +234,11 @@ class RefineConfig:
     ``model``: ``base`` (weights from pip), a CTranslate2 Whisper directory, or a model name.
     ``margin_s``: audio added on each side of an utterance. ``max_queue``: pending jobs
     beyond which finals fall back to the first pass. ``budget_s``: a job older than this
-    falls back too. ``cpu_threads``: CTranslate2 threads.
+    falls back too. ``cpu_threads``: CTranslate2 threads. ``partials``: ``auto`` (Whisper
+    partials with local agreement while the refine actor has headroom, first-pass partials
+    otherwise) or ``off``; ``partial_interval_ms``: milliseconds between two Whisper runs on
+    one utterance. ``delay_ms``: artificial CPU work per Whisper call, in ms (fault
+    injection: simulates a slower machine; 0 in production).
     """
 
     finals: Finals = "accurate"
@@ -243,6 +247,9 @@ class RefineConfig:
     max_queue: int = 16
     budget_s: float = 5.0
     cpu_threads: int = 2
+    partials: Literal["auto", "off"] = "auto"
+    partial_interval_ms: int = 500
+    delay_ms: float = 0.0
 
     def validate(self) -> None:
         """Range checks."""
@@ -250,6 +257,16 @@ class RefineConfig:
         _require(self.max_queue >= 1, "refine.max_queue", "must be >= 1")
         _require(self.budget_s > 0, "refine.budget_s", "must be > 0")
         _require(1 <= self.cpu_threads <= 64, "refine.cpu_threads", "must be in 1..64")
+        _require(
+            100 <= self.partial_interval_ms <= 10_000,
+            "refine.partial_interval_ms",
+            "must be in 100..10000",
+        )
+        _require(self.delay_ms >= 0, "refine.delay_ms", "must be >= 0")
+
+    def accurate_partials(self) -> bool:
+        """Whether first-pass partials go to the refine actor (accurate finals and partials)."""
+        return self.finals == "accurate" and self.partials == "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +325,75 @@ class WyomingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WakeConfig:
+    """``[wake]``: wake-word gating of the local streams (the voice-assistant mode).
+
+    While listening, a gated stream only feeds the wake-word detector (``engine``, with
+    ``phrases`` and per-phrase ``thresholds``; empty lists take the engine's tuned defaults);
+    on a detection, recognition starts ``preroll_ms`` before the detection fired but not
+    before the phrase ended (audio taken back from the ring, so nothing said right after the
+    phrase is lost) and runs until the command's final, then the stream listens again. No
+    speech within ``command_timeout_ms`` of the phrase ends the command window; a command is
+    cut at ``max_command_ms``. ``grammar`` (a JSGF file) or ``commands`` (a list of phrases)
+    restricts what a command can be (pocketsphinx only; such finals are not re-decoded by the
+    second pass). ``streams``: the stream ids to gate (empty: every local stream).
+    """
+
+    enabled: bool = False
+    engine: str = "pocketsphinx"
+    phrases: tuple[str, ...] = ()
+    thresholds: tuple[float, ...] = ()
+    preroll_ms: int = 1000
+    command_timeout_ms: int = 5000
+    max_command_ms: int = 15000
+    grammar: str = ""
+    commands: tuple[str, ...] = ()
+    streams: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        """Range checks; the phrases and the grammar are checked against the dictionary."""
+        _require(0 <= self.preroll_ms <= 5000, "wake.preroll_ms", "must be in 0..5000")
+        _require(
+            500 <= self.command_timeout_ms <= 60000,
+            "wake.command_timeout_ms",
+            "must be in 500..60000",
+        )
+        _require(
+            1000 <= self.max_command_ms <= 120000, "wake.max_command_ms", "must be in 1000..120000"
+        )
+        _require(
+            not (self.grammar and self.commands),
+            "wake.grammar",
+            "give grammar or commands, not both",
+        )
+        if self.enabled:
+            self.detector_options()
+
+    def detector_options(self) -> Any:
+        """The engine's :class:`~streamasr.actors.wake.base.WakeOptions` (raises ConfigError)."""
+        from streamasr.actors.wake.base import WakeOptions
+
+        kwargs: dict[str, Any] = {}
+        if self.phrases:
+            kwargs["phrases"] = self.phrases
+        if self.thresholds:
+            kwargs["thresholds"] = self.thresholds
+        try:
+            return WakeOptions(**kwargs)
+        except ConfigError as exc:
+            text = str(exc)
+            raise ConfigError(text if text.startswith("wake.") else f"wake.{text}") from None
+
+    def recognizer_options(self) -> dict[str, Any]:
+        """Pocketsphinx options that restrict commands to the grammar (empty: no grammar)."""
+        if self.grammar:
+            return {"grammar_path": self.grammar}
+        if self.commands:
+            return {"commands": list(self.commands)}
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole pipeline configuration."""
 
@@ -320,6 +406,7 @@ class Config:
     refine: RefineConfig = field(default_factory=RefineConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
+    wake: WakeConfig = field(default_factory=WakeConfig)
     streams: tuple[SourceConfig, ...] = ()
 
     def validate(self) -> None:
@@ -341,6 +428,22 @@ class Config:
             "streams",
             "only one stream can read stdin",
         )
+        unknown = sorted(set(self.wake.streams) - {s.stream_id for s in self.sources()})
+        _require(not unknown, "wake.streams", f"no local stream {', '.join(unknown)}")
+        _require(
+            not (self.wake.recognizer_options() and self.inference.backend != "pocketsphinx"),
+            "wake.grammar",
+            "command grammars need the pocketsphinx backend",
+        )
+        if self.wake.recognizer_options():
+            from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxOptions
+            from streamasr.actors.asr.registry import options_from_mapping
+
+            table = {**self.inference.pocketsphinx, **self.wake.recognizer_options()}
+            try:
+                options_from_mapping(PocketsphinxOptions, table, "inference.pocketsphinx")
+            except ConfigError as exc:
+                raise ConfigError(f"wake: {exc}") from None
 
     def sources(self) -> tuple[SourceConfig, ...]:
         """The local streams: ``[[streams]]`` if given, else ``[source]`` (none if kind=none)."""
@@ -424,8 +527,17 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{p}: invalid TOML ({exc})") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML (not UTF-8: {exc.reason})") from None
-    cfg = from_mapping(table)
+    cfg = _build(Config, table, "")
+    cfg = _grammar_relative_to(cfg, p.parent)
     return _map_sources(cfg, lambda src: _relative_to(src, p.parent))
+
+
+def _grammar_relative_to(cfg: Config, base: Path) -> Config:
+    """``cfg`` with a relative ``[wake] grammar`` path resolved against the config's folder."""
+    if cfg.wake.grammar and not Path(cfg.wake.grammar).is_absolute():
+        wake = dataclasses.replace(cfg.wake, grammar=str((base / cfg.wake.grammar).resolve()))
+        return dataclasses.replace(cfg, wake=wake)
+    return cfg
 
 
 def _relative_to(src: SourceConfig, base: Path) -> SourceConfig:

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[str, Any], None]
 
+#: Gates a front door may ask for: none, wake-gated commands, wake detection only.
+GATES = ("", "assistant", "detect")
+
 
 @dataclass
 class DynamicStream:
@@ -43,6 +46,7 @@ class DynamicStream:
     ring_plan: RingPlan
     ring: Ring
     bell: str
+    gate: str = ""
 
 
 class DynamicStreams:
@@ -74,6 +78,8 @@ class DynamicStreams:
             return self._refuse(owner, sid, f"stream {sid} already exists")
         if len(self.streams) >= limit:
             return self._refuse(owner, sid, f"stream limit reached ({limit})")
+        if msg.gate not in GATES:
+            return self._refuse(owner, sid, f"unknown gate {msg.gate[:32]!r}")
         rate = self._cfg.audio.sample_rate_hz
         plan = RingPlan(
             sid,
@@ -97,7 +103,7 @@ class DynamicStreams:
         if self._cfg.refine.finals == "accurate":
             ring.reserve_reader(PCM_READER_REFINE)
         bell = self._paths.bell(f"{sid}-pcm", 0)
-        self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell)
+        self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell, msg.gate)
         self.attach_all("inference")
         self.attach_all("refine")
         log.info("stream %s opened by %s", sid, owner)
@@ -115,7 +121,7 @@ class DynamicStreams:
         reader = PCM_READER_INFERENCE if actor_id == "inference" else PCM_READER_REFINE
         for sid, d in self.streams.items():
             bell = d.bell if actor_id == "inference" else ""
-            self._send(actor_id, m.StreamAttach(sid, d.ring_plan.name, reader, bell))
+            self._send(actor_id, m.StreamAttach(sid, d.ring_plan.name, reader, bell, d.gate))
 
     def close(self, stream_id: str) -> None:
         """Detach the stream everywhere and unlink its ring."""

@@ -40,6 +40,7 @@ from streamasr.supervisor.sdnotify import Notifier
 from streamasr.supervisor.standby import Standby
 from streamasr.supervisor.status import StatusBuilder
 from streamasr.supervisor.streams import StreamBook
+from streamasr.supervisor.wake_book import WakeBook
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,14 @@ class Supervisor:
         self.exit_on_eos = exit_on_eos
         self.log_level = log_level
         self.actor_log = actor_log
-        self.book = StreamBook(cfg.events.history)
+        self.book = StreamBook(
+            cfg.events.history, partial_hold_s=1.5 * cfg.refine.partial_interval_ms / 1000
+        )
         self.children: dict[str, _Child] = {}
         self.rings: dict[str, Ring] = {}
         self.eos_sent: dict[str, m.EndOfStream] = {}
         self.gaps: dict[str, list[m.Gap]] = {}
+        self.wakes = WakeBook()
         self.restart_s: dict[str, float] = {}  # last restart duration per actor, seconds
         self.bridge_warnings = 0
         self.exit_reason = ""
@@ -433,6 +437,8 @@ class Supervisor:
             return state
         if isinstance(msg, m.Transcript) and child is not None:
             self._on_transcript(sender, msg)
+        elif isinstance(msg, (m.WakeDetected, m.WakeEnded)) and child is not None:
+            self._on_wake(msg)
         elif isinstance(msg, m.RefineJob) and child is not None:
             if self.book.add_job(msg):
                 self._send("refine", msg)
@@ -501,11 +507,23 @@ class Supervisor:
             self._send(actor_id, m.Start())  # a restarted capture resumes at once
 
     def _on_transcript(self, sender: str, msg: m.Transcript) -> None:
+        msg = self.wakes.transcript(msg)
         out = self.book.publish(msg, from_refine=(sender == "refine"))
+        if msg.passno == 1 and not msg.is_final and self.cfg.refine.accurate_partials():
+            self._send("refine", msg)  # accurate partials: even a held one extends the utterance
         if out is None:
             return
         self.status.observe(out)
         self._publish(f"transcript.{out.stream_id}", out)
+
+    def _on_wake(self, msg: m.WakeDetected | m.WakeEnded) -> None:
+        """Publish a wake event once (a replacement process may detect a phrase again)."""
+        if isinstance(msg, m.WakeDetected):
+            det = self.wakes.detected(msg)
+            if det is not None:
+                self._publish(f"wake.{msg.stream_id}.detected", det)
+        elif (ended := self.wakes.ended(msg)) is not None:
+            self._publish(f"wake.{msg.stream_id}.ended", ended)
 
     def _chain(self, stream_id: str) -> tuple[str, ...] | None:
         assert self._plan is not None and self.dynamic is not None
@@ -534,6 +552,7 @@ class Supervisor:
         )
         if msg.stream_id in self.dynamic.streams:
             self.dynamic.close(msg.stream_id)
+            self.wakes.forget(msg.stream_id)
             return state
         self._ended.add(msg.stream_id)
         if self.exit_on_eos and self._ended >= set(self._plan.chains):

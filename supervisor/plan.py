@@ -197,6 +197,8 @@ def build(
                 "inference": dataclasses.asdict(cfg.inference),
                 "refine": dataclasses.asdict(cfg.refine),
                 "audio": audio_opts,
+                "wake": dataclasses.asdict(cfg.wake),
+                "wake_streams": gated_streams(cfg),
             },
         )
     )
@@ -209,6 +211,7 @@ def build(
         chains = {sid: (*chain, "refine") for sid, chain in chains.items()}
     front: dict[str, Any] = {
         "audio": audio_opts,
+        "wake": dataclasses.asdict(cfg.wake),
         "refine": dataclasses.asdict(cfg.refine),
         "events_endpoint": paths.events,
     }
@@ -248,3 +251,11 @@ def build(
     return Plan(
         formats=formats, rings=tuple(rings), actors=tuple(actors), children=children, chains=chains
     )
+
+
+def gated_streams(cfg: Config) -> list[str]:
+    """Local stream ids that ``[wake]`` gates (none unless it is enabled)."""
+    if not cfg.wake.enabled:
+        return []
+    local = [s.stream_id for s in cfg.sources()]
+    return [sid for sid in local if not cfg.wake.streams or sid in cfg.wake.streams]

@@ -42,7 +42,11 @@ class Printer:
         self._partial_shown = False
 
     def __call__(self, topic: str, msg: Any) -> None:
-        """Print ``msg`` if it is a transcript."""
+        """Print ``msg`` if it is a transcript or a wake event."""
+        if isinstance(msg, m.WakeDetected | m.WakeEnded):
+            self._wake(msg)
+            self.out.flush()
+            return
         if not isinstance(msg, m.Transcript):
             return
         if self.json_mode:
@@ -68,6 +72,19 @@ class Printer:
             return
         who = self.names.get(t.stream_id) or t.stream_id
         self.out.write(f"[{_clock(t.start_s)} - {_clock(t.end_s)}] {who}: {t.text}\n")
+
+    def _wake(self, w: m.WakeDetected | m.WakeEnded) -> None:
+        if self.json_mode:
+            self.out.write(json.dumps(m.to_dict(w)) + "\n")
+            return
+        if self.tty and self._partial_shown:
+            self.out.write("\r\033[K")
+            self._partial_shown = False
+        who = self.names.get(w.stream_id) or w.stream_id
+        if isinstance(w, m.WakeDetected):
+            self.out.write(f'[{_clock(w.end_s)}] {who}: wake "{w.phrase}" (score {w.score:.1f})\n')
+        elif w.reason != "final":
+            self.out.write(f"[{_clock(w.end_s)}] {who}: no command ({w.reason})\n")
 
     def close(self) -> None:
         """End a dangling partial line."""

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamasr.actors.asr.types import Word
-from streamasr.actors.errors import AudioFormatError, ModelError
+from streamasr.actors.errors import ModelError
 from streamasr.actors.whisper.filters import (
     FilterOptions,
     compression_ratio,
@@ -35,6 +35,7 @@ from streamasr.actors.whisper.filters import (
     words_of,
 )
 from streamasr.actors.whisper.model_store import resolve_model
+from streamasr.actors.whisper.pieces import Piece, check_audio, to_stream
 from streamasr.actors.whisper.vad import SAMPLE_RATE_HZ, SpeechGate, VadGateOptions, split_at_pauses
 
 __all__ = ["RefineOptions", "RefineOutput", "WhisperRefiner"]
@@ -71,7 +72,13 @@ class RefineOptions:
             keep whichever of the two transcripts has the higher mean token log-probability
             (Whisper base's text swings with a few hundred ms of lead-in noise; about twice
             the decode work, batched).
+        trim_view_logprob: below 0, the trimmed view is decoded only for items whose first
+            view was rejected or has a mean token log-probability below this (natural log;
+            measured on the 24 conversation utterances: -0.5 keeps the second view's gain and
+            skips it for about half of them); 0.0 decodes both views always, in one batch.
         fallback_full_window: re-decode a looping piece with the padded 30 s window.
+        word_times: align words to the audio (CTranslate2 ``align``, ~10% of a decode);
+            without it ``RefineOutput.words`` is empty.
         use_vad: run the Silero speech gate before Whisper.
         vad: speech gate options.
         filters: thresholds for no-speech, compression ratio, repetition, log-probability.
@@ -91,7 +98,9 @@ class RefineOptions:
     extra_tokens: int = 10
     split_search_s: float = 5.0
     trim_view: bool = True
+    trim_view_logprob: float = 0.0
     fallback_full_window: bool = True
+    word_times: bool = True
     use_vad: bool = True
     vad: VadGateOptions = field(default_factory=VadGateOptions)
     filters: FilterOptions = field(default_factory=FilterOptions)
@@ -138,36 +147,6 @@ class _Decoded:
     loop: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Piece:
-    """A stretch of one item's audio decoded as a unit (internal).
-
-    Attributes:
-        index: position of the item in the batch.
-        audio: 16 kHz mono float32 samples.
-        start_s: stream time (seconds) of ``audio[0]``.
-        view: 0 for the segment as given, 1 for its VAD-trimmed speech span.
-    """
-
-    index: int
-    audio: NDArray[np.float32]
-    start_s: float
-    view: int = 0
-
-
-def _to_stream(piece: _Piece, words: list[Word]) -> list[Word]:
-    """Shift piece-relative word times to stream seconds, clamped to the piece, monotonic."""
-    end_s = piece.start_s + len(piece.audio) / SAMPLE_RATE_HZ
-    out: list[Word] = []
-    floor = piece.start_s
-    for w in words:
-        start = min(max(piece.start_s + w.start_s, floor), end_s)
-        end = min(max(piece.start_s + w.end_s, start), end_s)
-        out.append(Word(w.word, start, end, min(1.0, max(0.0, w.conf))))
-        floor = start
-    return out
-
-
 def _clamp_words(out: RefineOutput, bounds_s: tuple[float, float]) -> RefineOutput:
     """Keep word times inside the VAD speech span (alignment stretches the first word back
     to the segment start); ``bounds_s`` is (speech start, speech end) in stream seconds."""
@@ -178,16 +157,6 @@ def _clamp_words(out: RefineOutput, bounds_s: tuple[float, float]) -> RefineOutp
         end = max(min(w.end_s, hi), start)
         words.append(Word(w.word, start, end, w.conf))
     return replace(out, words=tuple(words))
-
-
-def _check_audio(audio: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Validate a 16 kHz mono float32 array; return it contiguous."""
-    if not isinstance(audio, np.ndarray) or audio.ndim != 1:
-        shape = getattr(audio, "shape", None)
-        raise AudioFormatError(f"refiner needs 1-D mono audio, got shape {shape}")
-    if audio.dtype != np.float32:
-        raise AudioFormatError(f"refiner needs float32 audio, got {audio.dtype}")
-    return np.ascontiguousarray(audio)
 
 
 class WhisperRefiner:
@@ -252,12 +221,36 @@ class WhisperRefiner:
         """
         t0 = time.perf_counter()
         o = self.options
+        pieces, second, speech = self._pieces(items)
+        if o.trim_view_logprob >= 0.0:  # not gated: both views in one batch
+            pieces, second = pieces + second, []
+        decoded = self._decode_pieces(pieces)
+        if second:
+            first = {i: self._assemble(i, 0, pieces, decoded, 0.0) for i in speech}
+            second = [
+                p
+                for p in second
+                if (out := first[p.index]) is None or out.avg_logprob < o.trim_view_logprob
+            ]
+            decoded += self._decode_pieces(second)
+            pieces += second
+        share = (time.perf_counter() - t0) / max(1, len(items))
+        outs = [self._best_view(i, pieces, decoded, share) for i in range(len(items))]
+        return [out if out is None else _clamp_words(out, speech[i]) for i, out in enumerate(outs)]
+
+    def _pieces(
+        self, items: Sequence[tuple[NDArray[np.float32], float]]
+    ) -> tuple[list[Piece], list[Piece], dict[int, tuple[float, float]]]:
+        """Pieces of the first view, pieces of the VAD-trimmed view, and each item's speech
+        span in stream seconds (items without speech have none and no pieces)."""
+        o = self.options
         max_piece = int((o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
         search = int(min(o.split_search_s, o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
-        pieces: list[_Piece] = []
+        pieces: list[Piece] = []
+        second: list[Piece] = []
         speech: dict[int, tuple[float, float]] = {}
         for index, (raw, start_s) in enumerate(items):
-            audio = _check_audio(raw)
+            audio = check_audio(raw)
             bounds = (0, len(audio)) if self._gate is None else self._gate.speech_bounds(audio)
             if bounds is None:
                 continue
@@ -266,24 +259,41 @@ class WhisperRefiner:
                 start_s + bounds[1] / SAMPLE_RATE_HZ,
             )
             for s, e in split_at_pauses(audio, max_piece, search):
-                pieces.append(_Piece(index, audio[s:e], start_s + s / SAMPLE_RATE_HZ))
+                pieces.append(Piece(index, audio[s:e], start_s + s / SAMPLE_RATE_HZ))
             if self._trim_view(len(audio), bounds):
                 lo, hi = bounds
-                pieces.append(_Piece(index, audio[lo:hi], start_s + lo / SAMPLE_RATE_HZ, 1))
+                second.append(Piece(index, audio[lo:hi], start_s + lo / SAMPLE_RATE_HZ, 1))
+        return pieces, second, speech
+
+    def _decode_pieces(self, pieces: list[Piece]) -> list[_Decoded]:
+        """Decode ``pieces`` (re-decoding loops with the 30 s window), word times in stream s."""
+        if not pieces:
+            return []
         decoded = self._decode_grouped([p.audio for p in pieces])
         for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
             decoded[k] = self._maybe_fallback(piece, dec)
-        for piece, dec in zip(pieces, decoded, strict=True):
-            dec.words = _to_stream(piece, dec.words)
-        share = (time.perf_counter() - t0) / max(1, len(items))
-        outs = [self._best_view(i, pieces, decoded, share) for i in range(len(items))]
-        return [out if out is None else _clamp_words(out, speech[i]) for i, out in enumerate(outs)]
+            decoded[k].words = to_stream(piece, decoded[k].words)
+        return decoded
+
+    def transcribe_draft(self, audio: NDArray[np.float32], start_s: float) -> RefineOutput | None:
+        """Quick transcript of an utterance in progress (accurate partials).
+
+        As :meth:`transcribe`, but one view only (no VAD-trimmed second decode), no 30 s
+        re-decode of a looping piece (it is rejected instead) and no word times (``words``
+        is empty): about half the work, no spikes.
+        """
+        full = self.options
+        self.options = replace(full, trim_view=False, fallback_full_window=False, word_times=False)
+        try:
+            return self.transcribe(audio, start_s)
+        finally:
+            self.options = full
 
     def transcribe_reference(self, audio: NDArray[np.float32]) -> str:
         """Transcribe with faster-whisper's standard padded-30 s ``transcribe`` (for comparison)."""
         o = self.options
         segments, _ = self._fw.transcribe(
-            _check_audio(audio),
+            check_audio(audio),
             language=o.language,
             beam_size=o.beam_size,
             condition_on_previous_text=False,
@@ -358,7 +368,8 @@ class WhisperRefiner:
             return_no_speech_prob=True,
         )
         out = [self._decoded(r, c, window) for r, c in zip(results, caps, strict=True)]
-        self._align(encoded, audios, out)
+        if self.options.word_times:
+            self._align(encoded, audios, out)
         return out
 
     def _decoded(self, result: Any, cap: int, window: int) -> _Decoded:
@@ -447,7 +458,7 @@ class WhisperRefiner:
             return "repeated_phrase"
         return None
 
-    def _maybe_fallback(self, piece: _Piece, dec: _Decoded) -> _Decoded:
+    def _maybe_fallback(self, piece: Piece, dec: _Decoded) -> _Decoded:
         """Re-decode a looping piece with the padded 30 s window, if enabled and useful."""
         reason = self._loop_reason(dec)
         if reason is None:
@@ -469,7 +480,7 @@ class WhisperRefiner:
         return o.trim_view and self._gate is not None and short and (lo, hi) != (0, n_samples)
 
     def _best_view(
-        self, index: int, pieces: list[_Piece], decoded: list[_Decoded], share_s: float
+        self, index: int, pieces: list[Piece], decoded: list[_Decoded], share_s: float
     ) -> RefineOutput | None:
         """The accepted view of item ``index`` with the highest mean token log-probability."""
         outs = [self._assemble(index, view, pieces, decoded, share_s) for view in (0, 1)]
@@ -480,7 +491,7 @@ class WhisperRefiner:
         self,
         index: int,
         view: int,
-        pieces: list[_Piece],
+        pieces: list[Piece],
         decoded: list[_Decoded],
         share_s: float,
     ) -> RefineOutput | None:

@@ -21,12 +21,15 @@ import soundfile as sf
 from conftest import Instance, audio_file, instance_scope, kill_group, read_tsv
 from conftest import wer_of as wer
 from numpy.typing import NDArray
+from synth import needs_flite, say, silence
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
+from wyoming.ping import Ping
+from wyoming.wake import Detect, Detection
 
 from streamasr.actors.errors import AudioFormatError
 from streamasr.actors.wyoming_server import pcm_to_float
@@ -209,7 +212,7 @@ def test_pcm_conversion_of_every_width() -> None:
 
 
 # ------------------------------------------------------------------------------ live
-def test_describe_lists_the_asr_service_and_no_wake_service(server: Server) -> None:
+def test_describe_lists_the_asr_and_wake_services(server: Server) -> None:
     async def go() -> Info:
         async with server.client() as c:
             await c.write_event(Describe().event())
@@ -225,7 +228,56 @@ def test_describe_lists_the_asr_service_and_no_wake_service(server: Server) -> N
         ("whisper-base", ["en"]),
     ]
     assert all(md.installed for md in asr.models)  # accurate finals: Whisper is loaded
-    assert info.wake == []
+    (wake,) = info.wake
+    assert [(md.name, md.phrase, md.languages) for md in wake.models] == [
+        ("hey computer", "hey computer", ["en"])
+    ]
+
+
+async def detect(server: Server, pcm: NDArray[Any], names: list[str] | None = None) -> list[Event]:
+    """A ``detect`` session over ``pcm`` (16 kHz int16); the events until ``not-detected``
+    or until the server answers ``audio-stop`` (it closes nothing: a second session follows)."""
+    async with server.client() as c:
+        await c.write_event(Detect(names=names).event())
+        await c.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+        for i in range(0, len(pcm), 1600):
+            await c.write_event(AudioChunk(16000, 2, 1, pcm[i : i + 1600].tobytes()).event())
+        await c.write_event(AudioStop().event())
+        events: list[Event] = []
+        while True:
+            event = await c.read_event()
+            assert event is not None
+            events.append(event)
+            if event.type == "not-detected":
+                return events
+            if event.type == "detection":  # the answer to audio-stop is nothing more: ping
+                await c.write_event(Ping(text="done").event())
+            if event.type == "pong":
+                return events
+            if Error.is_type(event.type):
+                raise AssertionError(f"server error: {event.data}")
+
+
+@needs_flite
+def test_detect_finds_the_wake_phrase_and_reports_its_absence(server: Server) -> None:
+    phrase = say("hey computer", "slt")
+    speech = clip("conversation2", 0, 2)[0].astype(np.float32) / 32768
+    with_phrase = np.concatenate([silence(1.0), phrase, silence(1.0)])
+    pcm = (np.concatenate([speech, with_phrase]) * 32767).astype(np.int16)
+    events = asyncio.run(detect(server, pcm))
+    detections = [Detection.from_event(e) for e in events if Detection.is_type(e.type)]
+    assert len(detections) == 1, [e.type for e in events]
+    assert detections[0].name == "hey computer"
+    end_ms = (len(speech) + 16000 + len(phrase)) / 16
+    assert detections[0].timestamp is not None
+    assert abs(detections[0].timestamp - end_ms) < 350, (detections[0].timestamp, end_ms)
+    # a conversation without the phrase: not-detected, and no transcript events either
+    quiet = asyncio.run(detect(server, (speech * 32767).astype(np.int16)))
+    assert [e.type for e in quiet] == ["not-detected"]
+    # a name the server does not serve never fires
+    other = asyncio.run(detect(server, pcm, names=["okay nabu"]))
+    assert [e.type for e in other] == ["not-detected"]
+    wait_no_streams(server)
 
 
 def test_whole_conversation_transcript_with_accurate_finals(server: Server) -> None:

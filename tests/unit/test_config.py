@@ -344,6 +344,25 @@ RANGE_ERRORS = [
     ({"refine": {"budget_s": 0}}, "refine.budget_s: must be > 0"),
     ({"refine": {"cpu_threads": 0}}, "refine.cpu_threads: must be in 1..64"),
     ({"refine": {"cpu_threads": 65}}, "refine.cpu_threads: must be in 1..64"),
+    ({"refine": {"partial_interval_ms": 99}}, "refine.partial_interval_ms: must be in 100..10000"),
+    ({"refine": {"delay_ms": -1.0}}, "refine.delay_ms: must be >= 0"),
+    # [wake]
+    ({"wake": {"preroll_ms": -1}}, "wake.preroll_ms: must be in 0..5000"),
+    ({"wake": {"command_timeout_ms": 100}}, "wake.command_timeout_ms: must be in 500..60000"),
+    ({"wake": {"max_command_ms": 500}}, "wake.max_command_ms: must be in 1000..120000"),
+    (
+        {"wake": {"grammar": "a.jsgf", "commands": ["stop"]}},
+        "wake.grammar: give grammar or commands, not both",
+    ),
+    ({"wake": {"streams": ["kitchen"]}}, "wake.streams: no local stream kitchen"),
+    (
+        {"wake": {"commands": ["stop"]}, "inference": {"backend": "torch"}},
+        "wake.grammar: command grammars need the pocketsphinx backend",
+    ),
+    (
+        {"wake": {"enabled": True, "phrases": ["hey frobnicator"]}},
+        "wake.phrases: 'frobnicator' is not in the pronunciation dictionary",
+    ),
 ]
 
 

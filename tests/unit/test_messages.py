@@ -32,6 +32,7 @@ TRANSCRIPT = m.Transcript(
     latency_s=0.25,
     stages_s={"capture": 0.1, "inference": 0.15},
     provisional=True,
+    wake_id="s0:wake:12000",
 )
 TRANSCRIPT_MAP: dict[str, Any] = {
     "kind": "transcript",
@@ -47,9 +48,10 @@ TRANSCRIPT_MAP: dict[str, Any] = {
     "latency_s": 0.25,
     "stages_s": {"capture": 0.1, "inference": 0.15},
     "provisional": True,
+    "wake_id": "s0:wake:12000",
 }
 TRANSCRIPT_BYTES = (
-    b"\x8d\xa4kind\xaatranscript\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000\xa3seq\x07"
+    b"\x8e\xa4kind\xaatranscript\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000\xa3seq\x07"
     b"\xa8is_final\xc3\xa4pass\x01\xa4text\xabhello world"
     b"\xa7start_s\xcb?\xf0\x00\x00\x00\x00\x00\x00\xa5end_s\xcb@\x04\x00\x00\x00\x00\x00\x00"
     b"\xa5words\x92\x94\xa5hello\xcb?\xf0\x00\x00\x00\x00\x00\x00\xcb?\xf8\x00\x00\x00\x00\x00\x00"
@@ -57,7 +59,7 @@ TRANSCRIPT_BYTES = (
     b"\xcb@\x04\x00\x00\x00\x00\x00\x00\xcb?\xe9\x99\x99\x99\x99\x99\x9a"
     b"\xa9latency_s\xcb?\xd0\x00\x00\x00\x00\x00\x00"
     b"\xa8stages_s\x82\xa7capture\xcb?\xb9\x99\x99\x99\x99\x99\x9a\xa9inference\xcb?\xc3333333"
-    b"\xabprovisional\xc3"
+    b"\xabprovisional\xc3\xa7wake_id\xads0:wake:12000"
 )
 
 REFINE_JOB = m.RefineJob(
@@ -220,15 +222,19 @@ GOLDEN: list[Any] = [
         id="stream_ended",
     ),
     pytest.param(
-        m.StreamAttach(stream_id="g1", ring="streamasr-x-g1-pcm", reader=0, bell="ipc:///r/b"),
+        m.StreamAttach(
+            stream_id="g1", ring="streamasr-x-g1-pcm", reader=0, bell="ipc:///r/b", gate="detect"
+        ),
         {
             "kind": "stream_attach",
             "stream_id": "g1",
             "ring": "streamasr-x-g1-pcm",
             "reader": 0,
             "bell": "ipc:///r/b",
+            "gate": "detect",
         },
-        b"\x85\xa4kind\xadstream_attach\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm\xa6reader\x00\xa4bell\xaaipc:///r/b",
+        b"\x86\xa4kind\xadstream_attach\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm"
+        b"\xa6reader\x00\xa4bell\xaaipc:///r/b\xa4gate\xa6detect",
         id="stream_attach",
     ),
     pytest.param(
@@ -238,10 +244,51 @@ GOLDEN: list[Any] = [
         id="stream_detach",
     ),
     pytest.param(
-        m.OpenStream(stream_id="g1", name="web"),
-        {"kind": "open_stream", "stream_id": "g1", "name": "web"},
-        b"\x83\xa4kind\xabopen_stream\xa9stream_id\xa2g1\xa4name\xa3web",
+        m.OpenStream(stream_id="g1", name="web", gate="detect"),
+        {"kind": "open_stream", "stream_id": "g1", "name": "web", "gate": "detect"},
+        b"\x84\xa4kind\xabopen_stream\xa9stream_id\xa2g1\xa4name\xa3web\xa4gate\xa6detect",
         id="open_stream",
+    ),
+    pytest.param(
+        m.WakeDetected(
+            stream_id="s0",
+            wake_id="s0:wake:48000",
+            phrase="hey computer",
+            start_s=2.0,
+            end_s=3.0,
+            detected_s=3.5,
+            score=4.5,
+            t_ns=1700000000000000000,
+        ),
+        {
+            "kind": "wake_detected",
+            "stream_id": "s0",
+            "wake_id": "s0:wake:48000",
+            "phrase": "hey computer",
+            "start_s": 2.0,
+            "end_s": 3.0,
+            "detected_s": 3.5,
+            "score": 4.5,
+            "t_ns": 1700000000000000000,
+        },
+        b"\x89\xa4kind\xadwake_detected\xa9stream_id\xa2s0\xa7wake_id\xads0:wake:48000"
+        b"\xa6phrase\xachey computer\xa7start_s\xcb@\x00\x00\x00\x00\x00\x00\x00"
+        b"\xa5end_s\xcb@\x08\x00\x00\x00\x00\x00\x00\xaadetected_s\xcb@\x0c\x00\x00\x00\x00\x00\x00"
+        b"\xa5score\xcb@\x12\x00\x00\x00\x00\x00\x00\xa4t_ns\xcf\x17\x97\x9c\xfe6*\x00\x00",
+        id="wake_detected",
+    ),
+    pytest.param(
+        m.WakeEnded(stream_id="s0", wake_id="s0:wake:48000", reason="timeout", end_s=8.0),
+        {
+            "kind": "wake_ended",
+            "stream_id": "s0",
+            "wake_id": "s0:wake:48000",
+            "reason": "timeout",
+            "end_s": 8.0,
+        },
+        b"\x85\xa4kind\xaawake_ended\xa9stream_id\xa2s0\xa7wake_id\xads0:wake:48000"
+        b"\xa6reason\xa7timeout\xa5end_s\xcb@ \x00\x00\x00\x00\x00\x00",
+        id="wake_ended",
     ),
     pytest.param(
         m.StreamOpened(

@@ -104,3 +104,19 @@ def test_console_script_help() -> None:
     assert "up" in proc.stdout.split("usage:", 1)[1].split("\n", 1)[0]
     for command in ("up", "status", "tail", "down"):
         assert command in proc.stdout
+
+
+def test_every_subpackage_is_listed_for_a_wheel() -> None:
+    """A regular (non-editable) install only ships the packages pyproject.toml lists: every
+    folder with an ``__init__.py`` under the three code folders must be there."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "streamasr." + ".".join(init.parent.relative_to(REPO).parts)
+        for folder in OURS
+        for init in (REPO / folder).rglob("__init__.py")
+    }
+    assert found - listed == set(), f"missing from [tool.setuptools] packages: {found - listed}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from streamasr.actors import messages as m
-from streamasr.supervisor.streams import OVERLAP_TOLERANCE_S, StreamBook
+from streamasr.supervisor.streams import OVERLAP_TOLERANCE_S, PARTIAL_HOLD_S, StreamBook
 
 
 def tr(
@@ -110,7 +110,13 @@ def test_partial_inside_a_published_final_is_dropped() -> None:
     book = StreamBook()
     book.publish(tr(0.0, 2.0))
     assert book.publish(tr(1.0, 1.5, final=False)) is None
-    assert book.counters()["s0"] == {"events": 1, "finals": 1, "duplicates": 1, "refine_pending": 0}
+    assert book.counters()["s0"] == {
+        "events": 1,
+        "finals": 1,
+        "duplicates": 1,
+        "refine_pending": 0,
+        "partials_suppressed": 0,
+    }
     partial = tr(1.0, 1.5, final=False)
     assert book.add_job(job(partial)) is True  # only dropped finals refuse their job
 
@@ -157,7 +163,13 @@ def test_refine_final_is_published_once_per_job() -> None:
     assert not book.has_pending("s0")
     # a restarted refine actor answers the same job again
     assert book.publish(accurate(first, "other"), from_refine=True) is None
-    assert book.counters()["s0"] == {"events": 2, "finals": 1, "duplicates": 1, "refine_pending": 0}
+    assert book.counters()["s0"] == {
+        "events": 2,
+        "finals": 1,
+        "duplicates": 1,
+        "refine_pending": 0,
+        "partials_suppressed": 0,
+    }
 
 
 def test_refine_final_without_a_job_is_dropped() -> None:
@@ -226,6 +238,132 @@ def test_counters_for_every_stream_seen() -> None:
     book.publish(tr(0.2, 0.8))
     book.add_job(job(tr(5.0, 6.0, stream="s1")))
     assert book.counters() == {
-        "s0": {"events": 1, "finals": 1, "duplicates": 1, "refine_pending": 0},
-        "s1": {"events": 0, "finals": 0, "duplicates": 0, "refine_pending": 1},
+        "s0": {
+            "events": 1,
+            "finals": 1,
+            "duplicates": 1,
+            "refine_pending": 0,
+            "partials_suppressed": 0,
+        },
+        "s1": {
+            "events": 0,
+            "finals": 0,
+            "duplicates": 0,
+            "refine_pending": 1,
+            "partials_suppressed": 0,
+        },
     }
+
+
+# ------------------------------------------------------------------- partials of two passes
+class Clock:
+    """A settable monotonic clock (seconds)."""
+
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def accurate_partial(first: m.Transcript, text: str = "accurate") -> m.Transcript:
+    """A pass-2 partial of the utterance of first-pass partial ``first``."""
+    return dataclasses.replace(first, passno=2, text=text)
+
+
+def shown(out: m.Transcript | None) -> tuple[int, str] | None:
+    return None if out is None else (out.passno, out.text)
+
+
+def test_pass1_partials_are_held_while_pass2_partials_come() -> None:
+    clock = Clock()
+    book = StreamBook(partial_hold_s=0.75, clock=clock)
+    p1 = tr(1.0, 1.5, final=False, text="turn on")
+    assert shown(book.publish(p1)) == (1, "turn on")
+    assert shown(book.publish(accurate_partial(p1, "Turn on"), from_refine=True)) == (2, "Turn on")
+    clock.now_s += 0.5
+    assert book.publish(tr(1.0, 2.0, final=False, text="turn on the")) is None
+    assert shown(book.publish(accurate_partial(p1, "Turn on the"), from_refine=True)) == (
+        2,
+        "Turn on the",
+    )
+    clock.now_s += 0.7  # within the hold after the last pass-2 partial
+    assert book.publish(tr(1.0, 2.5, final=False, text="turn on the kitchen")) is None
+    assert book.counters()["s0"]["partials_suppressed"] == 2
+    assert book.counters()["s0"]["events"] == 3
+
+
+def test_pass1_partials_show_again_when_pass2_partials_stop() -> None:
+    clock = Clock()
+    book = StreamBook(partial_hold_s=0.75, clock=clock)
+    p1 = tr(1.0, 1.5, final=False)
+    book.publish(p1)
+    book.publish(accurate_partial(p1), from_refine=True)
+    clock.now_s += 0.76  # the refine actor stopped its partials (no headroom)
+    out = book.publish(tr(1.0, 2.5, final=False, text="fallback"))
+    assert shown(out) == (1, "fallback")
+    # and a pass-2 partial coming back takes over again
+    assert book.publish(accurate_partial(p1, "back"), from_refine=True) is not None
+    assert book.publish(tr(1.0, 2.7, final=False)) is None
+
+
+def test_default_hold_is_one_and_a_half_default_intervals() -> None:
+    assert PARTIAL_HOLD_S == 1.5 * 0.5
+    clock = Clock()
+    book = StreamBook(clock=clock)
+    p1 = tr(1.0, 1.5, final=False)
+    book.publish(accurate_partial(p1), from_refine=True)
+    clock.now_s += PARTIAL_HOLD_S - 0.01
+    assert book.publish(p1) is None
+    clock.now_s += 0.02
+    assert book.publish(p1) is not None
+
+
+def test_pass1_partials_of_another_utterance_are_not_held() -> None:
+    clock = Clock()
+    book = StreamBook(clock=clock)
+    a = tr(1.0, 1.5, final=False)
+    book.publish(accurate_partial(a), from_refine=True)
+    other_stream = tr(1.0, 1.5, final=False, stream="s1")
+    assert book.publish(other_stream) is not None
+    final_a = tr(1.0, 2.0, provisional=True)
+    assert book.publish(final_a) is not None
+    nxt = tr(3.0, 3.5, final=False, text="next")
+    assert shown(book.publish(nxt)) == (1, "next")
+
+
+def test_pass2_partial_after_the_final_is_dropped() -> None:
+    book = StreamBook(clock=Clock())
+    p1 = tr(1.0, 1.5, final=False)
+    book.publish(p1)
+    first = tr(1.0, 2.0, provisional=True)
+    book.publish(first)
+    assert book.add_job(job(first))
+    assert book.publish(accurate_partial(p1), from_refine=True) is None
+    assert book.counters()["s0"]["partials_suppressed"] == 1
+    assert book.has_pending("s0")  # a partial never answers the refine job
+    out = book.publish(accurate(first), from_refine=True)
+    assert out is not None and out.is_final and out.passno == 2
+    assert book.publish(accurate_partial(p1), from_refine=True) is None
+
+
+def test_pass2_partial_does_not_answer_or_count_as_a_final() -> None:
+    book = StreamBook(clock=Clock())
+    p1 = tr(1.0, 1.5, final=False)
+    first = tr(1.0, 2.0, provisional=True)
+    book.add_job(job(first))
+    out = book.publish(accurate_partial(p1), from_refine=True)
+    assert out is not None and not out.is_final
+    assert book.counters()["s0"]["refine_pending"] == 1
+    assert book.counters()["s0"]["finals"] == 0
+    assert book.history() == []
+
+
+def test_finals_are_unaffected_by_pass2_partials() -> None:
+    clock = Clock()
+    book = StreamBook(clock=clock)
+    p1 = tr(1.0, 1.5, final=False)
+    book.publish(accurate_partial(p1), from_refine=True)
+    final = tr(1.0, 2.0)  # a first-pass (fast mode) final within the hold
+    out = book.publish(final)
+    assert out is not None and out.is_final
