@@ -17,7 +17,6 @@ times).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections import deque
@@ -35,7 +34,7 @@ from streamasr.actors.doorbell import Listener, Stamp
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.features import LogMelOptions, StreamingLogMel
 from streamasr.actors.inference_support import (
-    burn_cpu,
+    DelayOverride,
     close_decoder,
     stream_rings,
     wait_for_promotion,
@@ -89,7 +88,9 @@ class _Inference:
         self.recognizer = recognizer
         self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
         self.streams: dict[str, _Stream] = {}
-        self.delay_s = float(rt.spec.options["inference"].get("delay_ms", 0.0)) / 1000.0
+        self.delay = DelayOverride(
+            rt, "inference", float(rt.spec.options["inference"].get("delay_ms", 0.0))
+        )
         self.features = recognizer.input_kind == "features"
         self.mel_options = LogMelOptions(
             sample_rate_hz=int(rt.spec.options["audio"]["sample_rate_hz"]),
@@ -100,8 +101,6 @@ class _Inference:
         self.frame_rate = recognizer.sample_rate_hz
         self.compute_ms: deque[float] = deque(maxlen=20)
         self._finish_cpu_s = 0.0
-        self._delay_file = rt.runtime_dir / "inference.delay_ms"
-        self._next_delay_check = 0.0
         self.wake = wake
 
     def attach(
@@ -204,22 +203,9 @@ class _Inference:
             ((s.ring.write_counter - s.pos) / s.ring.capacity for s in self.streams.values()),
             default=0.0,
         )
-        self._check_delay_file()
-        self.rt.counters["frames_lost"] = sum(s.frames_lost for s in self.streams.values())
-
-    def _check_delay_file(self) -> None:
-        """Fault injection: ``<runtime_dir>/inference.delay_ms`` overrides ``delay_ms`` live."""
-        now = time.monotonic()
-        if now < self._next_delay_check:
-            return
-        self._next_delay_check = now + 0.5
-        delay_ms = float(self.rt.spec.options["inference"].get("delay_ms", 0.0))
-        with contextlib.suppress(OSError, ValueError):
-            delay_ms = float(self._delay_file.read_text().strip())
-        if delay_ms / 1000.0 != self.delay_s:
+        if self.delay.check(time.monotonic()):
             self.compute_ms.clear()  # measurements at the old load no longer apply
-        self.delay_s = delay_ms / 1000.0
-        self.rt.gauges["delay_ms"] = delay_ms
+        self.rt.counters["frames_lost"] = sum(s.frames_lost for s in self.streams.values())
 
     def _maybe_end(self, st: _Stream) -> None:
         if st.eos_at is not None and st.pos >= st.eos_at:
@@ -259,8 +245,7 @@ class _Inference:
         else:
             for st, pcm in batch:
                 st.decoder.accept(to_int16(pcm))
-        if self.delay_s:  # fault injection: a model that needs more CPU than real time allows
-            burn_cpu(self.delay_s)
+        self.delay.burn()  # fault injection: a model that needs more CPU than real time allows
         for st, pcm in batch:
             st.pos += pcm.shape[0]
             self._advance_stamps(st)

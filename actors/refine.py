@@ -31,18 +31,17 @@ to every Whisper call: fault injection for tests.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
 from collections import deque
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from streamasr.actors import messages as m
+from streamasr.actors.inference_support import DelayOverride
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, Utterance
 from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
@@ -135,36 +134,6 @@ def _control(streams: dict[str, _Stream], msg: object) -> None:
         streams.pop(msg.stream_id).ring.close()
 
 
-class _Load:
-    """Fault injection: CPU work added to every Whisper call (``delay_ms``, live file)."""
-
-    def __init__(self, rt: ActorRuntime, delay_ms: float) -> None:
-        self.rt = rt
-        self.configured_ms = delay_ms
-        self.delay_s = delay_ms / 1000.0
-        self.file = Path(rt.spec.control.removeprefix("ipc://")).parent / "refine.delay_ms"
-        self._next_check_s = 0.0
-
-    def check(self, now_s: float) -> bool:
-        """Re-read the override file (at most every 0.5 s); True if the delay changed."""
-        if now_s < self._next_check_s:
-            return False
-        self._next_check_s = now_s + 0.5
-        delay_ms = self.configured_ms
-        with contextlib.suppress(OSError, ValueError):
-            delay_ms = float(self.file.read_text().strip())
-        changed = delay_ms / 1000.0 != self.delay_s
-        self.delay_s = delay_ms / 1000.0
-        self.rt.gauges["delay_ms"] = delay_ms
-        return changed
-
-    def burn(self) -> None:
-        """Spend ``delay_s`` of this process's CPU time."""
-        end = time.process_time() + self.delay_s
-        while time.process_time() < end:
-            pass
-
-
 @dataclasses.dataclass(slots=True)
 class _Actor:
     """What the loop works with (internal)."""
@@ -172,7 +141,7 @@ class _Actor:
     rt: ActorRuntime
     streams: dict[str, _Stream]
     refiner: WhisperRefiner
-    load: _Load
+    load: DelayOverride
     margin_s: float
     sched: PartialScheduler | None
 
@@ -200,7 +169,7 @@ def run(rt: ActorRuntime) -> None:
         rt,
         _attach_spec_rings(rt),
         refiner,
-        _Load(rt, float(cfg.get("delay_ms", 0.0))),
+        DelayOverride(rt, "refine", float(cfg.get("delay_ms", 0.0))),
         float(cfg["margin_s"]),
         _scheduler(cfg),
     )
