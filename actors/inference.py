@@ -54,6 +54,10 @@ COMMIT_LAG_S = 1.0
 #: Most audio decoded per stream per loop iteration, in seconds (keeps control responsive).
 MAX_STEP_S = 0.5
 
+#: Non-speech after an utterance's speech, in ms, at which its span goes to the second pass
+#: ahead of the endpoint (:class:`SpeechPaused`); half the default endpoint silence.
+PAUSE_MS = 300
+
 
 @dataclass(slots=True)
 class _Stream:
@@ -73,6 +77,7 @@ class _Stream:
     last_final_end: int = 0  # ring frame where the last finalised utterance ended
     mel: StreamingLogMel | None = None
     gate: WakeGate | None = None  # wake-word gating (None: every utterance is decoded)
+    paused: tuple[int, int] | None = None  # last span sent in a SpeechPaused
 
     @property
     def rate(self) -> int:
@@ -368,7 +373,21 @@ class _Inference:
             wake_id=st.gate.wake_id if st.gate is not None else "",
         )
 
+    def _send_pause(self, st: _Stream) -> None:
+        """Accurate finals: tell the second pass when an utterance's speech has paused."""
+        paused_span = getattr(st.decoder, "paused_span", None)
+        if not self.accurate or paused_span is None or (st.gate and self.wake.grammar):
+            return
+        span = paused_span(PAUSE_MS)
+        if span is None or span == st.paused:
+            return
+        st.paused = span
+        start, end = self._to_ring(span[0]), self._to_ring(span[1])
+        uid = f"{st.stream_id}:{start}"
+        self.rt.send(m.SpeechPaused(st.stream_id, uid, start, end, st.rate))
+
     def _send_partial(self, st: _Stream, compute_s: float) -> None:
+        self._send_pause(st)
         res = st.decoder.result()
         if res is None or res.text == st.last_partial:
             return

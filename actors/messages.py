@@ -138,6 +138,24 @@ class RefineJob:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechPaused:
+    """Inference -> supervisor -> refine: the utterance in progress has paused.
+
+    Its speech stopped and the first pass has since seen ``pause_ms`` of non-speech, though
+    not yet the whole endpoint silence. If no more speech comes, the utterance's final will
+    span ring frames ``[start_frame, end_frame)``: the second pass may transcribe that span
+    now and hold the result until the :class:`RefineJob` with the same span arrives.
+    """
+
+    KIND: ClassVar[str] = "speech_paused"
+    stream_id: str
+    utterance_id: str
+    start_frame: int
+    end_frame: int
+    sample_rate_hz: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamAttach:
     """Supervisor -> inference/refine: start serving a stream opened at run time.
 
@@ -346,6 +364,7 @@ MESSAGE_TYPES: tuple[type[Any], ...] = (
     Gap,
     ActorError,
     RefineJob,
+    SpeechPaused,
     StreamAttach,
     StreamDetach,
     OpenStream,

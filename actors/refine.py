@@ -18,6 +18,12 @@ than the ring is refined from the part still held (counted as ``partial_audio``)
 nothing left falls back (``lost_audio``). Streams opened at run time arrive as
 :class:`StreamAttach` / :class:`StreamDetach`.
 
+Early transcription (:mod:`~streamasr.actors.whisper.speculation`): when the first pass
+reports that an utterance's speech has paused (:class:`SpeechPaused`, 300 ms into the 600 ms
+endpoint silence) and nothing else is waiting, its span is transcribed at once; the job that
+follows with the same span is answered from that result (counters ``early_runs``,
+``early_hits``, ``early_misses``), so the accurate final follows the endpoint immediately.
+
 Accurate partials (``partials = "auto"``): the supervisor also forwards the first pass's
 partials; a :class:`~streamasr.actors.whisper.partials.PartialScheduler` tracks each
 stream's utterance in progress and, every ``partial_interval_ms`` when the job queue is
@@ -45,6 +51,7 @@ from streamasr.actors.inference_support import DelayOverride
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, Utterance
 from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.whisper.speculation import Speculator
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
 
@@ -55,6 +62,9 @@ PCM_READER_INFERENCE = 0
 
 #: Most utterances encoded together in one batch.
 MAX_BATCH = 4
+
+#: Seconds without early transcriptions after a fallback (the second pass is behind).
+EARLY_OFF_S = 5.0
 
 #: The VAD-trimmed second view is decoded only when the first view's mean token
 #: log-probability is below this (see ``RefineOptions.trim_view_logprob``): about half the
@@ -144,6 +154,9 @@ class _Actor:
     load: DelayOverride
     margin_s: float
     sched: PartialScheduler | None
+    early: Speculator = dataclasses.field(default_factory=Speculator)
+    fallbacks_seen: int = 0
+    early_off_until_s: float = 0.0
 
     def rings(self) -> dict[str, Ring]:
         return {k: s.ring for k, s in self.streams.items()}
@@ -194,7 +207,8 @@ def run(rt: ActorRuntime) -> None:
                 for done in eos:
                     rt.send(m.EndOfStream(rt.spec.actor_id, done.stream_id, done.end_frame))
                 eos.clear()
-                _partial(act)
+                if not _transcribe_early(act):
+                    _partial(act)
             now_s = time.monotonic()
             for sid, st in act.streams.items():
                 st.release([j for j in queue if j.stream_id == sid], act.margin_s, now_s)
@@ -219,7 +233,9 @@ def _receive(
     if act.load.check(now_s) and act.sched is not None:
         act.sched.forget_measurements()  # run times at the old load no longer apply
     for msg in msgs:
-        if isinstance(msg, m.RefineJob):
+        if isinstance(msg, m.SpeechPaused):
+            act.early.paused(msg, now_s)
+        elif isinstance(msg, m.RefineJob):
             queue.append(msg)
             if act.sched is not None:
                 act.sched.finish(msg.stream_id, msg.utterance_id)
@@ -231,8 +247,10 @@ def _receive(
             eos.append(msg)
         else:
             _control(act.streams, msg)
-            if isinstance(msg, m.StreamDetach) and act.sched is not None:
-                act.sched.drop_stream(msg.stream_id)
+            if isinstance(msg, m.StreamDetach):
+                act.early.forget_stream(msg.stream_id)
+                if act.sched is not None:
+                    act.sched.drop_stream(msg.stream_id)
 
 
 def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:
@@ -252,6 +270,11 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     items: list[tuple[np.ndarray, float]] = []
     jobs: list[m.RefineJob] = []
     for job in batch:
+        early = act.early.take(job)
+        if early is not None:  # transcribed when the speech paused: nothing left to do
+            rt.send(_final(job, early.out, 0.0, early_s=early.compute_s))
+            rt.counters["refined" if early.out is not None else "no_speech"] += 1
+            continue
         ring = rings.get(job.stream_id)
         got = _audio(ring, job, act.margin_s) if ring is not None else None
         if got is None:
@@ -286,6 +309,38 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     for job, out in zip(jobs, outs, strict=True):
         rt.send(_final(job, out, compute_s))
         rt.counters["refined" if out is not None else "no_speech"] += 1
+
+
+def _transcribe_early(act: _Actor) -> bool:
+    """Transcribe the newest paused utterance now (see :mod:`.whisper.speculation`).
+
+    True if a pause was taken (and the loop should poll again before anything else).
+    """
+    now_s = time.monotonic()
+    if act.rt.counters["fallbacks"] != act.fallbacks_seen:  # behind: no early work for a while
+        act.fallbacks_seen = act.rt.counters["fallbacks"]
+        act.early_off_until_s = now_s + EARLY_OFF_S
+    if now_s < act.early_off_until_s:
+        act.early.clear()
+        return False
+    pause = act.early.next_pause(now_s)
+    if pause is None:
+        return False
+    ring = act.rings().get(pause.stream_id)
+    margin = int(act.margin_s * pause.sample_rate_hz)
+    if ring is None or ring.write_counter < pause.end_frame + margin:
+        return True  # its audio (with the margin) is not all written yet: leave it to the job
+    got = _read_span(ring, max(0, pause.start_frame - margin), pause.end_frame + margin)
+    if got is None:
+        return True
+    audio, start = got
+    t0 = time.perf_counter()
+    out = act.refiner.transcribe_batch([(audio, start / pause.sample_rate_hz)])[0]
+    act.load.burn()
+    act.early.store(pause, out, time.perf_counter() - t0)
+    for name in ("runs", "hits", "misses"):
+        act.rt.counters[f"early_{name}"] = getattr(act.early, name)
+    return True
 
 
 def _partial(act: _Actor) -> None:
@@ -383,10 +438,16 @@ def _read_span(ring: Ring, start: int, end: int) -> tuple[np.ndarray, int] | Non
     return None
 
 
-def _final(job: m.RefineJob, out: RefineOutput | None, compute_s: float) -> m.Transcript:
+def _final(
+    job: m.RefineJob, out: RefineOutput | None, compute_s: float, *, early_s: float = 0.0
+) -> m.Transcript:
+    """The accurate final of ``job``: ``compute_s`` spent after the endpoint, ``early_s``
+    before it (an early transcription, see :mod:`.whisper.speculation`)."""
     first = job.first_pass
     waited_s = (time.time_ns() - job.t_endpoint_ns) / 1e9
     stages = {**first.stages_s, "refine_queue": max(0.0, waited_s - compute_s), "refine": compute_s}
+    if early_s:
+        stages["refine_early"] = early_s
     return dataclasses.replace(
         first,
         passno=2,

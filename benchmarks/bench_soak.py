@@ -15,7 +15,12 @@ told apart. A process that was SIGKILLed in between is a different process at th
 (marked ``(restarted)``): only processes that lived through the whole run measure leaks;
 ``--kill-every 0`` runs without kills so every process does.
 
-Usage: python benchmarks/bench_soak.py [--minutes 30] [--kill-every 20] [--seed 1] [--warmup-s 180]
+The supervisor keeps the last ``[events] history`` finals for late joiners (about 3 KB
+each): with the default 1000 that buffer is still filling after 30 minutes of conversation
+(~540 finals) and shows as steady growth, so the soak runs with ``--history 50``.
+
+Usage: python benchmarks/bench_soak.py [--minutes 30] [--kill-every 20] [--seed 1]
+       [--warmup-s 300] [--history 50]
 """
 
 from __future__ import annotations
@@ -117,6 +122,7 @@ def run_soak(
     kill_every_s: float,
     seed: int,
     warmup_s: float = 180.0,
+    history: int = 1000,
 ) -> SoakReport:
     """Run the soak with runtime root ``base`` (XDG_RUNTIME_DIR) and instance ``instance``."""
     rng = random.Random(seed)
@@ -126,6 +132,7 @@ def run_soak(
     config = base / "soak.toml"
     config.write_text(
         f'[supervisor]\ninstance = "{instance}"\nruntime_dir = "{root}"\nmax_restarts = 20\n'
+        f"[events]\nhistory = {history}\n"
     )
     env = {**os.environ, "XDG_RUNTIME_DIR": str(base), "PYTHONUNBUFFERED": "1"}
     out_path, err_path = base / "soak.out", base / "soak.err"
@@ -228,7 +235,14 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--kill-every", type=float, default=20.0, help="seconds between kills")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--warmup-s", type=float, default=180.0, help="RSS baseline after this")
+    ap.add_argument("--warmup-s", type=float, default=300.0, help="RSS baseline after this")
+    ap.add_argument(
+        "--history",
+        type=int,
+        default=50,
+        help="[events] history: finals the supervisor keeps for late joiners (a bounded buffer "
+        "of ~3 KB per final; small, so that it is full before the RSS baseline)",
+    )
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="sk", dir="/tmp"))
     r = run_soak(
@@ -238,6 +252,7 @@ def main() -> None:
         kill_every_s=args.kill_every,
         seed=args.seed,
         warmup_s=args.warmup_s,
+        history=args.history,
     )
     print(f"exit code {r.exit_code}, {r.duration_s:.0f} s, {r.kills} kills")
     print(f"utterances {r.utterances}, finals {r.finals}, frames lost {r.frames_lost}")

@@ -439,6 +439,9 @@ class Supervisor:
             self._on_transcript(sender, msg)
         elif isinstance(msg, (m.WakeDetected, m.WakeEnded)) and child is not None:
             self._on_wake(msg)
+        elif isinstance(msg, m.SpeechPaused) and child is not None:
+            if self.cfg.refine.finals == "accurate":
+                self._send("refine", msg)  # the second pass may transcribe it early
         elif isinstance(msg, m.RefineJob) and child is not None:
             if self.book.add_job(msg):
                 self._send("refine", msg)

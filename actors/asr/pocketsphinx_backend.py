@@ -429,6 +429,18 @@ class PocketsphinxStream:
         if self._silence_frames >= self._endpoint_frames:
             self._endpoint = True
 
+    def paused_span(self, min_silence_ms: int) -> tuple[int, int] | None:
+        """``(start, end)`` frames the utterance's final will span if no more speech comes,
+        once ``min_silence_ms`` of non-speech followed its speech (None otherwise, and while
+        idle). ``end`` is what :meth:`finalize` would give now."""
+        if self._utt_start is None or not self._partial:
+            return None
+        frame_ms = 1000.0 * self._frame_len / self._opts.sample_rate_hz
+        if self._silence_frames * frame_ms < min_silence_ms:
+            return None
+        end = min(self._fed_end, self._last_speech_end + self._hangover_frames())
+        return self._utt_start, end
+
     def result(self) -> Result | None:
         """Partial text of the utterance in progress (no word times), or None if no words yet."""
         if self._utt_start is None or not self._partial:

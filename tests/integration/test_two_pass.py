@@ -116,9 +116,10 @@ def test_overload_falls_back_to_first_pass_finals_and_recovers(
     instance: Instance, tmp_path: Path
 ) -> None:
     # Six streams as fast as possible (bursts of jobs) beside one at real time; with room
-    # for a single waiting job the bursts must shed, the real-time stream's later
-    # utterances (after the bursts) must be refined again.
-    live, live_refs = cut_conversation("conversation1", 4, tmp_path / "live.wav")
+    # for a single waiting job and 200 ms of extra work per Whisper call the bursts must shed
+    # (early transcriptions make the second pass fast enough otherwise); the real-time
+    # stream's last utterance (after the bursts) must be refined again.
+    live, live_refs = cut_conversation("conversation1", 7, tmp_path / "live.wav")
     names = ("conversation1", "conversation2", "conversation3") * 2
     burst = {f"b{i}": cut_conversation(n, 3, tmp_path / f"b{i}.wav") for i, n in enumerate(names)}
     tables = [f'[[streams]]\nkind = "file"\npath = "{live}"\nstream_id = "live"\n']
@@ -126,7 +127,7 @@ def test_overload_falls_back_to_first_pass_finals_and_recovers(
         f'[[streams]]\nkind = "file"\npath = "{p}"\nstream_id = "{sid}"\nrealtime = false\n'
         for sid, (p, _) in burst.items()
     ]
-    instance.write_config("\n[refine]\nmax_queue = 1\n\n" + "\n".join(tables))
+    instance.write_config("\n[refine]\nmax_queue = 1\ndelay_ms = 200.0\n\n" + "\n".join(tables))
     proc = instance.popen("up", "--json")
     reader = EventReader(proc)
     fallbacks = 0

@@ -107,6 +107,7 @@ EXAMPLES: list[Any] = [
     m.StreamEnded(stream_id="s0", end_s=1.0),
     m.WakeDetected("s0", "s0:wake:16000", "hey computer", 0.5, 1.0, 1.4, 3.0, 7),
     m.WakeEnded("s0", "s0:wake:16000", "final", 2.0),
+    m.SpeechPaused("s0", "s0:16000", 16000, 40000, 16000),
     m.StreamRefused(stream_id="g1", reason="full"),
     m.Promote(),
     m.StreamAttach(stream_id="g1", ring="streamasr-x-g1-pcm", reader=0, bell="ipc:///r/b"),

@@ -278,6 +278,26 @@ GOLDEN: list[Any] = [
         id="wake_detected",
     ),
     pytest.param(
+        m.SpeechPaused(
+            stream_id="s0",
+            utterance_id="s0:16000",
+            start_frame=16000,
+            end_frame=40000,
+            sample_rate_hz=16000,
+        ),
+        {
+            "kind": "speech_paused",
+            "stream_id": "s0",
+            "utterance_id": "s0:16000",
+            "start_frame": 16000,
+            "end_frame": 40000,
+            "sample_rate_hz": 16000,
+        },
+        b"\x86\xa4kind\xadspeech_paused\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000"
+        b"\xabstart_frame\xcd>\x80\xa9end_frame\xcd\x9c@\xaesample_rate_hz\xcd>\x80",
+        id="speech_paused",
+    ),
+    pytest.param(
         m.WakeEnded(stream_id="s0", wake_id="s0:wake:48000", reason="timeout", end_s=8.0),
         {
             "kind": "wake_ended",
