@@ -45,23 +45,16 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pocketsphinx
 
 from streamasr.actors.asr.base import InputKind
-from streamasr.actors.asr.grammar import (
-    check_words,
-    jsgf_from_phrases,
-    jsgf_words,
-    load_jsgf,
-    score_ratio,
-)
+from streamasr.actors.asr.grammar import score_ratio
+from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
 from streamasr.actors.asr.types import Result, Word
-from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
+from streamasr.actors.errors import AudioFormatError, ModelError
 
 __all__ = [
     "PocketsphinxOptions",
@@ -73,129 +66,6 @@ logger = logging.getLogger(__name__)
 
 _FRAME_RATE_HZ = 100  # PocketSphinx feature frames per second (its ``frate`` default)
 _PHONE_LOOP_LW = 1.0  # phone-LM weight of the rejection phone loop (in-grammar ratio >= ~1)
-
-
-@dataclass(frozen=True, slots=True)
-class PocketsphinxOptions:
-    """Options of the PocketSphinx backend (times in milliseconds, rates in Hz).
-
-    Attributes:
-        sample_rate_hz: PCM rate streams accept; the shipped en-us model is 16 kHz.
-        hmm_path, lm_path, dict_path: model files; None uses the model shipped with the wheel.
-        endpoint_silence_ms: trailing non-speech after speech that ends an utterance.
-        vad_mode: VAD aggressiveness 0 (loose) .. 3 (strict).
-        vad_frame_ms: VAD frame length: 10, 20 or 30.
-        speech_window_ms: window over which speech onset is decided.
-        speech_ratio: fraction of that window that must be speech to start an utterance.
-        preroll_ms: audio before the first speech frame that is fed to the decoder.
-        end_hangover_ms: added after the last speech frame to a final's ``end_frame``.
-        lw: language-model weight (None keeps PocketSphinx's 6.5).
-        beam, wbeam: Viterbi beams (None keeps PocketSphinx's defaults 1e-48, 7e-29).
-        remove_noise: spectral-subtraction noise removal (None keeps the model's feat.params).
-        dither: add 1/2-bit noise in the front end (off makes decoding reproducible).
-        bestpath: run the lattice best-path pass (gives word posteriors as confidences).
-        grammar_path: a JSGF file; recognition is restricted to its first public rule.
-        commands: whole phrases, one per alternative (``"turn on the kitchen light"``); builds
-            ``public <command> = phrase1 | phrase2 ...;``.  At most one of grammar_path,
-            commands and lm_path may be set.  Words must be in the dictionary, numbers spelled.
-        reject_out_of_grammar: with a grammar, drop finals that are not a complete sentence.
-        min_score_ratio: with a grammar and > 0, drop finals whose per-frame score is below
-            this multiple of a phone loop's (0.8 suits the benchmark's flite voices).
-    """
-
-    sample_rate_hz: int = 16000
-    hmm_path: str | None = None
-    lm_path: str | None = None
-    dict_path: str | None = None
-    endpoint_silence_ms: int = 600
-    vad_mode: int = 0
-    vad_frame_ms: int = 30
-    speech_window_ms: int = 300
-    speech_ratio: float = 0.7
-    preroll_ms: int = 200
-    end_hangover_ms: int = 60
-    lw: float | None = None
-    beam: float | None = None
-    wbeam: float | None = None
-    remove_noise: bool | None = None
-    dither: bool = False
-    bestpath: bool = True
-    grammar_path: str | None = None
-    commands: tuple[str, ...] = ()
-    reject_out_of_grammar: bool = True
-    min_score_ratio: float = 0.0
-
-    def __post_init__(self) -> None:
-        """Validate ranges; raises ConfigError naming the offending field."""
-        if self.sample_rate_hz not in (8000, 16000):
-            raise ConfigError(f"sample_rate_hz: must be 8000 or 16000, got {self.sample_rate_hz}")
-        if self.vad_mode not in (0, 1, 2, 3):
-            raise ConfigError(f"vad_mode: must be 0..3, got {self.vad_mode}")
-        if self.vad_frame_ms not in (10, 20, 30):
-            raise ConfigError(f"vad_frame_ms: must be 10, 20 or 30, got {self.vad_frame_ms}")
-        if not 0.0 < self.speech_ratio <= 1.0:
-            raise ConfigError(f"speech_ratio: must be in (0, 1], got {self.speech_ratio}")
-        for name in ("endpoint_silence_ms", "speech_window_ms"):
-            if getattr(self, name) < self.vad_frame_ms:
-                raise ConfigError(f"{name}: must be >= vad_frame_ms ({self.vad_frame_ms})")
-        for name in ("preroll_ms", "end_hangover_ms"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name}: must be >= 0")
-        if not 0.0 <= self.min_score_ratio <= 2.0:
-            raise ConfigError(f"min_score_ratio: must be in [0, 2], got {self.min_score_ratio}")
-        chosen = [
-            name
-            for name, value in (
-                ("grammar_path", self.grammar_path),
-                ("commands", self.commands),
-                ("lm_path", self.lm_path),
-            )
-            if value
-        ]
-        if len(chosen) > 1:
-            raise ConfigError(
-                f"{', '.join(chosen)}: at most one of grammar_path, commands, lm_path may be set"
-            )
-        self.grammar_jsgf()  # validates the grammar file or the phrases and their words
-
-    @property
-    def uses_grammar(self) -> bool:
-        """True when recognition is restricted to a grammar (grammar_path or commands)."""
-        return bool(self.grammar_path or self.commands)
-
-    def grammar_jsgf(self) -> str | None:
-        """The grammar's JSGF text, checked against the dictionary (None without a grammar).
-
-        Raises ConfigError naming ``grammar_path`` or ``commands``.
-        """
-        text: str | None = None
-        if self.grammar_path:
-            text = load_jsgf(self.grammar_path, self.dict_path, "grammar_path")
-        elif self.commands:
-            text = jsgf_from_phrases(self.commands)
-            check_words(jsgf_words(text), self.dict_path, "commands")
-        return text
-
-    def decoder_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`pocketsphinx.Decoder` (model paths, weights, beams)."""
-        kwargs: dict[str, Any] = {
-            "samprate": self.sample_rate_hz,
-            "loglevel": "FATAL",
-            "dither": self.dither,
-            "bestpath": self.bestpath,
-        }
-        for key, value in (
-            ("hmm", self.hmm_path),
-            ("lm", self.lm_path),
-            ("dict", self.dict_path),
-            ("lw", self.lw),
-            ("beam", self.beam),
-            ("wbeam", self.wbeam),
-            ("remove_noise", self.remove_noise),
-        ):
-            if value is not None:
-                kwargs[key] = value
-        return kwargs
 
 
 class PocketsphinxRecognizer:
