@@ -200,11 +200,14 @@ class InferenceConfig:
     ``backend``: ``pocketsphinx`` (default, offline) or ``torch``; the table
     ``[inference.<backend>]`` holds that backend's options, validated by the backend.
     ``delay_ms``: artificial CPU work per decoded chunk, in ms (fault injection: simulates a
-    model slower than real time; 0 in production).
+    model slower than real time; 0 in production). ``workers``: inference processes; the
+    streams are dealt to them in turn (one decoder loop per process: more workers decode
+    streams in parallel on more cores).
     """
 
     backend: str = "pocketsphinx"
     delay_ms: float = 0.0
+    workers: int = 1
     pocketsphinx: dict[str, Any] = field(default_factory=dict)
     torch: dict[str, Any] = field(default_factory=dict)
 
@@ -215,6 +218,7 @@ class InferenceConfig:
             "inference.backend",
             "must be 'pocketsphinx' or 'torch'",
         )
+        _require(1 <= self.workers <= 16, "inference.workers", "must be in 1..16")
         if self.backend == "pocketsphinx":
             from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxOptions
             from streamasr.actors.asr.registry import options_from_mapping

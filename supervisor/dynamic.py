@@ -26,6 +26,7 @@ from streamasr.supervisor.plan import (
     PCM_READER_INFERENCE,
     PCM_READER_REFINE,
     RingPlan,
+    inference_ids,
     pow2_at_least,
 )
 
@@ -47,6 +48,7 @@ class DynamicStream:
     ring: Ring
     bell: str
     gate: str = ""
+    worker: str = "inference"  # the inference worker that decodes it
 
 
 class DynamicStreams:
@@ -59,14 +61,19 @@ class DynamicStreams:
         self._send = send
         self.streams: dict[str, DynamicStream] = {}
         self.refused = 0
+        self.workers = inference_ids(cfg)
+        #: local streams per worker (dealt in turn, as the plan does)
+        self._local = {w: 0 for w in self.workers}
+        for i, _ in enumerate(cfg.sources()):
+            self._local[self.workers[i % len(self.workers)]] += 1
 
     def chain(self, stream_id: str) -> tuple[str, ...] | None:
         """The actors a dynamic stream's end-of-stream passes through."""
         d = self.streams.get(stream_id)
         if d is None:
             return None
-        tail = ("inference", "refine") if self._cfg.refine.finals == "accurate" else ("inference",)
-        return (d.owner, *tail)
+        tail = ("refine",) if self._cfg.refine.finals == "accurate" else ()
+        return (d.owner, d.worker, *tail)
 
     def open(self, owner: str, msg: m.OpenStream, local_ids: set[str]) -> Any:
         """Create the stream; return the reply for the owner (StreamOpened or StreamRefused)."""
@@ -103,8 +110,9 @@ class DynamicStreams:
         if self._cfg.refine.finals == "accurate":
             ring.reserve_reader(PCM_READER_REFINE)
         bell = self._paths.bell(f"{sid}-pcm", 0)
-        self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell, msg.gate)
-        self.attach_all("inference")
+        worker = self._least_loaded()
+        self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell, msg.gate, worker)
+        self.attach_all(worker)
         self.attach_all("refine")
         log.info("stream %s opened by %s", sid, owner)
         return m.StreamOpened(stream_id=sid, ring=plan.name, bell=bell, sample_rate_hz=rate)
@@ -114,21 +122,33 @@ class DynamicStreams:
         log.warning("refused a stream for %s: %s", owner, why)
         return m.StreamRefused(stream_id=stream_id[:64], reason=why)
 
+    def _least_loaded(self) -> str:
+        """The inference worker with the fewest streams (local and run-time)."""
+        load = dict(self._local)
+        for d in self.streams.values():
+            load[d.worker] += 1
+        return min(self.workers, key=lambda w: (load[w], self.workers.index(w)))
+
     def attach_all(self, actor_id: str) -> None:
-        """(Re-)send every open stream to ``actor_id`` (after it starts or restarts)."""
-        if actor_id == "refine" and self._cfg.refine.finals != "accurate":
-            return
-        reader = PCM_READER_INFERENCE if actor_id == "inference" else PCM_READER_REFINE
-        for sid, d in self.streams.items():
-            bell = d.bell if actor_id == "inference" else ""
-            self._send(actor_id, m.StreamAttach(sid, d.ring_plan.name, reader, bell, d.gate))
+        """(Re-)send the open streams ``actor_id`` serves (after it starts or restarts):
+        an inference worker gets its own, refine every one."""
+        if actor_id == "refine" and self._cfg.refine.finals == "accurate":
+            for sid, d in self.streams.items():
+                self._send(actor_id, m.StreamAttach(sid, d.ring_plan.name, PCM_READER_REFINE, ""))
+        elif actor_id in self.workers:
+            for sid, d in self.streams.items():
+                if d.worker == actor_id:
+                    ring, bell = d.ring_plan.name, d.bell
+                    self._send(
+                        actor_id, m.StreamAttach(sid, ring, PCM_READER_INFERENCE, bell, d.gate)
+                    )
 
     def close(self, stream_id: str) -> None:
         """Detach the stream everywhere and unlink its ring."""
         d = self.streams.pop(stream_id, None)
         if d is None:
             return
-        for actor_id in ("inference", "refine"):
+        for actor_id in (d.worker, "refine"):
             self._send(actor_id, m.StreamDetach(stream_id))
         d.ring.close()
         d.ring.unlink()

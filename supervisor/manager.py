@@ -35,7 +35,7 @@ from streamasr.supervisor.adaptive import ChunkController
 from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.paths import InstancePaths
-from streamasr.supervisor.plan import Plan, build, probe
+from streamasr.supervisor.plan import Plan, build, inference_ids, probe
 from streamasr.supervisor.sdnotify import Notifier
 from streamasr.supervisor.standby import Standby
 from streamasr.supervisor.status import StatusBuilder
@@ -295,13 +295,19 @@ class Supervisor:
 
     def _adapt_chunk(self) -> None:
         """Feed the chunk policy the inference actor's load; apply a new chunk size."""
-        inference = self.children.get("inference")
-        if self.chunk is None or inference is None or inference.heartbeat is None:
+        if self.chunk is None or self._plan is None:
             return
-        g = inference.heartbeat.gauges
-        if "proc_ms_p95" not in g:
-            return
-        new = self.chunk.observe(g["proc_ms_p95"], g.get("backlog_ratio", 0.0), time.monotonic())
+        beats = [
+            c.heartbeat.gauges
+            for w in inference_ids(self.cfg)
+            if (c := self.children.get(w)) is not None and c.heartbeat is not None
+        ]
+        loads = [g for g in beats if "proc_ms_p95" in g]
+        if not loads:
+            return  # the busiest worker decides
+        proc_ms = max(g["proc_ms_p95"] for g in loads)
+        backlog = max(g.get("backlog_ratio", 0.0) for g in loads)
+        new = self.chunk.observe(proc_ms, backlog, time.monotonic())
         if new is None:
             return
         assert self._plan is not None

@@ -130,13 +130,15 @@ def build(
     single = len(sources) == 1
     rings: list[RingPlan] = []
     actors: list[ActorSpec] = []
-    inf_rings: dict[str, RingRef] = {}
-    inf_bells: dict[str, str] = {}
+    workers = inference_ids(cfg)
+    inf_rings: dict[str, dict[str, RingRef]] = {w: {} for w in workers}
+    inf_bells: dict[str, dict[str, str]] = {w: {} for w in workers}
     ref_rings: dict[str, RingRef] = {}
     chains: dict[str, tuple[str, ...]] = {}
     audio_opts = dataclasses.asdict(cfg.audio)
-    for src in sources:
+    for i, src in enumerate(sources):
         sid, fmt = src.stream_id, formats[src.stream_id]
+        worker = workers[i % len(workers)]
         audio = RingPlan(
             sid,
             "audio",
@@ -181,27 +183,29 @@ def build(
                 },
             )
         )
-        inf_rings[f"in:{sid}"] = RingRef(pcm.name, PCM_READER_INFERENCE)
-        inf_bells[f"in:{sid}"] = paths.bell(f"{sid}-pcm", 0)
+        inf_rings[worker][f"in:{sid}"] = RingRef(pcm.name, PCM_READER_INFERENCE)
+        inf_bells[worker][f"in:{sid}"] = paths.bell(f"{sid}-pcm", 0)
         ref_rings[f"in:{sid}"] = RingRef(pcm.name, PCM_READER_REFINE)
-        chains[sid] = (cap_id, feat_id, "inference")
+        chains[sid] = (cap_id, feat_id, worker)
     first = sources[0].stream_id if sources else ""
-    actors.append(
-        ctx.spec(
-            "inference",
-            "inference",
-            first,
-            inf_rings,
-            inf_bells,
-            {
-                "inference": dataclasses.asdict(cfg.inference),
-                "refine": dataclasses.asdict(cfg.refine),
-                "audio": audio_opts,
-                "wake": dataclasses.asdict(cfg.wake),
-                "wake_streams": gated_streams(cfg),
-            },
+    for worker in workers:
+        rings_of = inf_rings[worker]
+        actors.append(
+            ctx.spec(
+                worker,
+                "inference",
+                next(iter(rings_of), "in:")[3:],
+                rings_of,
+                inf_bells[worker],
+                {
+                    "inference": dataclasses.asdict(cfg.inference),
+                    "refine": dataclasses.asdict(cfg.refine),
+                    "audio": audio_opts,
+                    "wake": dataclasses.asdict(cfg.wake),
+                    "wake_streams": gated_streams(cfg),
+                },
+            )
         )
-    )
     if cfg.refine.finals == "accurate":
         actors.append(
             ctx.spec(
@@ -259,3 +263,9 @@ def gated_streams(cfg: Config) -> list[str]:
         return []
     local = [s.stream_id for s in cfg.sources()]
     return [sid for sid in local if not cfg.wake.streams or sid in cfg.wake.streams]
+
+
+def inference_ids(cfg: Config) -> list[str]:
+    """Actor ids of the inference workers: ``inference``, then ``inference-1`` ... (one per
+    ``[inference] workers``); streams are dealt to them in turn."""
+    return ["inference", *(f"inference-{k}" for k in range(1, cfg.inference.workers))]

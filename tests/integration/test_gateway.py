@@ -31,6 +31,7 @@ from conftest import (
     kill_group,
     last_finals,
     parse_events,
+    wait_until,
 )
 from conftest import wer_of as wer
 from websockets.asyncio.client import ClientConnection, connect
@@ -278,9 +279,12 @@ def test_limit_malformed_message_and_idle_leave_other_streams_alone(
 
 def test_http_routes(gateway: GatewayProc) -> None:
     assert http_get(gateway.http + "/healthz") == (200, "ok\n")
+    up_line = 'streamasr_actor_up{actor="inference"} 1.0'
+    # the gateway learns the actors from the status the supervisor publishes once a second
+    wait_until(lambda: up_line in http_get(gateway.http + "/metrics")[1], 10, "actors in /metrics")
     status, body = http_get(gateway.http + "/metrics")
     assert status == 200
-    assert 'streamasr_actor_up{actor="inference"} 1.0' in body
+    assert up_line in body
     assert 'streamasr_gateway_events_total{counter="connections"}' in body
     assert "streamasr_gateway_live_streams" in body
     status, page = http_get(gateway.http + "/ui")

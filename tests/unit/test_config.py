@@ -337,6 +337,7 @@ RANGE_ERRORS = [
         {"inference": {"pocketsphinx": {"vad_mode": 5}}},
         "inference.pocketsphinx.vad_mode: must be 0..3, got 5",
     ),
+    ({"inference": {"workers": 0}}, "inference.workers: must be in 1..16"),
     # [refine]
     ({"refine": {"margin_s": -0.1}}, "refine.margin_s: must be in 0..2"),
     ({"refine": {"margin_s": 2.1}}, "refine.margin_s: must be in 0..2"),
