@@ -44,10 +44,14 @@ from streamasr.supervisor.wake_book import WakeBook
 
 log = logging.getLogger(__name__)
 
-#: Actor environment: OpenMP threads (CTranslate2's Whisper, torch) sleep when idle instead of
+
+# Actor environment: OpenMP threads (CTranslate2's Whisper, torch) sleep when idle instead of
 #: spinning ~100 ms after each call, which on a small box takes the cores the streaming first
 #: pass needs. A user's own setting wins.
-ACTOR_ENV = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+def actor_env() -> dict[str, str]:
+    """The environment an actor starts with: this process's, taken at spawn time."""
+    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+
 
 #: A restart taking more than this share of the rings' length is warned about.
 BRIDGE_WARN_SHARE = 0.5
@@ -399,7 +403,7 @@ class Supervisor:
             stdin=None if reads_stdin else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.actor_log,
-            env=ACTOR_ENV,
+            env=actor_env(),
         )
 
     def _send(self, actor_id: str, msg: Any) -> None:
