@@ -36,6 +36,7 @@ from streamasr.actors.features import LogMelOptions, StreamingLogMel
 from streamasr.actors.inference_support import (
     DelayOverride,
     close_decoder,
+    recognizer_options,
     stream_rings,
     wait_for_promotion,
 )
@@ -235,10 +236,16 @@ class _Inference:
         return st.buf[:got, 0] if got else None
 
     def _decode(self, batch: list[tuple[_Stream, np.ndarray[Any, Any]]]) -> None:
-        """Feed each stream its new audio (one engine batch where possible), then emit."""
-        t0 = time.perf_counter()
-        c0 = time.process_time()
+        """Feed each stream its new audio, then emit its partial (and finals).
+
+        A feature-input engine takes every stream's frames as one batch. A PCM engine
+        (one decoder per stream) decodes the streams one by one, oldest audio first, and
+        sends each stream's partial as soon as that stream is decoded; an utterance that
+        reached its endpoint is finalised after every other stream's chunk of this round
+        (finalising is the costly step; the other streams' partials do not wait for it).
+        """
         if self.features:
+            t0, c0 = time.perf_counter(), time.process_time()
             chunks = [st.mel.accept(pcm) for st, pcm in batch]  # type: ignore[union-attr]
             decode_batch = getattr(self.recognizer, "decode_batch", None)
             if decode_batch is not None and len(batch) > 1:
@@ -247,34 +254,74 @@ class _Inference:
                 for (st, _), feats in zip(batch, chunks, strict=True):
                     st.decoder.accept(feats)
             self.rt.gauges["batch"] = len(batch)
-        else:
+            self.delay.burn()  # fault injection: a model that needs more CPU than allowed
             for st, pcm in batch:
-                st.decoder.accept(to_int16(pcm))
-        self.delay.burn()  # fault injection: a model that needs more CPU than real time allows
-        for st, pcm in batch:
-            st.pos += pcm.shape[0]
-            self._advance_stamps(st)
-            while True:
-                if st.gate is not None and st.gate.listening:
-                    break  # a command ended: the rest of this audio goes to the detector
-                if st.decoder.is_endpoint():
-                    self._finish(st)
-                elif st.decoder.is_ready():
-                    st.decoder.step()
-                else:
+                self._consume(st, pcm, finalize=True)
+            compute_s = time.perf_counter() - t0
+            self._account_cpu(time.process_time() - c0)
+            for st, _ in batch:
+                self._emit(st, compute_s)
+            return
+        ended: list[_Stream] = []
+        cpu_s = 0.0
+        for st, pcm in sorted(batch, key=lambda b: self._oldest_capture_ns(b[0])):
+            t0, c0 = time.perf_counter(), time.process_time()
+            st.decoder.accept(to_int16(pcm))
+            self.delay.burn()
+            self._consume(st, pcm, finalize=False)
+            cpu_s += time.process_time() - c0
+            self._emit(st, time.perf_counter() - t0)
+            if st.decoder.is_endpoint():
+                ended.append(st)
+        for st in ended:
+            t0, c0 = time.perf_counter(), time.process_time()
+            self._run_decoder(st, finalize=True)
+            cpu_s += time.process_time() - c0
+            self._emit(st, time.perf_counter() - t0)
+        self._account_cpu(cpu_s)
+
+    def _oldest_capture_ns(self, st: _Stream) -> int:
+        """Capture clock (ns) of the oldest chunk ``st`` has not decoded (0: unknown)."""
+        return st.stamps[0].t_capture_ns if st.stamps else 0
+
+    def _consume(self, st: _Stream, pcm: np.ndarray[Any, Any], *, finalize: bool) -> None:
+        """Account for ``pcm`` as decoded input of ``st`` and run its decoder."""
+        st.pos += pcm.shape[0]
+        self._advance_stamps(st)
+        self._run_decoder(st, finalize=finalize)
+
+    def _run_decoder(self, st: _Stream, *, finalize: bool) -> None:
+        """Step ``st``'s decoder over its pending input; at an endpoint, finalise the
+        utterance and go on (or, with ``finalize=False``, stop there)."""
+        while True:
+            if st.gate is not None and st.gate.listening:
+                break  # a command ended: the rest of this audio goes to the detector
+            if st.decoder.is_endpoint():
+                if not finalize:
                     break
-        compute_s = time.perf_counter() - t0
-        # CPU time, not wall time: the load this process puts on a core, whatever else runs;
-        # finalising an utterance is a per-utterance cost, not a per-chunk one: left out
-        chunk_cpu_s = time.process_time() - c0 - self._finish_cpu_s
+                self._finish(st)
+            elif st.decoder.is_ready():
+                st.decoder.step()
+            else:
+                break
+
+    def _account_cpu(self, cpu_s: float) -> None:
+        """Record one round's CPU time per chunk, in ms (for the chunk-size policy).
+
+        CPU time, not wall time: the load this process puts on a core, whatever else runs;
+        finalising an utterance is a per-utterance cost, not a per-chunk one: left out.
+        """
+        chunk_cpu_s = cpu_s - self._finish_cpu_s
         self._finish_cpu_s = 0.0
         self.compute_ms.append(max(0.0, chunk_cpu_s) * 1000.0)
-        for st, _ in batch:
-            self._check_command(st)
-            self._send_partial(st, compute_s)
-            self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
-            self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
-            self._commit(st)
+
+    def _emit(self, st: _Stream, compute_s: float) -> None:
+        """After decoding ``st``: command limits, its partial, gauges, the commit point."""
+        self._check_command(st)
+        self._send_partial(st, compute_s)
+        self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
+        self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
+        self._commit(st)
 
     def _commit(self, st: _Stream) -> None:
         """Move the shared cursor to where a replacement can resume.
@@ -480,9 +527,8 @@ class _Inference:
 
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
-    inf = rt.spec.options["inference"]
-    backend = inf["backend"]
-    recognizer = create_recognizer(backend, inf.get(backend, {}))
+    backend, table = recognizer_options(rt.spec.options)
+    recognizer = create_recognizer(backend, table)
     recognizer.warm_up()
     wake = WakeSetup(rt.spec.options, recognizer)
     wake.warm_up()  # before a standby waits: a promoted spare must not load anything

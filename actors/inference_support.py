@@ -5,12 +5,37 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from streamasr.actors import messages as m
 from streamasr.actors.asr.base import RecognizerStream
 from streamasr.actors.runtime import ActorRuntime
 
-__all__ = ["DelayOverride", "burn_cpu", "close_decoder", "stream_rings", "wait_for_promotion"]
+__all__ = [
+    "DelayOverride",
+    "burn_cpu",
+    "close_decoder",
+    "recognizer_options",
+    "stream_rings",
+    "wait_for_promotion",
+]
+
+
+def recognizer_options(options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The backend name and its option table from an inference actor's spec ``options``.
+
+    With accurate finals (``[refine] finals = "accurate"``) the first pass's finals are
+    provisional, so PocketSphinx's end-of-utterance ``fwdflat`` search (about 80 ms per final,
+    for a better first-pass text that Whisper replaces anyway) is off unless the config sets it.
+    """
+    inf = options["inference"]
+    backend = str(inf["backend"])
+    table = dict(inf.get(backend, {}))
+    accurate = options.get("refine", {}).get("finals") == "accurate"
+    if backend == "pocketsphinx" and accurate and table.get("fwdflat") is None:
+        table["fwdflat"] = False
+    return backend, table
 
 
 def burn_cpu(seconds: float) -> None:

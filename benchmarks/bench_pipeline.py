@@ -25,11 +25,13 @@ What each section measures (wall clocks are ``time.time_ns()`` on this one machi
 3. **End of speech -> final.** Same real-time feed; the last speech sample's capture time is
    ``W_k - (end of chunk k - sample) / rate`` for the ``.tsv`` end (reference) and for the
    decoder's own speech end (final ``end_s`` minus the 60 ms hangover); compared with the
-   final's receipt. Pass 1 (``--finals fast``) and pass 2 (``--finals accurate``) runs.
+   final's receipt. Pass 1 (``--finals fast``) and pass 2 (``--finals accurate``, the default,
+   whose first pass skips PocketSphinx's ``fwdflat`` search) runs.
 4. **Real-time capacity.** N ``[[streams]]`` (real-time file cuts) in one pipeline: p95 of the
    partials' ``latency_s`` (capture -> emission by inference) and the status counters for
    loss; against N plain decoder processes paced at real time (per chunk: decode finish minus
-   the chunk's due time).
+   the chunk's due time). The pipeline runs with one inference worker and with the default
+   (``workers = "auto"``: one per core, at most N).
 5. **Torch batching.** A random-weight TorchScript LSTM CTC model (80 log-mels in): audio
    seconds per CPU second decoding N streams one at a time vs ``decode_batch`` over N.
 """
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -464,18 +467,19 @@ def baseline_capacity(pcms: Sequence[npt.NDArray[np.int16]]) -> list[float]:
 
 
 def pipeline_capacity(
-    n: int, wavs: Sequence[Path], workers: int = 1
+    n: int, wavs: Sequence[Path], workers: int | str = "auto"
 ) -> tuple[list[float], dict[str, int], str]:
     """Partial latencies, loss counters and exit note of ``n`` real-time streams decoded by
-    ``workers`` inference processes."""
+    ``workers`` inference processes (``"auto"``: the default, one per core up to ``n``)."""
     tables = "".join(
         f'[[streams]]\nkind = "file"\npath = "{wavs[i % len(wavs)]}"\nstream_id = "s{i}"\n'
         "realtime = true\n\n"
         for i in range(n)
     )
-    res = PipelineRun(
-        f'[inference]\nworkers = {min(workers, n)}\n[refine]\nfinals = "fast"\n\n{tables}'
-    ).run(["--finals", "fast"], subscribe=True)
+    count = f'"{workers}"' if isinstance(workers, str) else str(min(workers, n))
+    res = PipelineRun(f'[inference]\nworkers = {count}\n[refine]\nfinals = "fast"\n\n{tables}').run(
+        ["--finals", "fast"], subscribe=True
+    )
     lat = [e["latency_s"] for _, e in res.events if not e["is_final"]]
     lost = max_losses(res.statuses)
     if "fell" in res.stderr or "behind" in res.stderr:
@@ -484,31 +488,38 @@ def pipeline_capacity(
     return lat, lost, note
 
 
-def section_capacity(quick: bool, tmp: Path, workers: int = 2) -> None:
+#: Pipeline variants of section 4: one inference worker, and the default.
+VARIANTS: tuple[tuple[str, int | str], ...] = (("1 worker", 1), ("default workers", "auto"))
+
+
+def section_capacity(quick: bool, tmp: Path) -> None:
     """Largest N real-time streams with p95 emission < chunk and no loss, vs N processes;
-    the pipeline with one inference worker and with ``workers``."""
+    the pipeline with one inference worker and with the default (one per core)."""
     seconds = 8.0 if quick else 15.0
     cuts = [cut(name, seconds)[0] for name in CONVERSATIONS]
     wavs = [write_wav(tmp / f"cap_{i}.wav", c) for i, c in enumerate(cuts)]
     limit = CHUNK_MS / 1000
+    cores = len(os.sched_getaffinity(0))
     print(
-        f"\n## 4. real-time streams (cuts of {seconds:.0f} s, p95 < {CHUNK_MS} ms, no loss)",
+        f"\n## 4. real-time streams (cuts of {seconds:.0f} s, p95 < {CHUNK_MS} ms, no loss; "
+        f"default workers = min({cores} cores, N))",
         flush=True,
     )
-    best = {1: 0, workers: 0, 0: 0}  # 0: the N-processes baseline
-    ok_so_far = {1: True, workers: True, 0: True}
+    names = [name for name, _ in VARIANTS]
+    best = dict.fromkeys([*names, "plain"], 0)
+    ok_so_far = dict.fromkeys([*names, "plain"], True)
     for n in (1, 2, 4) if quick else (1, 2, 4, 6, 8, 10):
         base = baseline_capacity([cuts[i % 3] for i in range(n)])
         ok_base = pct(base, 95) < limit
-        ok_so_far[0] = ok_so_far[0] and ok_base
-        best[0] = n if ok_so_far[0] else best[0]
-        for w in sorted({1, workers}):
-            lat, lost, note = pipeline_capacity(n, wavs, w)
+        ok_so_far["plain"] = ok_so_far["plain"] and ok_base
+        best["plain"] = n if ok_so_far["plain"] else best["plain"]
+        for name, workers in VARIANTS:
+            lat, lost, note = pipeline_capacity(n, wavs, workers)
             ok = bool(lat) and pct(lat, 95) < limit and not any(lost.values()) and not note
-            ok_so_far[w] = ok_so_far[w] and ok
-            best[w] = n if ok_so_far[w] else best[w]
+            ok_so_far[name] = ok_so_far[name] and ok
+            best[name] = n if ok_so_far[name] else best[name]
             print(
-                f"  N={n:2d} pipeline ({w} worker{'s' if w > 1 else ''}) p95 {ms(pct(lat, 95))} "
+                f"  N={n:2d} pipeline ({name}) p95 {ms(pct(lat, 95))} "
                 f"p99 {ms(pct(lat, 99))} ({len(lat)} partials) losses {lost} {note} -> "
                 f"{'ok' if ok else 'FAIL'} | {n} plain processes p95 {ms(pct(base, 95))} -> "
                 f"{'ok' if ok_base else 'FAIL'}  [load {load_average()}]",
@@ -516,7 +527,7 @@ def section_capacity(quick: bool, tmp: Path, workers: int = 2) -> None:
             )
             row(
                 "4 streams",
-                f"N={n}, {w} inference worker(s): p95 emission (pipeline vs N processes)",
+                f"N={n}, {name}: p95 emission (pipeline vs N processes)",
                 ms(pct(lat, 95)),
                 ms(pct(base, 95)),
                 f"{pct(lat, 95) / pct(base, 95):.2f}x",
@@ -525,12 +536,12 @@ def section_capacity(quick: bool, tmp: Path, workers: int = 2) -> None:
             )
         if not any(ok_so_far.values()):
             break
-    for w in sorted({1, workers}):
+    for name in names:
         row(
             "4 streams",
-            f"largest real-time N, {w} inference worker(s) (pipeline vs N processes)",
-            str(best[w]),
-            str(best[0]),
+            f"largest real-time N, {name} (pipeline vs N processes)",
+            str(best[name]),
+            str(best["plain"]),
         )
 
 

@@ -10,7 +10,9 @@ are kept as plain maps here and validated by the backend factory, which knows th
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,9 @@ from streamasr.actors.errors import ConfigError
 SourceKind = Literal["mic", "file", "stdin", "none"]
 Strategy = Literal["one_for_one", "rest_for_one"]
 Finals = Literal["accurate", "fast"]
+
+#: Most inference worker processes (``[inference] workers``).
+MAX_WORKERS = 16
 
 #: ``source.path`` value naming the speech sample shipped with the package.
 SAMPLE = "sample"
@@ -202,12 +207,14 @@ class InferenceConfig:
     ``delay_ms``: artificial CPU work per decoded chunk, in ms (fault injection: simulates a
     model slower than real time; 0 in production). ``workers``: inference processes; the
     streams are dealt to them in turn (one decoder loop per process: more workers decode
-    streams in parallel on more cores).
+    streams in parallel on more cores). ``"auto"`` (default): one per CPU core this process
+    may use, but no more than the streams the config can have (its local streams plus the
+    front doors' ``max_streams``), so a single stream keeps a single worker.
     """
 
     backend: str = "pocketsphinx"
     delay_ms: float = 0.0
-    workers: int = 1
+    workers: int | Literal["auto"] = "auto"
     pocketsphinx: dict[str, Any] = field(default_factory=dict)
     torch: dict[str, Any] = field(default_factory=dict)
 
@@ -218,7 +225,11 @@ class InferenceConfig:
             "inference.backend",
             "must be 'pocketsphinx' or 'torch'",
         )
-        _require(1 <= self.workers <= 16, "inference.workers", "must be in 1..16")
+        _require(
+            self.workers == "auto" or 1 <= self.workers <= MAX_WORKERS,
+            "inference.workers",
+            f"must be 'auto' or in 1..{MAX_WORKERS}",
+        )
         if self.backend == "pocketsphinx":
             from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxOptions
             from streamasr.actors.asr.registry import options_from_mapping
@@ -453,6 +464,16 @@ class Config:
         """The local streams: ``[[streams]]`` if given, else ``[source]`` (none if kind=none)."""
         return tuple(s for s in (self.streams or (self.source,)) if s.kind != "none")
 
+    def inference_workers(self, cores: int | None = None) -> int:
+        """How many inference processes to run (``[inference] workers`` with "auto" resolved
+        against ``cores``, default: the CPU cores this process may run on)."""
+        if self.inference.workers != "auto":
+            return self.inference.workers
+        if cores is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        streams = len(self.sources()) + self.dynamic_streams()
+        return max(1, min(cores, streams, MAX_WORKERS))
+
     def dynamic_streams(self) -> int:
         """How many streams front doors may open at run time."""
         return (self.gateway.max_streams if self.gateway.enabled else 0) + (
@@ -485,6 +506,14 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(hint):
+            try:
+                return _coerce(arm, value, key)
+            except ConfigError:
+                continue
+        arms = " or ".join(_describe(a) for a in typing.get_args(hint))
+        raise ConfigError(f"{key}: must be {arms}, got {type(value).__name__} {value!r}")
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
@@ -506,6 +535,13 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     raise ConfigError(
         f"{key}: must be {getattr(hint, '__name__', hint)}, got {type(value).__name__} {value!r}"
     )
+
+
+def _describe(hint: Any) -> str:
+    """``int``, or ``'auto'`` for a one-value Literal (error messages)."""
+    if typing.get_origin(hint) is Literal:
+        return " or ".join(map(repr, typing.get_args(hint)))
+    return str(getattr(hint, "__name__", hint))
 
 
 def from_mapping(table: dict[str, Any]) -> Config:

@@ -2,7 +2,8 @@
 
 Pure apart from probing each source's native format. Every stream gets an audio ring (its
 source's rate and channels), a PCM ring (model rate, mono), a capture and a feature actor;
-one inference actor decodes every stream, and (with accurate finals) one refine actor
+the streams are dealt in turn to the inference workers (``[inference] workers``; "auto": one
+per core, at most one per stream), and (with accurate finals) one refine actor
 re-transcribes every stream's utterances. Front doors (``gateway``, ``wyoming``) come last;
 the streams they open at run time are managed by :mod:`streamasr.supervisor.dynamic`.
 With a single stream the per-stream actors are simply ``capture`` and ``feature``; with
@@ -267,5 +268,6 @@ def gated_streams(cfg: Config) -> list[str]:
 
 def inference_ids(cfg: Config) -> list[str]:
     """Actor ids of the inference workers: ``inference``, then ``inference-1`` ... (one per
-    ``[inference] workers``); streams are dealt to them in turn."""
-    return ["inference", *(f"inference-{k}" for k in range(1, cfg.inference.workers))]
+    ``[inference] workers``, "auto" resolved on this machine); streams are dealt to them in
+    turn."""
+    return ["inference", *(f"inference-{k}" for k in range(1, cfg.inference_workers()))]

@@ -75,7 +75,11 @@ def test_whisper_partials_then_fallback_under_load(instance: Instance, tmp_path:
     def paused_under_load() -> bool:
         loaded.update(_refine(instance.status()))
         gauges, counters = loaded.get("gauges") or {}, loaded.get("counters") or {}
-        return bool(gauges.get("delay_ms") == LOAD_MS and counters.get("partials_paused", 0) >= 1)
+        return bool(
+            gauges.get("delay_ms") == LOAD_MS
+            and gauges.get("partials_on") == 0.0
+            and counters.get("partials_paused", 0) >= 1
+        )
 
     wait_until(paused_under_load, 30, "the refine actor pausing its partials", interval_s=0.5)
     assert reader.finish(timeout_s=60) == 0, reader.stderr()

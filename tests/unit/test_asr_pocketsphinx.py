@@ -212,3 +212,45 @@ def test_stream_close_returns_decoder_to_pool(rec: PocketsphinxRecognizer) -> No
     a.accept(np.zeros(16000, dtype=np.int16))
     with pytest.raises(ModelError, match=r"^pocketsphinx: stream is closed$"):
         a.step()
+
+
+@needs_audio
+def test_fwdflat_off_keeps_the_same_utterances(conv1_100ms: list[Result]) -> None:
+    """Without the end-of-utterance fwdflat search: same segmentation, words still close."""
+    rec_off = create_recognizer("pocketsphinx", {"fwdflat": False})
+    finals = decode(rec_off.create_stream(), load16k(AUDIO / "conversation1.wav"), 1600)
+    assert [(f.start_frame, f.end_frame) for f in finals] == [
+        (f.start_frame, f.end_frame) for f in conv1_100ms
+    ]
+    expected = refs("conversation1")
+    counts = sum(
+        (WerCounts.of(t, f.text) for f, (_, _, t) in zip(finals, expected, strict=True)),
+        WerCounts(),
+    )
+    assert counts.wer < 0.3
+
+
+@pytest.mark.parametrize(
+    ("finals", "table", "expected"),
+    [
+        ("accurate", {}, False),  # provisional finals: the fwdflat search is skipped
+        ("accurate", {"fwdflat": True}, True),  # unless the config asks for it
+        ("fast", {}, None),  # pass-1 finals are the user's: PocketSphinx's default (on)
+        ("fast", {"fwdflat": False}, False),
+    ],
+)
+def test_inference_resolves_fwdflat_from_the_finals_mode(
+    finals: str, table: dict[str, object], expected: bool | None
+) -> None:
+    from streamasr.actors.inference_support import recognizer_options
+
+    backend, options = recognizer_options(
+        {
+            "inference": {"backend": "pocketsphinx", "pocketsphinx": table},
+            "refine": {"finals": finals},
+        }
+    )
+    assert backend == "pocketsphinx"
+    assert options.get("fwdflat") == expected
+    kwargs = PocketsphinxOptions(**options).decoder_kwargs()  # type: ignore[arg-type]
+    assert kwargs.get("fwdflat") == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -337,7 +338,11 @@ RANGE_ERRORS = [
         {"inference": {"pocketsphinx": {"vad_mode": 5}}},
         "inference.pocketsphinx.vad_mode: must be 0..3, got 5",
     ),
-    ({"inference": {"workers": 0}}, "inference.workers: must be in 1..16"),
+    ({"inference": {"workers": 0}}, "inference.workers: must be 'auto' or in 1..16"),
+    (
+        {"inference": {"workers": "many"}},
+        "inference.workers: must be int or 'auto', got str 'many'",
+    ),
     # [refine]
     ({"refine": {"margin_s": -0.1}}, "refine.margin_s: must be in 0..2"),
     ({"refine": {"margin_s": 2.1}}, "refine.margin_s: must be in 0..2"),
@@ -437,3 +442,46 @@ def test_backend_options_of_the_selected_backend() -> None:
     assert cfg.inference.backend_options() == {"a": 1}
     cfg = c.from_mapping({"inference": {"pocketsphinx": {"vad_mode": 2}}})
     assert cfg.inference.backend_options() == {"vad_mode": 2}
+
+
+@pytest.mark.parametrize(
+    ("table", "cores", "expected"),
+    [
+        ({}, 4, 1),  # one local stream: one worker whatever the cores
+        (
+            {
+                "streams": [
+                    {"kind": "file", "path": "a.wav", "stream_id": f"s{i}"} for i in range(3)
+                ]
+            },
+            2,
+            2,
+        ),
+        (
+            {
+                "streams": [
+                    {"kind": "file", "path": "a.wav", "stream_id": f"s{i}"} for i in range(3)
+                ]
+            },
+            8,
+            3,
+        ),
+        ({"source": {"kind": "none"}, "gateway": {"enabled": True, "max_streams": 5}}, 8, 5),
+        ({"source": {"kind": "none"}, "gateway": {"enabled": True}}, 1, 1),
+        ({"source": {"kind": "none"}, "gateway": {"enabled": True}}, 64, 16),
+        ({"inference": {"workers": 3}}, 1, 3),  # an explicit count is kept
+    ],
+)
+def test_auto_inference_workers_follow_cores_and_streams(
+    table: dict[str, Any], cores: int, expected: int
+) -> None:
+    cfg = c.from_mapping(table)
+    assert cfg.inference.workers == table.get("inference", {}).get("workers", "auto")
+    assert cfg.inference_workers(cores) == expected
+
+
+def test_auto_inference_workers_default_to_this_machine() -> None:
+    table = {
+        "streams": [{"kind": "file", "path": "a.wav", "stream_id": f"s{i}"} for i in range(64)]
+    }
+    assert c.from_mapping(table).inference_workers() == min(16, len(os.sched_getaffinity(0)))
