@@ -79,6 +79,7 @@ class _Stream:
     mel: StreamingLogMel | None = None
     gate: WakeGate | None = None  # wake-word gating (None: every utterance is decoded)
     paused: tuple[int, int] | None = None  # last span sent in a SpeechPaused
+    waited_s: float = 0.0  # how long its newest chunk waited for the engine's earlier work
 
     @property
     def rate(self) -> int:
@@ -107,6 +108,7 @@ class _Inference:
         self.frame_rate = recognizer.sample_rate_hz
         self.compute_ms: deque[float] = deque(maxlen=20)
         self._finish_cpu_s = 0.0
+        self._busy_until_ns = 0  # wall clock at which the engine's last call returned
         self.wake = wake
 
     def attach(
@@ -245,7 +247,7 @@ class _Inference:
         (finalising is the costly step; the other streams' partials do not wait for it).
         """
         if self.features:
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, start_ns = time.perf_counter(), time.process_time(), time.time_ns()
             chunks = [st.mel.accept(pcm) for st, pcm in batch]  # type: ignore[union-attr]
             decode_batch = getattr(self.recognizer, "decode_batch", None)
             if decode_batch is not None and len(batch) > 1:
@@ -257,7 +259,9 @@ class _Inference:
             self.delay.burn()  # fault injection: a model that needs more CPU than allowed
             for st, pcm in batch:
                 self._consume(st, pcm, finalize=True)
+                self._waited(st, start_ns)
             compute_s = time.perf_counter() - t0
+            self._busy_until_ns = time.time_ns()
             self._account_cpu(time.process_time() - c0)
             for st, _ in batch:
                 self._emit(st, compute_s)
@@ -265,20 +269,32 @@ class _Inference:
         ended: list[_Stream] = []
         cpu_s = 0.0
         for st, pcm in sorted(batch, key=lambda b: self._oldest_capture_ns(b[0])):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, start_ns = time.perf_counter(), time.process_time(), time.time_ns()
             st.decoder.accept(to_int16(pcm))
             self.delay.burn()
             self._consume(st, pcm, finalize=False)
+            self._waited(st, start_ns)
+            self._busy_until_ns = time.time_ns()
             cpu_s += time.process_time() - c0
             self._emit(st, time.perf_counter() - t0)
             if st.decoder.is_endpoint():
                 ended.append(st)
         for st in ended:
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0, start_ns = time.perf_counter(), time.process_time(), time.time_ns()
             self._run_decoder(st, finalize=True)
+            self._waited(st, start_ns)
+            self._busy_until_ns = time.time_ns()
             cpu_s += time.process_time() - c0
             self._emit(st, time.perf_counter() - t0)
         self._account_cpu(cpu_s)
+
+    def _waited(self, st: _Stream, start_ns: int) -> None:
+        """Record how long ``st``'s newest chunk waited for the engine's earlier calls (other
+        streams' chunks, an utterance's finalisation) before its own call at ``start_ns``:
+        engine time, reported apart from the pipeline's own queueing (stage ``wait``)."""
+        ready_ns = st.stamp.t_feature_ns or st.stamp.t_capture_ns
+        busy_ns = min(start_ns, self._busy_until_ns)
+        st.waited_s = max(0, busy_ns - ready_ns) / 1e9 if ready_ns else 0.0
 
     def _oldest_capture_ns(self, st: _Stream) -> int:
         """Capture clock (ns) of the oldest chunk ``st`` has not decoded (0: unknown)."""
@@ -390,9 +406,16 @@ class _Inference:
             return compute_s, {"inference": compute_s}
         now = time.time_ns()
         feature_s = max(0.0, (s.t_feature_ns - s.t_capture_ns) / 1e9) if s.t_feature_ns else 0.0
-        queue_s = max(0.0, (now - (s.t_feature_ns or s.t_capture_ns)) / 1e9 - compute_s)
+        since_ready_s = (now - (s.t_feature_ns or s.t_capture_ns)) / 1e9
+        wait_s = min(st.waited_s, max(0.0, since_ready_s - compute_s))
+        queue_s = max(0.0, since_ready_s - compute_s - wait_s)
         total = max(0.0, (now - s.t_capture_ns) / 1e9)
-        return total, {"feature": feature_s, "queue": queue_s, "inference": compute_s}
+        return total, {
+            "feature": feature_s,
+            "queue": queue_s,
+            "wait": wait_s,
+            "inference": compute_s,
+        }
 
     def _transcript(
         self,

@@ -269,7 +269,10 @@ class Transcript:
         start_s, end_s: stream seconds of the utterance.
         words: ``[word, start_s, end_s, conf]`` lists.
         latency_s: seconds from the capture of the newest sample covered to publication.
-        stages_s: seconds spent per stage (``capture``, ``feature``, ``inference``, ...).
+        stages_s: seconds spent per stage: ``feature`` (capture -> conditioned PCM written),
+            ``queue`` (waiting for the inference loop: wake-up, reading), ``wait`` (waiting
+            while the engine decoded other streams or finalised an utterance), ``inference``
+            (the engine's own call); the second pass adds ``refine_queue`` and ``refine``.
         provisional: a first-pass final that an accurate (pass 2) final will replace.
         wake_id: the :class:`WakeDetected` event that opened this command ("" when the
             stream is not wake-gated).

@@ -130,3 +130,29 @@ def test_run_time_streams_go_to_the_least_loaded_worker(instance: Instance, tmp_
         ]
         assert wer_of(refs[sid], texts) <= FIRST_PASS_WER, (sid, texts)
     assert finals.get("inference", 0) >= 1 and finals.get("inference-1", 0) >= 1, finals
+
+
+def test_one_worker_reports_the_wait_for_its_other_stream(
+    instance: Instance, tmp_path: Path
+) -> None:
+    """Two real-time streams on one worker whose engine needs 30 ms more per call: each
+    partial's stages add up within its latency, and a chunk that arrived while the engine
+    decoded the other stream says so (stage ``wait``), apart from the pipeline's queueing."""
+    tables, refs = streams_config(tmp_path, realtime=True)
+    instance.write_config(
+        '[inference]\nworkers = 1\ndelay_ms = 30.0\n[refine]\nfinals = "fast"\n' + tables
+    )
+    up = EventReader(instance.popen("up", "--json"))
+    assert up.finish(timeout_s=120) == 0, up.stderr()
+    partials = [e for e in up.events if "is_final" in e and not e["is_final"]]
+    assert {e["stream_id"] for e in partials} == {"a", "b"}
+    for e in partials:
+        st = e["stages_s"]
+        assert set(st) == {"feature", "queue", "wait", "inference"}, st
+        assert min(st.values()) >= 0.0, st
+        assert st["inference"] >= 0.03, st  # the injected engine time is the engine's
+        assert sum(st.values()) <= e["latency_s"] + 0.002, e
+    waited = [e["stages_s"]["wait"] for e in partials]
+    assert max(waited) >= 0.02, sorted(waited)[-5:]  # behind the other stream's 30 ms call
+    for sid in ("a", "b"):
+        assert wer_of(refs[sid], finals_of(up.events, sid)) <= FIRST_PASS_WER
