@@ -44,6 +44,16 @@ class ChunkController:
         """The chunk size in force, ms."""
         return self.state.chunk_ms
 
+    def observe_workers(self, gauges: list[dict[str, float]], now_s: float) -> int | None:
+        """Fold in the busiest of the inference workers' heartbeat ``gauges`` (those that
+        report a load yet); return the new chunk size if it changed, else None."""
+        loads = [g for g in gauges if "proc_ms_p95" in g]
+        if not loads:
+            return None
+        proc_ms = max(g["proc_ms_p95"] for g in loads)
+        backlog = max(g.get("backlog_ratio", 0.0) for g in loads)
+        return self.observe(proc_ms, backlog, now_s)
+
     def observe(self, proc_ms_p95: float, backlog_ratio: float, now_s: float) -> int | None:
         """Fold one measurement in; return the new chunk size if it changed, else None."""
         obs = ChunkObservation(self.state.chunk_ms, proc_ms_p95, min(1.0, backlog_ratio), now_s)

@@ -24,9 +24,10 @@ from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
 from streamasr.supervisor.client import NotRunning, Subscriber, request
 from streamasr.supervisor.config import Config
-from streamasr.supervisor.manager import Supervisor, read_log_tail
+from streamasr.supervisor.manager import Supervisor
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.printer import Printer
+from streamasr.supervisor.processes import read_log_tail
 from streamasr.supervisor.status import format_table
 
 EXIT_ERROR = 1

@@ -54,14 +54,17 @@ class DynamicStream:
 class DynamicStreams:
     """Opens, attaches, re-attaches and closes run-time streams."""
 
-    def __init__(self, cfg: Config, paths: InstancePaths, send: Send) -> None:
-        """``send(actor_id, message)`` delivers control messages to actors."""
+    def __init__(
+        self, cfg: Config, paths: InstancePaths, send: Send, workers: list[str] | None = None
+    ) -> None:
+        """``send(actor_id, message)`` delivers control messages to actors; ``workers``: the
+        plan's inference workers (default: as the plan would deal them on this machine)."""
         self._cfg = cfg
         self._paths = paths
         self._send = send
         self.streams: dict[str, DynamicStream] = {}
         self.refused = 0
-        self.workers = inference_ids(cfg)
+        self.workers = workers or inference_ids(cfg)
         #: local streams per worker (dealt in turn, as the plan does)
         self._local = {w: 0 for w in self.workers}
         for i, _ in enumerate(cfg.sources()):

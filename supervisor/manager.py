@@ -14,11 +14,8 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
@@ -29,28 +26,21 @@ from streamasr.actors import messages as m
 from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.actors.spec import ActorSpec
 from streamasr.ringbuf import Ring
-from streamasr.supervisor import curve
 from streamasr.supervisor import restart_policy as rp
 from streamasr.supervisor.adaptive import ChunkController
 from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.paths import InstancePaths
-from streamasr.supervisor.plan import Plan, build, inference_ids, probe
+from streamasr.supervisor.plan import Plan, build, probe
+from streamasr.supervisor.processes import Child, popen_actor
 from streamasr.supervisor.sdnotify import Notifier
+from streamasr.supervisor.sockets import SupervisorSockets
 from streamasr.supervisor.standby import Standby
 from streamasr.supervisor.status import StatusBuilder
 from streamasr.supervisor.streams import StreamBook
 from streamasr.supervisor.wake_book import WakeBook
 
 log = logging.getLogger(__name__)
-
-
-# Actor environment: OpenMP threads (CTranslate2's Whisper, torch) sleep when idle instead of
-#: spinning ~100 ms after each call, which on a small box takes the cores the streaming first
-#: pass needs. A user's own setting wins.
-def actor_env() -> dict[str, str]:
-    """The environment an actor starts with: this process's, taken at spawn time."""
-    return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
 #: A restart taking more than this share of the rings' length is warned about.
@@ -62,17 +52,6 @@ EventSink = Callable[[str, Any], None]
 
 class AlreadyRunning(StreamAsrError):
     """Another supervisor of the same instance is alive."""
-
-
-@dataclass
-class _Child:
-    """A running actor process and what it last told us."""
-
-    proc: subprocess.Popen[bytes]
-    heartbeat: m.Heartbeat | None = None
-    started: bool = False
-    reaped: bool = False
-    errors: list[str] = field(default_factory=list)
 
 
 class Supervisor:
@@ -106,7 +85,7 @@ class Supervisor:
         self.book = StreamBook(
             cfg.events.history, partial_hold_s=1.5 * cfg.refine.partial_interval_ms / 1000
         )
-        self.children: dict[str, _Child] = {}
+        self.children: dict[str, Child] = {}
         self.rings: dict[str, Ring] = {}
         self.eos_sent: dict[str, m.EndOfStream] = {}
         self.gaps: dict[str, list[m.Gap]] = {}
@@ -122,7 +101,7 @@ class Supervisor:
         self.dynamic: DynamicStreams | None = None
         self.standby: Standby | None = None
         self.pubs: list[zmq.Socket[bytes]] = []
-        self._auth: Any = None
+        self.sockets: SupervisorSockets | None = None
         self.identity: dict[str, str] = {}  # actor id -> ZeroMQ identity (promoted spares)
         self.alias: dict[str, str] = {}  # ZeroMQ identity -> actor id
         self.notifier = Notifier()
@@ -146,7 +125,7 @@ class Supervisor:
             log.info("removed stale %s", item)
         formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
         plan = build(self.cfg, self.paths, os.getpid(), formats, self.log_level)
-        self.dynamic = DynamicStreams(self.cfg, self.paths, self._send)
+        self.dynamic = DynamicStreams(self.cfg, self.paths, self._send, plan.workers())
         if self.cfg.supervisor.hot_standby:
             self.standby = Standby("inference", plan.actor("inference"), self._popen)
         self.paths.pid_file.write_text(str(os.getpid()))
@@ -163,27 +142,8 @@ class Supervisor:
 
     def _open_sockets(self) -> None:
         self._ctx = zmq.Context()
-        self.router = self._ctx.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.LINGER, 0)
-        self.router.setsockopt(zmq.MAXMSGSIZE, m.MAX_MESSAGE_BYTES)
-        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        self.router.bind(self.paths.control)
-        self.pub = self._ctx.socket(zmq.PUB)
-        self.pub.setsockopt(zmq.LINGER, 0)
-        self.pub.setsockopt(zmq.SNDHWM, 10000)
-        self.pub.bind(self.paths.events)
-        self.pubs = [self.pub]
-        ev = self.cfg.events
-        if ev.tcp and not ev.curve_secret:
-            self.pub.bind(ev.tcp)
-        elif ev.tcp:  # a separate, CURVE-protected socket for other boxes
-            self._auth = curve.start_authenticator(self._ctx, ev.curve_clients)
-            tcp = self._ctx.socket(zmq.PUB)
-            tcp.setsockopt(zmq.LINGER, 0)
-            tcp.setsockopt(zmq.SNDHWM, 10000)
-            curve.make_server(tcp, ev.curve_secret)
-            tcp.bind(ev.tcp)
-            self.pubs.append(tcp)
+        self.sockets = SupervisorSockets.open(self._ctx, self.paths, self.cfg.events)
+        self.router, self.pubs = self.sockets.router, self.sockets.pubs
 
     def _teardown(self) -> None:
         if self.standby is not None:
@@ -198,9 +158,8 @@ class Supervisor:
             ring.close()
             ring.unlink()
         self.rings.clear()
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
+        if self.sockets is not None:
+            self.sockets.close()
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
@@ -262,7 +221,7 @@ class Supervisor:
                 next_status = time.monotonic() + self.cfg.supervisor.status_interval_s
                 self._adapt_chunk()
                 if state.all_ready_published:
-                    self.notifier.status(self._summary(state))
+                    self.notifier.status(self.status.summary(state))
                 self._publish("status", m.StatusReply(self.status.build(state)))
             self._state = state
 
@@ -303,15 +262,10 @@ class Supervisor:
             return
         beats = [
             c.heartbeat.gauges
-            for w in inference_ids(self.cfg)
+            for w in self._plan.workers()
             if (c := self.children.get(w)) is not None and c.heartbeat is not None
         ]
-        loads = [g for g in beats if "proc_ms_p95" in g]
-        if not loads:
-            return  # the busiest worker decides
-        proc_ms = max(g["proc_ms_p95"] for g in loads)
-        backlog = max(g.get("backlog_ratio", 0.0) for g in loads)
-        new = self.chunk.observe(proc_ms, backlog, time.monotonic())
+        new = self.chunk.observe_workers(beats, time.monotonic())
         if new is None:
             return
         assert self._plan is not None
@@ -329,7 +283,7 @@ class Supervisor:
         if topic.endswith(".ready") and int(fields.get("incarnation") or 0) > 1:
             self._check_bridge(topic.split(".")[1], float(fields.get("startup_s") or 0.0))
         if topic == "supervisor.ready":
-            self.notifier.ready(self._summary(state))
+            self.notifier.ready(self.status.summary(state))
         elif topic == "supervisor.stopping":
             self.notifier.stopping(state.shutdown_reason or "stop requested")
 
@@ -355,17 +309,6 @@ class Supervisor:
                 ),
             )
 
-    def _summary(self, state: rp.SupervisorState) -> str:
-        """The one-line status for systemd."""
-        running = sum(c.state is rp.ChildState.RUNNING for c in state.children)
-        restarts = sum(max(0, c.incarnation - 1) for c in state.children)
-        finals = sum(c["finals"] for c in self.book.counters().values())
-        streams = len(self.cfg.sources()) + (len(self.dynamic.streams) if self.dynamic else 0)
-        return (
-            f"{running}/{len(state.children)} actors running, {streams} streams, "
-            f"{finals} finals, {restarts} restarts"
-        )
-
     def _reap(self, state: rp.SupervisorState) -> rp.SupervisorState:
         """Feed the policy an Exited event for every child process that has ended."""
         for actor_id, child in list(self.children.items()):
@@ -381,7 +324,7 @@ class Supervisor:
         assert self._plan is not None
         spare = self.standby.take() if self.standby and self.standby.actor_id == actor_id else None
         if spare is not None:  # hot standby: promote the warm spare instead of a cold start
-            self.children[actor_id] = _Child(spare.proc)
+            self.children[actor_id] = Child(spare.proc)
             self.identity[actor_id] = spare.identity
             self.alias[spare.identity] = actor_id
             self._send(actor_id, m.Promote())
@@ -389,22 +332,13 @@ class Supervisor:
             return spare.proc.pid
         self.identity.pop(actor_id, None)
         proc = self._popen(self._plan.actor(actor_id))
-        self.children[actor_id] = _Child(proc)
+        self.children[actor_id] = Child(proc)
         log.info("spawned %s pid %d", actor_id, proc.pid)
         return proc.pid
 
     def _popen(self, spec: ActorSpec) -> subprocess.Popen[bytes]:
         """Start an actor process from its spec."""
-        path = self.paths.spec_file(spec.actor_id)
-        spec.write(path)
-        reads_stdin = spec.kind == "capture" and spec.options["source"]["kind"] == "stdin"
-        return subprocess.Popen(
-            [sys.executable, "-m", "streamasr.actors", str(path)],
-            stdin=None if reads_stdin else subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.actor_log,
-            env=actor_env(),
-        )
+        return popen_actor(spec, self.paths.spec_file(spec.actor_id), self.actor_log)
 
     def _send(self, actor_id: str, msg: Any) -> None:
         ident = self.identity.get(actor_id, actor_id)
@@ -586,18 +520,3 @@ class Supervisor:
             log.warning("stream %s: %s exited; ending the stream at frame %d", sid, owner, end)
             state = self._on_eos(state, owner, m.EndOfStream(owner, sid, end))
         return state
-
-
-def remove_stale_instance(paths: InstancePaths) -> list[str]:
-    """Remove segments and sockets of a dead instance (no-op while it runs)."""
-    if paths.running_pid() is not None:
-        return []
-    return paths.clean_stale()
-
-
-def read_log_tail(path: Path, lines: int = 20) -> str:
-    """The last ``lines`` lines of a log file ('' if none)."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

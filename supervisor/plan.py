@@ -64,6 +64,10 @@ class Plan:
         i = chain.index(actor_id)
         return chain[i + 1] if i + 1 < len(chain) else None
 
+    def workers(self) -> list[str]:
+        """Ids of the inference workers, in the order streams are dealt to them."""
+        return [a.actor_id for a in self.actors if a.kind == "inference"]
+
     def captures(self) -> list[str]:
         """Ids of the capture actors."""
         return [a.actor_id for a in self.actors if a.kind == "capture"]

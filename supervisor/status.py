@@ -35,6 +35,18 @@ class StatusBuilder:
         self._lat = LatencyWindow(LATENCY_WINDOW_S)
         self._budget_s = sup.cfg.audio.latency_budget_ms / 1000.0
 
+    def summary(self, state: rp.SupervisorState) -> str:
+        """The one-line status for systemd (actors running, streams, finals, restarts)."""
+        sup = self._sup
+        running = sum(c.state is rp.ChildState.RUNNING for c in state.children)
+        restarts = sum(max(0, c.incarnation - 1) for c in state.children)
+        finals = sum(c["finals"] for c in sup.book.counters().values())
+        streams = len(sup.cfg.sources()) + (len(sup.dynamic.streams) if sup.dynamic else 0)
+        return (
+            f"{running}/{len(state.children)} actors running, {streams} streams, "
+            f"{finals} finals, {restarts} restarts"
+        )
+
     def observe(self, t: m.Transcript) -> None:
         """Record the latency figures of a published transcript (seconds).
 

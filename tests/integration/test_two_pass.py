@@ -127,7 +127,12 @@ def test_overload_falls_back_to_first_pass_finals_and_recovers(
         f'[[streams]]\nkind = "file"\npath = "{p}"\nstream_id = "{sid}"\nrealtime = false\n'
         for sid, (p, _) in burst.items()
     ]
-    instance.write_config("\n[refine]\nmax_queue = 1\ndelay_ms = 300.0\n\n" + "\n".join(tables))
+    # one inference worker: the bursts' jobs spread over the live stream's first utterances, so
+    # the overload (and its end) comes well before the live stream's last one
+    instance.write_config(
+        "[inference]\nworkers = 1\n[refine]\nmax_queue = 1\ndelay_ms = 300.0\n\n"
+        + "\n".join(tables)
+    )
     proc = instance.popen("up", "--json")
     reader = EventReader(proc)
     fallbacks = 0

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from streamasr.actors import messages as m
 from streamasr.supervisor.client import NotRunning, request
-from streamasr.supervisor.manager import read_log_tail
+from streamasr.supervisor.processes import read_log_tail
 
 pytestmark = pytest.mark.timeout(240)
 
