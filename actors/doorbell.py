@@ -59,6 +59,10 @@ class Bell:
         self._sock.close(0)
 
 
+#: Stamp fields are non-negative and fit a signed 64-bit integer (frames, nanoseconds).
+_MAX_FIELD = 2**63
+
+
 class Listener:
     """Reader side: binds ``endpoint`` and collects stamps."""
 
@@ -80,8 +84,13 @@ class Listener:
                 return out
             try:
                 end, t_cap, t_feat = msgpack.unpackb(raw)
-                out.append(Stamp(int(end), int(t_cap), int(t_feat)))
-            except (ValueError, TypeError, OverflowError, msgpack.UnpackException):
+            except (ValueError, TypeError, msgpack.UnpackException):
+                self.malformed += 1
+                continue
+            fields = (end, t_cap, t_feat)
+            if all(type(v) is int and 0 <= v < _MAX_FIELD for v in fields):
+                out.append(Stamp(end, t_cap, t_feat))
+            else:  # not three non-negative 64-bit integers (frames, nanoseconds)
                 self.malformed += 1
 
     def close(self) -> None:
