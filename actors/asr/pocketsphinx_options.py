@@ -37,7 +37,7 @@ class PocketsphinxOptions:
         fwdflat: run PocketSphinx's second (flat-lexicon) search over the whole utterance
             when it ends. None keeps PocketSphinx's default (on). It costs about 80 ms per
             final on one core of the benchmark box, between the endpoint and the final, for
-            about 2.4 points of WER (13.8 % -> 16.2 % on the shared conversations); the
+            about 2 points of WER (15.6 % -> 17.4 % on the shared conversations); the
             inference actor turns it off when its finals are provisional (``[refine] finals =
             "accurate"``: Whisper gives the final text) unless it is set here.
         grammar_path: a JSGF file; recognition is restricted to its first public rule.
