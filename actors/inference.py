@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,9 +29,15 @@ from streamasr.actors.asr.base import Recognizer, RecognizerStream
 from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
 from streamasr.actors.conditioning import to_int16
-from streamasr.actors.doorbell import Listener, Stamp
+from streamasr.actors.doorbell import Listener
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.features import LogMelOptions, StreamingLogMel
+from streamasr.actors.inference_stream import (
+    InferenceStream,
+    engine_wait_s,
+    seek_cursor,
+    stage_split,
+)
 from streamasr.actors.inference_support import (
     DelayOverride,
     close_decoder,
@@ -41,7 +46,6 @@ from streamasr.actors.inference_support import (
     wait_for_promotion,
 )
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.actors.wake_gate import WakeGate
 from streamasr.actors.wake_setup import WakeSetup
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
@@ -60,33 +64,6 @@ MAX_STEP_S = 0.5
 PAUSE_MS = 300
 
 
-@dataclass(slots=True)
-class _Stream:
-    """One audio stream: its ring, doorbell, decoder state and position."""
-
-    stream_id: str
-    ring: Ring
-    listener: Listener
-    decoder: RecognizerStream
-    pos: int
-    buf: np.ndarray[Any, Any]
-    last_partial: str = ""
-    eos_at: int | None = None
-    stamps: deque[Stamp] = field(default_factory=lambda: deque(maxlen=1024))
-    stamp: Stamp = field(default_factory=lambda: Stamp(0, 0, 0))
-    frames_lost: int = 0
-    last_final_end: int = 0  # ring frame where the last finalised utterance ended
-    mel: StreamingLogMel | None = None
-    gate: WakeGate | None = None  # wake-word gating (None: every utterance is decoded)
-    paused: tuple[int, int] | None = None  # last span sent in a SpeechPaused
-    waited_s: float = 0.0  # how long its newest chunk waited for the engine's earlier work
-
-    @property
-    def rate(self) -> int:
-        """Sample rate of the stream's ring, Hz."""
-        return self.ring.sample_rate_hz
-
-
 class _Inference:
     """The actor's state: the engine and every stream it decodes."""
 
@@ -94,7 +71,7 @@ class _Inference:
         self.rt = rt
         self.recognizer = recognizer
         self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
-        self.streams: dict[str, _Stream] = {}
+        self.streams: dict[str, InferenceStream] = {}
         self.delay = DelayOverride(
             rt, "inference", float(rt.spec.options["inference"].get("delay_ms", 0.0))
         )
@@ -126,7 +103,7 @@ class _Inference:
         if self.features:
             start -= start % self.hop
         mode = self.wake.mode(stream_id, gate)
-        self.streams[stream_id] = st = _Stream(
+        self.streams[stream_id] = st = InferenceStream(
             stream_id=stream_id,
             ring=ring,
             listener=listener,
@@ -215,7 +192,7 @@ class _Inference:
             self.compute_ms.clear()  # measurements at the old load no longer apply
         self.rt.counters["frames_lost"] = sum(s.frames_lost for s in self.streams.values())
 
-    def _maybe_end(self, st: _Stream) -> None:
+    def _maybe_end(self, st: InferenceStream) -> None:
         if st.eos_at is not None and st.pos >= st.eos_at:
             self._finish(st)
             if st.gate is not None and not st.gate.listening:
@@ -224,7 +201,7 @@ class _Inference:
             self.rt.send(m.EndOfStream(self.rt.spec.actor_id, st.stream_id, st.pos))
             st.eos_at = None
 
-    def _read(self, st: _Stream) -> np.ndarray[Any, Any] | None:
+    def _read(self, st: InferenceStream) -> np.ndarray[Any, Any] | None:
         """Up to MAX_STEP_S of new audio of ``st`` (a view of its buffer), or None."""
         avail = st.ring.write_counter - st.pos
         if avail <= 0:
@@ -237,7 +214,7 @@ class _Inference:
             return None
         return st.buf[:got, 0] if got else None
 
-    def _decode(self, batch: list[tuple[_Stream, np.ndarray[Any, Any]]]) -> None:
+    def _decode(self, batch: list[tuple[InferenceStream, np.ndarray[Any, Any]]]) -> None:
         """Feed each stream its new audio, then emit its partial (and finals).
 
         A feature-input engine takes every stream's frames as one batch. A PCM engine
@@ -259,21 +236,21 @@ class _Inference:
             self.delay.burn()  # fault injection: a model that needs more CPU than allowed
             for st, pcm in batch:
                 self._consume(st, pcm, finalize=True)
-                self._waited(st, start_ns)
+                st.waited_s = engine_wait_s(st.stamp, start_ns, self._busy_until_ns)
             compute_s = time.perf_counter() - t0
             self._busy_until_ns = time.time_ns()
             self._account_cpu(time.process_time() - c0)
             for st, _ in batch:
                 self._emit(st, compute_s)
             return
-        ended: list[_Stream] = []
+        ended: list[InferenceStream] = []
         cpu_s = 0.0
-        for st, pcm in sorted(batch, key=lambda b: self._oldest_capture_ns(b[0])):
+        for st, pcm in sorted(batch, key=lambda b: b[0].oldest_capture_ns):
             t0, c0, start_ns = time.perf_counter(), time.process_time(), time.time_ns()
             st.decoder.accept(to_int16(pcm))
             self.delay.burn()
             self._consume(st, pcm, finalize=False)
-            self._waited(st, start_ns)
+            st.waited_s = engine_wait_s(st.stamp, start_ns, self._busy_until_ns)
             self._busy_until_ns = time.time_ns()
             cpu_s += time.process_time() - c0
             self._emit(st, time.perf_counter() - t0)
@@ -282,31 +259,19 @@ class _Inference:
         for st in ended:
             t0, c0, start_ns = time.perf_counter(), time.process_time(), time.time_ns()
             self._run_decoder(st, finalize=True)
-            self._waited(st, start_ns)
+            st.waited_s = engine_wait_s(st.stamp, start_ns, self._busy_until_ns)
             self._busy_until_ns = time.time_ns()
             cpu_s += time.process_time() - c0
             self._emit(st, time.perf_counter() - t0)
         self._account_cpu(cpu_s)
 
-    def _waited(self, st: _Stream, start_ns: int) -> None:
-        """Record how long ``st``'s newest chunk waited for the engine's earlier calls (other
-        streams' chunks, an utterance's finalisation) before its own call at ``start_ns``:
-        engine time, reported apart from the pipeline's own queueing (stage ``wait``)."""
-        ready_ns = st.stamp.t_feature_ns or st.stamp.t_capture_ns
-        busy_ns = min(start_ns, self._busy_until_ns)
-        st.waited_s = max(0, busy_ns - ready_ns) / 1e9 if ready_ns else 0.0
-
-    def _oldest_capture_ns(self, st: _Stream) -> int:
-        """Capture clock (ns) of the oldest chunk ``st`` has not decoded (0: unknown)."""
-        return st.stamps[0].t_capture_ns if st.stamps else 0
-
-    def _consume(self, st: _Stream, pcm: np.ndarray[Any, Any], *, finalize: bool) -> None:
+    def _consume(self, st: InferenceStream, pcm: np.ndarray[Any, Any], *, finalize: bool) -> None:
         """Account for ``pcm`` as decoded input of ``st`` and run its decoder."""
         st.pos += pcm.shape[0]
         self._advance_stamps(st)
         self._run_decoder(st, finalize=finalize)
 
-    def _run_decoder(self, st: _Stream, *, finalize: bool) -> None:
+    def _run_decoder(self, st: InferenceStream, *, finalize: bool) -> None:
         """Step ``st``'s decoder over its pending input; at an endpoint, finalise the
         utterance and go on (or, with ``finalize=False``, stop there)."""
         while True:
@@ -331,7 +296,7 @@ class _Inference:
         self._finish_cpu_s = 0.0
         self.compute_ms.append(max(0.0, chunk_cpu_s) * 1000.0)
 
-    def _emit(self, st: _Stream, compute_s: float) -> None:
+    def _emit(self, st: InferenceStream, compute_s: float) -> None:
         """After decoding ``st``: command limits, its partial, gauges, the commit point."""
         self._check_command(st)
         self._send_partial(st, compute_s)
@@ -339,7 +304,7 @@ class _Inference:
         self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
         self._commit(st)
 
-    def _commit(self, st: _Stream) -> None:
+    def _commit(self, st: InferenceStream) -> None:
         """Move the shared cursor to where a replacement can resume.
 
         That is the decoder's position when it is idle between utterances; inside an
@@ -364,21 +329,11 @@ class _Inference:
                 target -= target % self.hop  # resume on a feature-frame boundary
         self._seek(st, target)
 
-    def _seek(self, st: _Stream, target: int) -> None:
+    def _seek(self, st: InferenceStream, target: int) -> None:
         """Move the shared cursor to ``target``, or to the oldest frame still in the ring."""
-        for _ in range(3):
-            oldest = st.ring.write_counter - st.ring.capacity
-            if target < oldest:  # overrun even there: keep what is left
-                target = oldest + (-oldest % self.hop if self.features else 0)
-            if target == st.ring.read_counter:
-                return
-            try:
-                st.ring.seek(target)
-                return
-            except RingError:  # the writer moved on meanwhile; try again
-                continue
+        seek_cursor(st.ring, target, self.hop if self.features else 1)
 
-    def _resync(self, st: _Stream) -> None:
+    def _resync(self, st: InferenceStream) -> None:
         """Jump to audio still in the ring after falling more than its capacity behind."""
         target = st.ring.write_counter - st.ring.capacity + st.ring.capacity // 8
         lost = target - st.pos
@@ -400,26 +355,12 @@ class _Inference:
             st.gate.close(target)
         self._seek(st, target)
 
-    def _stages(self, st: _Stream, compute_s: float) -> tuple[float, dict[str, float]]:
-        s = st.stamp
-        if s.t_capture_ns == 0:
-            return compute_s, {"inference": compute_s}
-        now = time.time_ns()
-        feature_s = max(0.0, (s.t_feature_ns - s.t_capture_ns) / 1e9) if s.t_feature_ns else 0.0
-        since_ready_s = (now - (s.t_feature_ns or s.t_capture_ns)) / 1e9
-        wait_s = min(st.waited_s, max(0.0, since_ready_s - compute_s))
-        queue_s = max(0.0, since_ready_s - compute_s - wait_s)
-        total = max(0.0, (now - s.t_capture_ns) / 1e9)
-        return total, {
-            "feature": feature_s,
-            "queue": queue_s,
-            "wait": wait_s,
-            "inference": compute_s,
-        }
+    def _stages(self, st: InferenceStream, compute_s: float) -> tuple[float, dict[str, float]]:
+        return stage_split(st.stamp, compute_s, st.waited_s, time.time_ns())
 
     def _transcript(
         self,
-        st: _Stream,
+        st: InferenceStream,
         res: Result,
         compute_s: float,
         *,
@@ -443,7 +384,7 @@ class _Inference:
             wake_id=st.gate.wake_id if st.gate is not None else "",
         )
 
-    def _send_pause(self, st: _Stream) -> None:
+    def _send_pause(self, st: InferenceStream) -> None:
         """Accurate finals: tell the second pass when an utterance's speech has paused."""
         paused_span = getattr(st.decoder, "paused_span", None)
         if not self.accurate or paused_span is None or (st.gate and self.wake.grammar):
@@ -456,7 +397,7 @@ class _Inference:
         uid = f"{st.stream_id}:{start}"
         self.rt.send(m.SpeechPaused(st.stream_id, uid, start, end, st.rate))
 
-    def _send_partial(self, st: _Stream, compute_s: float) -> None:
+    def _send_partial(self, st: InferenceStream, compute_s: float) -> None:
         self._send_pause(st)
         res = st.decoder.result()
         if res is None or res.text == st.last_partial:
@@ -464,7 +405,7 @@ class _Inference:
         st.last_partial = res.text
         self.rt.send(self._transcript(st, res, compute_s, is_final=False))
 
-    def _finish(self, st: _Stream) -> None:
+    def _finish(self, st: InferenceStream) -> None:
         """Finalize the utterance in progress; send its final (and its refine job)."""
         t0, c0 = time.perf_counter(), time.process_time()
         res = st.decoder.finalize()
@@ -493,12 +434,12 @@ class _Inference:
                 )
             )
 
-    def _advance_stamps(self, st: _Stream) -> None:
+    def _advance_stamps(self, st: InferenceStream) -> None:
         """Take the capture clock of the newest chunk the read position has passed."""
         while st.stamps and st.stamps[0].end_frame <= st.pos:
             st.stamp = st.stamps.popleft()
 
-    def _listen(self, st: _Stream, pcm: np.ndarray[Any, Any]) -> None:
+    def _listen(self, st: InferenceStream, pcm: np.ndarray[Any, Any]) -> None:
         """A listening stream: feed the detector; on a detection open the command window."""
         gate = st.gate
         assert gate is not None
@@ -522,7 +463,7 @@ class _Inference:
                 return
         self._commit(st)
 
-    def _check_command(self, st: _Stream) -> None:
+    def _check_command(self, st: InferenceStream) -> None:
         """Close a command window that timed out or ran too long."""
         if st.gate is None:
             return
@@ -532,7 +473,7 @@ class _Inference:
         if reason is not None and not st.gate.listening:
             self._end_command(st, reason, st.pos)
 
-    def _end_command(self, st: _Stream, reason: str, resume: int) -> None:
+    def _end_command(self, st: InferenceStream, reason: str, resume: int) -> None:
         """Tell subscribers the command window closed; listen again from ``resume``."""
         assert st.gate is not None
         resume = min(max(resume, st.gate.command_start), st.pos)
