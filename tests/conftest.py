@@ -292,6 +292,17 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def stop_pipeline(inst: Instance, proc: subprocess.Popen[Any]) -> None:
+    """Stop ``inst`` with ``down`` and reap ``proc`` (its ``up``/``serve``); SIGKILL its group
+    if it has not exited 30 s later."""
+    inst.cli("down", "-c", str(inst.config), timeout_s=60)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.wait()
+
+
 def wait_until(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.05) -> None:
     """Poll ``predicate()`` until true; fail the test with ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

@@ -31,6 +31,7 @@ from conftest import (
     kill_group,
     last_finals,
     parse_events,
+    stop_pipeline,
     wait_until,
 )
 from conftest import wer_of as wer
@@ -79,12 +80,7 @@ class GatewayProc:
 
     def stop(self) -> None:
         """Stop the pipeline (``down``) and wait for it."""
-        self.inst.cli("down", "-c", str(self.inst.config), timeout_s=60)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            kill_group(self.proc)
-            self.proc.wait()
+        stop_pipeline(self.inst, self.proc)
 
 
 def start_gateway(inst: Instance, gateway_toml: str = "", finals: str = "fast") -> GatewayProc:

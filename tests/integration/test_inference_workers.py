@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EventReader, Instance, cut_conversation, kill_group, wait_until, wer_of
+from conftest import EventReader, Instance, cut_conversation, stop_pipeline, wait_until, wer_of
 
 pytestmark = pytest.mark.slow
 
@@ -114,12 +114,7 @@ def test_run_time_streams_go_to_the_least_loaded_worker(instance: Instance, tmp_
         outs = {sid: p.communicate(timeout=120) for sid, p in clients.items()}
         finals = {a["id"]: a["counters"].get("finals", 0) for a in instance.status()["actors"]}
     finally:
-        instance.cli("down", "-c", str(instance.config), timeout_s=60)
-        try:
-            serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            kill_group(serve)
-            serve.wait()
+        stop_pipeline(instance, serve)
     for sid, (out, err) in outs.items():
         assert clients[sid].returncode == 0, err
         events = [json.loads(line) for line in out.splitlines() if line.strip()]

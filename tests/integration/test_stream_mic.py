@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from conftest import Instance, audio_file, instance_scope, kill_group, parse_events
+from conftest import Instance, audio_file, instance_scope, kill_group, parse_events, stop_pipeline
 from conftest import wer_of as wer
 
 pytestmark = pytest.mark.timeout(180)
@@ -97,12 +97,7 @@ def gateway() -> Iterator[Gateway]:
         try:
             yield Gateway(inst, proc, f"ws://127.0.0.1:{port}/v1/stream")
         finally:
-            inst.cli("down", "-c", str(inst.config), timeout_s=60)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                kill_group(proc)
-                proc.wait()
+            stop_pipeline(inst, proc)
 
 
 def _stream_argv(*args: str) -> list[str]:

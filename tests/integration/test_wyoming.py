@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import Instance, audio_file, instance_scope, kill_group, read_tsv
+from conftest import Instance, audio_file, instance_scope, read_tsv, stop_pipeline
 from conftest import wer_of as wer
 from numpy.typing import NDArray
 from synth import needs_flite, say, silence
@@ -160,12 +160,7 @@ def server() -> Iterator[Server]:
             asyncio.run(_wait_ready(srv))
             yield srv
         finally:
-            inst.cli("down", "-c", str(inst.config), timeout_s=60)
-            try:
-                srv.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                kill_group(srv.proc)
-                srv.proc.wait()
+            stop_pipeline(inst, srv.proc)
 
 
 async def _wait_ready(srv: Server) -> None:
