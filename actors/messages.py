@@ -276,6 +276,14 @@ class Transcript:
         provisional: a first-pass final that an accurate (pass 2) final will replace.
         wake_id: the :class:`WakeDetected` event that opened this command ("" when the
             stream is not wake-gated).
+        committed_words: in a partial, how many leading words of ``text`` (split on
+            whitespace) later partials of the utterance repeat unchanged (the final may
+            still differ); 0 in finals.
+        second_pass_words: how many leading words of ``text`` come from the second pass
+            (Whisper); the words after them are the first pass's. The supervisor's merged
+            partial stream sets it (see ``streamasr.supervisor.merge``): in a ``pass = 2``
+            partial the rest is the first pass's guess for audio Whisper has not heard yet;
+            a provisional final can start with Whisper partials' words too.
     """
 
     KIND: ClassVar[str] = "transcript"
@@ -292,6 +300,8 @@ class Transcript:
     stages_s: dict[str, float]
     provisional: bool = False
     wake_id: str = ""
+    committed_words: int = 0
+    second_pass_words: int = 0
 
 
 @dataclass(frozen=True, slots=True)

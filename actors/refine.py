@@ -48,6 +48,7 @@ import numpy as np
 
 from streamasr.actors import messages as m
 from streamasr.actors.inference_support import DelayOverride
+from streamasr.actors.refine_stream import RefineStream, read_span, take_batch
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, Utterance
 from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
@@ -56,9 +57,6 @@ from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
-
-#: Reader slot of the first pass on the PCM ring (see supervisor.plan).
-PCM_READER_INFERENCE = 0
 
 #: Most utterances encoded together in one batch.
 MAX_BATCH = 4
@@ -72,72 +70,20 @@ EARLY_OFF_S = 5.0
 TRIM_VIEW_LOGPROB = -0.5
 
 
-#: Seconds an observed first-pass cursor must age before the refine cursor follows it: a
-#: job for audio before that cursor was sent before the observation and travels through
-#: the supervisor, so it has this long to arrive before its audio may be overwritten.
-FOLLOW_HOLD_S = 0.5
-
-#: Seconds kept behind the first pass's cursor beyond the margin: the first pass commits
-#: its cursor while it is still deciding whether speech began, and then dates the utterance
-#: start back by its pre-roll (measured: up to ~0.4 s before the committed cursor).
-FOLLOW_LOOKBACK_S = 2.0
-
-
-class _Stream:
-    """One stream's PCM ring and the first-pass cursor positions seen on it (internal)."""
-
-    def __init__(self, ring: Ring) -> None:
-        self.ring = ring
-        self.seen: deque[tuple[float, int]] = deque()
-
-    def follow_target(self, now_s: float, hold_s: float) -> int:
-        """Newest first-pass cursor observed at least ``hold_s`` before ``now_s`` (-1: none)."""
-        cursor = self.ring.stats(PCM_READER_INFERENCE).read_counter
-        if not self.seen or self.seen[-1][1] != cursor:
-            self.seen.append((now_s, cursor))
-        target = -1
-        while self.seen and self.seen[0][0] <= now_s - hold_s:
-            target = self.seen.popleft()[1]
-        if target >= 0:
-            self.seen.appendleft((now_s - hold_s, target))
-        return target
-
-    def release(self, pending: list[m.RefineJob], margin_s: float, now_s: float) -> None:
-        """Move the cursor past audio that no queued and no travelling job can need.
-
-        With jobs queued, that is the oldest one's start less the margin; without, the first
-        pass's cursor as it was ``FOLLOW_HOLD_S`` ago, less the margin and
-        ``FOLLOW_LOOKBACK_S`` (a fast source waits on this cursor; a live one counts what it
-        overwrites before the cursor moves).
-        """
-        ring = self.ring
-        margin = int(margin_s * ring.sample_rate_hz)
-        follow = self.follow_target(now_s, FOLLOW_HOLD_S)
-        if pending:
-            target = min(j.start_frame for j in pending) - margin
-        elif follow >= 0:
-            target = follow - margin - int(FOLLOW_LOOKBACK_S * ring.sample_rate_hz)
-        else:
-            return
-        target = min(max(target, ring.read_counter), ring.write_counter)
-        if target != ring.read_counter:
-            ring.seek(target)
-
-
-def _attach_spec_rings(rt: ActorRuntime) -> dict[str, _Stream]:
+def _attach_spec_rings(rt: ActorRuntime) -> dict[str, RefineStream]:
     """The streams of the spawn spec (ring roles ``in:<stream_id>``)."""
     return {
-        role[3:]: _Stream(Ring.attach(ref.name, reader=ref.reader))
+        role[3:]: RefineStream(Ring.attach(ref.name, reader=ref.reader))
         for role, ref in rt.spec.rings.items()
         if role.startswith("in:")
     }
 
 
-def _control(streams: dict[str, _Stream], msg: object) -> None:
+def _control(streams: dict[str, RefineStream], msg: object) -> None:
     """Streams opened or closed at run time."""
     if isinstance(msg, m.StreamAttach) and msg.stream_id not in streams:
         try:
-            streams[msg.stream_id] = _Stream(Ring.attach(msg.ring, reader=msg.reader))
+            streams[msg.stream_id] = RefineStream(Ring.attach(msg.ring, reader=msg.reader))
         except RingError as exc:  # closed again before we got here
             log.warning("cannot attach stream %s: %s", msg.stream_id, exc)
     elif isinstance(msg, m.StreamDetach) and msg.stream_id in streams:
@@ -149,7 +95,7 @@ class _Actor:
     """What the loop works with (internal)."""
 
     rt: ActorRuntime
-    streams: dict[str, _Stream]
+    streams: dict[str, RefineStream]
     refiner: WhisperRefiner
     load: DelayOverride
     margin_s: float
@@ -178,6 +124,7 @@ def run(rt: ActorRuntime) -> None:
     )
     refiner = WhisperRefiner(opts)
     refiner.warm_up()
+    refiner.progress = rt.heartbeat
     act = _Actor(
         rt,
         _attach_spec_rings(rt),
@@ -188,7 +135,14 @@ def run(rt: ActorRuntime) -> None:
     )
     queue: deque[m.RefineJob] = deque()
     eos: list[m.EndOfStream] = []
-    for name in ("refined", "fallbacks", "no_speech", "lost_audio", "partial_audio"):
+    for name in (
+        "refined",
+        "fallbacks",
+        "no_speech",
+        "first_pass_kept",
+        "lost_audio",
+        "partial_audio",
+    ):
         rt.counters[name] = 0
     if act.sched is not None:
         for name in ("partial_runs", "partials", "partials_paused", "partials_resumed"):
@@ -201,8 +155,8 @@ def run(rt: ActorRuntime) -> None:
             _shed(rt, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
             rt.gauges["queue"] = len(queue)
             if queue:
-                batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
-                _refine(act, batch)
+                rates = {k: st.rate for k, st in act.streams.items()}
+                _refine(act, take_batch(queue, MAX_BATCH, rates))
             else:
                 for done in eos:
                     rt.send(m.EndOfStream(rt.spec.actor_id, done.stream_id, done.end_frame))
@@ -237,10 +191,14 @@ def _receive(
             act.early.paused(msg, now_s)
         elif isinstance(msg, m.RefineJob):
             queue.append(msg)
+            if (job_st := act.streams.get(msg.stream_id)) is not None:
+                job_st.job(msg)
             if act.sched is not None:
                 act.sched.finish(msg.stream_id, msg.utterance_id)
         elif isinstance(msg, m.Transcript):
             st = act.streams.get(msg.stream_id)
+            if st is not None and not msg.is_final:
+                st.partial(msg)
             if act.sched is not None and st is not None:
                 act.sched.update(msg, st.ring.sample_rate_hz, now_s)
         elif isinstance(msg, m.EndOfStream):
@@ -266,14 +224,18 @@ def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s:
 
 
 def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
+    """Transcribe a batch of jobs (answering those transcribed early at once)."""
     rt, rings = act.rt, act.rings()
     items: list[tuple[np.ndarray, float]] = []
     jobs: list[m.RefineJob] = []
+    prompts: list[str] = []
     for job in batch:
-        early = act.early.take(job)
+        prompt = _prompt(act, job.stream_id, job.start_frame)
+        early = act.early.take(job, prompt)
+        if early is not None and early.out is None and job.first_pass.text.strip():
+            early = None  # no speech found early: decode again and decide (see _answer)
         if early is not None:  # transcribed when the speech paused: nothing left to do
-            rt.send(_final(job, early.out, 0.0, early_s=early.compute_s))
-            rt.counters["refined" if early.out is not None else "no_speech"] += 1
+            _answer(act, job, early.out, 0.0, early_s=early.compute_s)
             continue
         ring = rings.get(job.stream_id)
         got = _audio(ring, job, act.margin_s) if ring is not None else None
@@ -288,6 +250,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
             )
             rt.counters["lost_audio"] += 1
             rt.counters["fallbacks"] += 1
+            _finished(act, job, "")
             rt.send(dataclasses.replace(job.first_pass, provisional=False))
             continue
         audio, start = got
@@ -300,15 +263,78 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
             )
         items.append((audio, start / job.sample_rate_hz))
         jobs.append(job)
+        prompts.append(prompt)
     if not jobs:
         return
     t0 = time.perf_counter()
-    outs = act.refiner.transcribe_batch(items)
+    outs = act.refiner.transcribe_batch(items, prompts)
+    heard = [False] * len(jobs)
+    for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
+        if out is None and job.first_pass.text.strip():
+            some, heard[k] = act.refiner.heard_speech(items[k][0])
+            if some and not heard[k]:  # a short word, too little for the gate
+                outs[k] = _confident(act.refiner.transcribe(*items[k], prompts[k], gate=False))
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
-    for job, out in zip(jobs, outs, strict=True):
-        rt.send(_final(job, out, compute_s))
-        rt.counters["refined" if out is not None else "no_speech"] += 1
+    for job, out, kept in zip(jobs, outs, heard, strict=True):
+        _answer(act, job, out, compute_s, keep_first_pass=kept)
+
+
+#: An ungated transcription (a word too short for the speech gate) is kept only when Whisper
+#: is this sure there was speech: no-speech probability below, mean log-probability above.
+UNGATED_NO_SPEECH_MAX = 0.4
+UNGATED_LOGPROB_MIN = -0.8
+
+
+def _confident(out: RefineOutput | None) -> RefineOutput | None:
+    """``out`` if Whisper is sure enough of it without the speech gate (else None)."""
+    if out is None:
+        return None
+    ok = out.no_speech_prob < UNGATED_NO_SPEECH_MAX and out.avg_logprob > UNGATED_LOGPROB_MIN
+    return out if ok else None
+
+
+def _prompt(act: _Actor, stream_id: str, start_frame: int) -> str:
+    """The prompt of an utterance starting at ``start_frame`` (see RefineStream.prompt)."""
+    st = act.streams.get(stream_id)
+    return st.prompt(start_frame) if st is not None else ""
+
+
+def _finished(act: _Actor, job: m.RefineJob, text: str) -> None:
+    st = act.streams.get(job.stream_id)
+    if st is not None:
+        st.finished(job, text)
+
+
+def _answer(
+    act: _Actor,
+    job: m.RefineJob,
+    out: RefineOutput | None,
+    compute_s: float,
+    *,
+    early_s: float = 0.0,
+    keep_first_pass: bool = False,
+) -> None:
+    """Send the final of ``job``.
+
+    Whisper's text; or, when the speech gate heard speech but Whisper wrote nothing
+    (``keep_first_pass``), the first-pass text (``pass`` 1, not provisional; counted as
+    ``first_pass_kept``): an accurate final is never empty where there was speech. Where
+    neither the gate nor Whisper (run without the gate) found speech, the first pass's words
+    were noise, and the final is empty (``no_speech``).
+    """
+    rt = act.rt
+    text = out.text.strip() if out is not None else ""
+    if not text and keep_first_pass:
+        rt.counters["first_pass_kept"] = rt.counters.get("first_pass_kept", 0) + 1
+        log.info("utterance %s: Whisper wrote nothing for speech; its first-pass text stands",
+                 job.utterance_id)  # fmt: skip
+        _finished(act, job, "")
+        rt.send(dataclasses.replace(job.first_pass, provisional=False))
+        return
+    _finished(act, job, text)
+    rt.send(_final(job, out, compute_s, early_s=early_s))
+    rt.counters["refined" if text else "no_speech"] += 1
 
 
 def _transcribe_early(act: _Actor) -> bool:
@@ -330,14 +356,15 @@ def _transcribe_early(act: _Actor) -> bool:
     margin = int(act.margin_s * pause.sample_rate_hz)
     if ring is None or ring.write_counter < pause.end_frame + margin:
         return True  # its audio (with the margin) is not all written yet: leave it to the job
-    got = _read_span(ring, max(0, pause.start_frame - margin), pause.end_frame + margin)
+    got = read_span(ring, max(0, pause.start_frame - margin), pause.end_frame + margin)
     if got is None:
         return True
     audio, start = got
+    prompt = _prompt(act, pause.stream_id, pause.start_frame)
     t0 = time.perf_counter()
-    out = act.refiner.transcribe_batch([(audio, start / pause.sample_rate_hz)])[0]
+    out = act.refiner.transcribe(audio, start / pause.sample_rate_hz, prompt)
     act.load.burn()
-    act.early.store(pause, out, time.perf_counter() - t0)
+    act.early.store(pause, out, time.perf_counter() - t0, prompt)
     for name in ("runs", "hits", "misses"):
         act.rt.counters[f"early_{name}"] = getattr(act.early, name)
     return True
@@ -366,7 +393,7 @@ def _partial(act: _Actor) -> None:
     got = None
     if ring is not None:
         end = min(ring.write_counter, utt.end_frame + margin)
-        got = _read_span(ring, max(0, utt.start_frame - margin), end)
+        got = read_span(ring, max(0, utt.start_frame - margin), end)
     utt.ran_to = utt.end_frame
     if got is None:
         utt.due_s += sched.options.interval_s
@@ -420,22 +447,7 @@ def _audio(ring: Ring, job: m.RefineJob, margin_s: float) -> tuple[np.ndarray, i
     """
     margin = int(margin_s * job.sample_rate_hz)
     end = min(ring.write_counter, job.end_frame + margin)
-    return _read_span(ring, max(0, job.start_frame - margin), end)
-
-
-def _read_span(ring: Ring, start: int, end: int) -> tuple[np.ndarray, int] | None:
-    """Frames [start, end) of ``ring`` (or from its cursor on, if ``start`` is overwritten)
-    as mono float32, with the stream position of the first; None if nothing is left."""
-    for first in (start, ring.read_counter):
-        if first >= end:
-            break
-        out = np.empty((end - first, 1), dtype=np.float32)
-        try:
-            n = ring.read_at(first, out)
-        except RingError:
-            continue
-        return np.ascontiguousarray(out[:n, 0]), first
-    return None
+    return read_span(ring, max(0, job.start_frame - margin), end)
 
 
 def _final(

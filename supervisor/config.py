@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streamasr.actors.errors import ConfigError
+from streamasr.supervisor.mask import DisplayConfig
 
 SourceKind = Literal["mic", "file", "stdin", "none"]
 Strategy = Literal["one_for_one", "rest_for_one"]
@@ -174,7 +175,7 @@ class AudioConfig:
 
     sample_rate_hz: int = 16000
     chunk_ms: int = 100
-    ring_s: float = 16.0
+    ring_s: float = 32.0
     adaptive_chunk: bool = False
     latency_budget_ms: float = 100.0
 
@@ -280,8 +281,9 @@ class RefineConfig:
         _require(self.delay_ms >= 0, "refine.delay_ms", "must be >= 0")
 
     def accurate_partials(self) -> bool:
-        """Whether first-pass partials go to the refine actor (accurate finals and partials)."""
-        return self.finals == "accurate" and self.partials == "auto"
+        """Whether first-pass partials go to the refine actor: with accurate finals it keeps
+        the audio of the utterance in progress, and makes Whisper partials when ``auto``."""
+        return self.finals == "accurate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +424,7 @@ class Config:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
     streams: tuple[SourceConfig, ...] = ()
 
     def validate(self) -> None:

@@ -3,8 +3,9 @@
 One thread, one poll loop. Restart decisions come from the pure policy in
 :mod:`streamasr.supervisor.restart_policy`; this module only carries out its actions
 (spawn, signal, publish, exit) and feeds it events (spawned, ready, heartbeat, exited, tick).
-Transcripts from the actors are numbered, de-duplicated and published on the PUB socket
-through a :class:`~streamasr.supervisor.streams.StreamBook`.
+Transcripts from the actors are numbered, de-duplicated, masked, merged (one partial stream
+per utterance) and published on the PUB socket through a
+:class:`~streamasr.supervisor.streams.StreamBook`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from streamasr.supervisor import restart_policy as rp
 from streamasr.supervisor.adaptive import ChunkController
 from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
+from streamasr.supervisor.mask import WordMask, command_words
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.plan import Plan, build, probe
 from streamasr.supervisor.processes import Child, popen_actor
@@ -83,7 +85,7 @@ class Supervisor:
         self.log_level = log_level
         self.actor_log = actor_log
         self.book = StreamBook(
-            cfg.events.history, partial_hold_s=1.5 * cfg.refine.partial_interval_ms / 1000
+            cfg.events.history, mask=WordMask(cfg.display, keep=command_words(cfg))
         )
         self.children: dict[str, Child] = {}
         self.rings: dict[str, Ring] = {}
@@ -463,7 +465,7 @@ class Supervisor:
         msg = self.wakes.transcript(msg)
         out = self.book.publish(msg, from_refine=(sender == "refine"))
         if msg.passno == 1 and not msg.is_final and self.cfg.refine.accurate_partials():
-            self._send("refine", msg)  # accurate partials: even a held one extends the utterance
+            self._send("refine", msg)  # accurate partials: even an unpublished one extends it
         if out is None:
             return
         self.status.observe(out)

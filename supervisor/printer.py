@@ -1,8 +1,13 @@
 """How ``up`` and ``tail`` show transcripts: in place on a terminal, lines when piped, JSON.
 
-On a terminal a partial rewrites the current line and a final is printed for good; piped,
-partials and finals are plain lines; with ``--json`` every transcript event is one JSON
-object per line (see :func:`streamasr.actors.messages.transcript_json`).
+On a terminal a partial rewrites the current line (dim; words the first pass guessed in
+italics, Whisper's upright) and a final is printed for good. A provisional final (the first
+pass's, an accurate one is coming) is shown dim and italic after a ``≈`` marker, and the
+accurate final of the same utterance replaces it in place: on its own line, or on the line
+just above when the next utterance's partial already took the current one. Piped, partials,
+provisional finals (``provisional [..] who: text``) and finals are plain lines; with
+``--json`` every transcript event is one JSON object per line (see
+:func:`streamasr.actors.messages.transcript_json`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ import sys
 from typing import Any, TextIO
 
 from streamasr.actors import messages as m
+
+#: Erase the current terminal line; move up one line.
+CLEAR, UP = "\r\033[K", "\033[A"
+#: Dim, dim italic, reset.
+DIM, DIM_ITALIC, ITALIC, RESET = "\033[2m", "\033[2;3m", "\033[3m", "\033[0m"
+#: Marks a provisional final on a terminal.
+PROVISIONAL = "≈"
 
 
 def _clock(seconds: float) -> str:
@@ -39,7 +51,9 @@ class Printer:
         self.out = out or sys.stdout
         self.json_mode = json_mode
         self.tty = self.out.isatty() if tty is None else tty
-        self._partial_shown = False
+        self._line = ""  # what the current, unterminated terminal line shows
+        self._line_uid = ""  # the provisional final on the current line ("" if none)
+        self._above_uid = ""  # the provisional final on the line just above ("" if none)
 
     def __call__(self, topic: str, msg: Any) -> None:
         """Print ``msg`` if it is a transcript or a wake event."""
@@ -51,43 +65,95 @@ class Printer:
             return
         if self.json_mode:
             self.out.write(json.dumps(m.transcript_json(msg)) + "\n")
-        elif not msg.is_final or msg.provisional:
+        elif not msg.is_final:
             self._partial(msg)
+        elif msg.provisional:
+            self._provisional(msg)
         else:
             self._final(msg)
         self.out.flush()
 
+    def _who(self, t: m.Transcript | m.WakeDetected | m.WakeEnded) -> str:
+        return self.names.get(t.stream_id) or t.stream_id
+
+    def _label(self, t: m.Transcript) -> str:
+        return f"[{_clock(t.start_s)} - {_clock(t.end_s)}] {self._who(t)}: {t.text}"
+
+    # ------------------------------------------------------------------------- terminal
+    def _show(self, text: str) -> None:
+        """Replace the current line with ``text`` (no newline)."""
+        self.out.write(CLEAR + text)
+        self._line = text
+
+    def _commit_line(self) -> None:
+        """Keep a provisional final on the current line for good: end the line."""
+        if self._line_uid:
+            self.out.write("\n")
+            self._above_uid, self._line_uid, self._line = self._line_uid, "", ""
+
     def _partial(self, t: m.Transcript) -> None:
-        if self.tty:
-            self.out.write(f"\r\033[K\033[2m… {t.text}\033[0m")
-            self._partial_shown = True
-        else:
+        if not self.tty:
             self.out.write(f"partial {t.stream_id} {_clock(t.start_s)} {t.text}\n")
+            return
+        self._commit_line()
+        words = t.text.split()
+        ours = words[: t.second_pass_words] if t.passno == 2 else []
+        guess = words[len(ours) :]
+        text = f"{DIM}… {' '.join(ours)}"
+        if guess:
+            text += f"{' ' if ours else ''}{ITALIC}{' '.join(guess)}"
+        self._show(text + RESET)
+
+    def _provisional(self, t: m.Transcript) -> None:
+        if not self.tty:
+            self.out.write(f"provisional {self._label(t)}\n")
+            return
+        self._commit_line()
+        self._show(f"{DIM_ITALIC}{PROVISIONAL} {self._label(t)}{RESET}")
+        self._line_uid = t.utterance_id
 
     def _final(self, t: m.Transcript) -> None:
-        if self.tty:
-            self.out.write("\r\033[K")
-            self._partial_shown = False
-        if not t.text:
+        line = self._label(t) + "\n" if t.text else ""
+        if not self.tty:
+            self.out.write(line)
             return
-        who = self.names.get(t.stream_id) or t.stream_id
-        self.out.write(f"[{_clock(t.start_s)} - {_clock(t.end_s)}] {who}: {t.text}\n")
+        if t.utterance_id == self._line_uid:  # replaces the provisional final in place
+            self.out.write(CLEAR + line)
+            self._line, self._line_uid = "", ""
+        elif t.utterance_id == self._above_uid:  # ... which is on the line above
+            self.out.write(CLEAR + UP + CLEAR + line + self._line)
+        else:
+            self._commit_line()
+            self.out.write(CLEAR + line)
+            self._line = ""
+        self._above_uid = ""
 
     def _wake(self, w: m.WakeDetected | m.WakeEnded) -> None:
         if self.json_mode:
             self.out.write(json.dumps(m.to_dict(w)) + "\n")
             return
-        if self.tty and self._partial_shown:
-            self.out.write("\r\033[K")
-            self._partial_shown = False
-        who = self.names.get(w.stream_id) or w.stream_id
+        if isinstance(w, m.WakeEnded) and w.reason == "final":
+            return  # the command's final was printed; a provisional one stays replaceable
+        if self.tty:
+            if self._line_uid:
+                self._commit_line()
+            elif self._line:
+                self.out.write(CLEAR)
+            self._line, self._above_uid = "", ""
         if isinstance(w, m.WakeDetected):
-            self.out.write(f'[{_clock(w.end_s)}] {who}: wake "{w.phrase}" (score {w.score:.1f})\n')
-        elif w.reason != "final":
-            self.out.write(f"[{_clock(w.end_s)}] {who}: no command ({w.reason})\n")
+            self.out.write(
+                f'[{_clock(w.end_s)}] {self._who(w)}: wake "{w.phrase}" (score {w.score:.1f})\n'
+            )
+        else:
+            self.out.write(f"[{_clock(w.end_s)}] {self._who(w)}: no command ({w.reason})\n")
 
     def close(self) -> None:
-        """End a dangling partial line."""
-        if self.tty and self._partial_shown:
-            self.out.write("\r\033[K")
-            self.out.flush()
+        """End a dangling partial line (a provisional final on it is kept)."""
+        if not self.tty:
+            return
+        if self._line_uid:
+            self._commit_line()
+        elif self._line:
+            self.out.write(CLEAR)
+        self._line = ""
+        self.out.flush()

@@ -53,12 +53,13 @@ class StatusBuilder:
         Series: ``partial`` (capture of the newest sample -> publication), ``final``
         (first-pass finals: end of speech + endpoint silence -> publication), ``final_pass2``
         (accurate finals), ``endpoint_to_final_pass2`` (the second pass's own delay),
-        ``partial_pass2`` (Whisper partials), and
-        ``stage.<name>`` per stage of partials.
+        ``partial_pass2`` (partials a Whisper run made), and ``stage.<name>`` per stage of
+        the others. A merged partial (``pass = 2``) that a first-pass partial renewed counts
+        as ``partial``: its latency is the first pass's.
         """
-        if t.passno == 2 and not t.is_final:
+        if not t.is_final and "refine_partial" in t.stages_s:
             self._lat.add("partial_pass2", t.latency_s)  # Whisper partials: their own series
-        elif t.passno == 2:
+        elif t.passno == 2 and t.is_final:
             self._lat.add("final_pass2", t.latency_s)
             extra = t.stages_s.get("refine", 0.0) + t.stages_s.get("refine_queue", 0.0)
             self._lat.add("endpoint_to_final_pass2", extra)

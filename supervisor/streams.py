@@ -9,29 +9,31 @@ The supervisor publishes every transcript through a :class:`StreamBook`, which
 * tracks refine jobs in flight, so they can be re-sent to a restarted refine actor, and
   publishes exactly one accurate final per job;
 * keeps the finals published so far (bounded), for late joiners;
-* arbitrates partials between the passes: once an utterance has an accurate (pass 2)
-  partial, its first-pass partials are held back (a display would otherwise flicker between
-  the two), unless no pass-2 partial came for ``partial_hold_s`` (the refine actor stopped
-  them under load: first-pass partials show again); a pass-2 partial arriving after the
-  utterance's final is dropped. Finals are not affected.
+* masks listed words in first-pass text (:mod:`.mask`: PocketSphinx's profanity false
+  alarms) before anything is published;
+* merges the partials of the two passes into one stream per utterance
+  (:mod:`.merge`): once Whisper partials exist, every partial of the utterance is
+  ``pass = 2`` (Whisper's words, then the first pass's words for the audio after them),
+  committed words are never retracted, and the provisional final is shown the same way;
+  a partial that would not change the display, and a pass-2 partial arriving after the
+  utterance's final, are not published.
+
+Every consumer (terminal, web page, gateway protocols, Wyoming) reads the stream published
+here, so they all see the merged, masked partials.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streamasr.actors import messages as m
+from streamasr.supervisor.mask import WordMask
+from streamasr.supervisor.merge import PartialMerger
 
 #: Seconds of overlap below which two finals of one stream count as different utterances.
 OVERLAP_TOLERANCE_S = 0.05
-
-#: Seconds without a pass-2 partial after which first-pass partials show again: 1.5 x the
-#: default ``refine.partial_interval_ms`` (500 ms).
-PARTIAL_HOLD_S = 0.75
 
 #: Utterance ids per stream remembered as finished (late pass-2 partials are dropped).
 FINISHED_KEEP = 64
@@ -46,77 +48,87 @@ class _Stream:
     finals: int = 0
     duplicates: int = 0
     suppressed: int = 0
-    accurate_uid: str = ""  # utterance whose pass-2 partials are showing
-    accurate_at_s: float = 0.0  # clock time of its last pass-2 partial
+    masked: int = 0
+    merger: PartialMerger = field(default_factory=PartialMerger)
     finished: deque[str] = field(default_factory=lambda: deque(maxlen=FINISHED_KEEP))
 
 
 class StreamBook:
-    """Sequence numbers, duplicate suppression, refine jobs in flight and history."""
+    """Sequence numbers, duplicate suppression, refine jobs in flight, history, and the
+    masked, merged partial stream."""
 
-    def __init__(
-        self,
-        history: int = 1000,
-        *,
-        partial_hold_s: float = PARTIAL_HOLD_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Keep at most ``history`` finals for late joiners; show first-pass partials again
-        ``partial_hold_s`` seconds (of ``clock``) after an utterance's last pass-2 partial."""
+    def __init__(self, history: int = 1000, *, mask: WordMask | None = None) -> None:
+        """Keep at most ``history`` finals for late joiners; mask with ``mask`` (default:
+        the built-in word list, no grammar words kept)."""
         self._streams: dict[str, _Stream] = {}
         self._history: deque[m.Transcript] = deque(maxlen=max(1, history))
         self._history_on = history > 0
-        self._hold_s = partial_hold_s
-        self._clock = clock
+        self._mask = mask if mask is not None else WordMask()
 
     def _get(self, stream_id: str) -> _Stream:
         return self._streams.setdefault(stream_id, _Stream())
 
     def publish(self, t: m.Transcript, *, from_refine: bool = False) -> m.Transcript | None:
-        """Return ``t`` numbered for publication, or None if it is a duplicate or held back."""
+        """Return ``t`` (masked, merged) numbered for publication, or None if it is a
+        duplicate or would not change what is shown."""
         s = self._get(t.stream_id)
         if from_refine and not t.is_final:
-            if not self._accurate_partial(s, t):
-                return None
+            out = self._accurate_partial(s, t)
         elif from_refine:
-            if s.pending.pop(t.utterance_id, None) is None:
-                s.duplicates += 1
-                return None
+            out = self._refine_final(s, t)
         elif t.start_s < s.last_final_end_s - OVERLAP_TOLERANCE_S:
             s.duplicates += 1
             if t.is_final:
                 s.dropped.add(t.utterance_id)
-            return None
+            out = None
         elif t.is_final:
             s.last_final_end_s = max(s.last_final_end_s, t.end_s)
-        elif self._held(s, t):
+            out = self._masked(s, t)
+            if out.provisional:
+                out = s.merger.provisional_final(out)
+        else:
+            out = s.merger.first_pass(self._masked(s, t))
+            if out is None:
+                s.suppressed += 1
+        if out is None:
             return None
-        if t.is_final:
-            s.finished.append(t.utterance_id)
-            if s.accurate_uid == t.utterance_id:
-                s.accurate_uid = ""
+        if out.is_final:
+            s.finished.append(out.utterance_id)
+            s.merger.finish(out.utterance_id)
         s.seq += 1
-        out = dataclasses.replace(t, seq=s.seq)
+        out = dataclasses.replace(out, seq=s.seq)
         if out.is_final and not out.provisional:
             s.finals += 1
             if self._history_on:
                 self._history.append(out)
         return out
 
-    def _accurate_partial(self, s: _Stream, t: m.Transcript) -> bool:
-        """Whether a pass-2 partial is published (not after its utterance's final)."""
+    def _masked(self, s: _Stream, t: m.Transcript) -> m.Transcript:
+        out, n = self._mask.transcript(t)
+        s.masked += n
+        return out
+
+    def _accurate_partial(self, s: _Stream, t: m.Transcript) -> m.Transcript | None:
+        """A pass-2 partial merged for publication (None after its utterance's final, or
+        when the display would not change)."""
         if t.utterance_id in s.finished or t.start_s < s.last_final_end_s - OVERLAP_TOLERANCE_S:
             s.suppressed += 1
-            return False
-        s.accurate_uid, s.accurate_at_s = t.utterance_id, self._clock()
-        return True
+            return None
+        out = s.merger.second_pass(self._masked(s, t))
+        if out is None:
+            s.suppressed += 1
+        return out
 
-    def _held(self, s: _Stream, t: m.Transcript) -> bool:
-        """Whether a first-pass partial is held back behind its utterance's pass-2 ones."""
-        if t.utterance_id != s.accurate_uid or self._clock() - s.accurate_at_s > self._hold_s:
-            return False
-        s.suppressed += 1
-        return True
+    def _refine_final(self, s: _Stream, t: m.Transcript) -> m.Transcript | None:
+        """The answer to a refine job: the accurate final (all of its words Whisper's), or
+        the first-pass final it fell back to (masked); None if no job waits for it."""
+        if s.pending.pop(t.utterance_id, None) is None:
+            s.duplicates += 1
+            return None
+        out = self._masked(s, t)
+        if out.passno == 2:
+            out = dataclasses.replace(out, second_pass_words=len(out.text.split()))
+        return out
 
     def add_job(self, job: m.RefineJob) -> bool:
         """Record a refine job; False if its first-pass final was a dropped duplicate."""
@@ -141,8 +153,9 @@ class StreamBook:
         return list(self._history)
 
     def counters(self) -> dict[str, dict[str, int]]:
-        """Per-stream counts: events, finals, duplicates dropped, refine jobs pending and
-        partials held back (first-pass ones behind pass-2 ones, late pass-2 ones)."""
+        """Per-stream counts: events, finals, duplicates dropped, refine jobs pending,
+        partials not published (they would not change the display, or a pass-2 one came
+        after its final) and words masked in the transcripts received."""
         return {
             sid: {
                 "events": s.seq,
@@ -150,6 +163,7 @@ class StreamBook:
                 "duplicates": s.duplicates,
                 "refine_pending": len(s.pending),
                 "partials_suppressed": s.suppressed,
+                "masked_words": s.masked,
             }
             for sid, s in self._streams.items()
         }

@@ -12,11 +12,14 @@ WebRTC-style :class:`pocketsphinx.Vad`):
   speech; its first frame is the first speech frame of that window minus ``preroll_ms``, and
   everything from there is fed to the decoder (``start_utt`` / ``process_raw``);
 * in speech: it ends (:meth:`PocketsphinxStream.is_endpoint`) after ``endpoint_silence_ms`` of
-  consecutive non-speech frames.  The final's ``end_frame`` is the end of the last speech frame
-  plus ``end_hangover_ms``.  Non-speech past ``FEED_SILENCE_MS`` (300 ms) after the last speech
-  frame is held back from the decoder, fed if speech resumes and dropped at the endpoint: the
-  words do not change, and the endpoint's final does not wait for 300 ms of silence to be
-  searched (about 20 % less decoding per utterance on the shared conversations).
+  consecutive non-speech frames, or, once it is ``max_utterance_s`` long, at its next pause of
+  ``split_pause_ms`` (non-speech or low energy, :mod:`~streamasr.actors.asr.pauses`; counted
+  in ``splits``; see ``PocketsphinxOptions``).  The final's ``end_frame`` is the end of the
+  last speech frame plus ``end_hangover_ms``.  Non-speech past ``FEED_SILENCE_MS`` (300 ms)
+  after the last speech frame is held back from the decoder, fed if speech resumes and
+  dropped at the endpoint: the words do not change, and the endpoint's final does not wait
+  for 300 ms of silence to be searched (about 20 % less decoding per utterance on the
+  shared conversations).
 
 The decoder gets one ``process_raw`` call per VAD frame: PocketSphinx's results depend on how
 its input is grouped into calls, and this grouping does not depend on the chunk size.
@@ -58,6 +61,7 @@ import pocketsphinx
 
 from streamasr.actors.asr.base import InputKind
 from streamasr.actors.asr.grammar import score_ratio
+from streamasr.actors.asr.pauses import PauseTracker
 from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
 from streamasr.actors.asr.types import Result, Word
 from streamasr.actors.errors import AudioFormatError, ModelError
@@ -205,6 +209,10 @@ class PocketsphinxStream:
         self._window_frames = max(1, round(opts.speech_window_ms / frame_ms))
         self._preroll_frames = round(opts.preroll_ms / frame_ms)
         self._endpoint_frames = max(1, round(opts.endpoint_silence_ms / frame_ms))
+        self._split_frames = max(1, round(opts.split_pause_ms / frame_ms))
+        self._max_utt = int(opts.max_utterance_s * rate)
+        #: Utterances ended at a pause because they reached ``max_utterance_s``.
+        self.splits = 0
         self._history: collections.deque[tuple[int, npt.NDArray[np.int16], bool]] = (
             collections.deque(maxlen=self._window_frames + self._preroll_frames)
         )
@@ -219,6 +227,7 @@ class PocketsphinxStream:
         self._partial = ""
         self._frame_ms = 1000.0 * self._frame_len / rate
         self._held: list[npt.NDArray[np.int16]] = []  # trailing non-speech not decoded yet
+        self._pauses = PauseTracker()
 
     @property
     def position_frame(self) -> int:
@@ -262,7 +271,7 @@ class PocketsphinxStream:
                     to_feed.extend(self._begin_utterance(decoder))
             else:
                 to_feed.extend(self._hold(frame, speech))
-                self._track_silence(start + n, speech)
+                self._track_silence(start + n, speech, frame)
         self._pending = self._pending[used:]
         self._pending_start += used
         if to_feed:
@@ -319,16 +328,35 @@ class PocketsphinxStream:
         decoder.start_utt()
         if self._phone is not None:
             self._phone.start_utt()
+        self._pauses = PauseTracker()
         return [f for _, f, _ in kept]
 
-    def _track_silence(self, frame_end: int, speech: bool) -> None:
+    def _track_silence(self, frame_end: int, speech: bool, frame: npt.NDArray[np.int16]) -> None:
         if speech:
             self._silence_frames = 0
             self._last_speech_end = frame_end
-            return
-        self._silence_frames += 1
+        else:
+            self._silence_frames += 1
+        if self._max_utt > 0:
+            self._pauses.add(frame, speech)
         if self._silence_frames >= self._endpoint_frames:
             self._endpoint = True
+        elif self._split_due(frame_end):
+            self._endpoint = True
+            self.splits += 1
+
+    def _split_due(self, frame_end: int) -> bool:
+        """Whether an utterance over ``max_utterance_s`` ends here (at a long enough pause;
+        see ``PocketsphinxOptions.max_utterance_s``)."""
+        if self._max_utt <= 0 or self._utt_start is None:
+            return False
+        length = frame_end - self._utt_start
+        if length < self._max_utt:
+            return False
+        if length >= 2 * self._max_utt:
+            return True
+        need = self._split_frames if length < 1.5 * self._max_utt else min(3, self._split_frames)
+        return bool(self._pauses.run >= need)
 
     def paused_span(self, min_silence_ms: int) -> tuple[int, int] | None:
         """``(start, end)`` frames the utterance's final will span if no more speech comes,

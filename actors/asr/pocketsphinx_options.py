@@ -23,6 +23,12 @@ class PocketsphinxOptions:
         sample_rate_hz: PCM rate streams accept; the shipped en-us model is 16 kHz.
         hmm_path, lm_path, dict_path: model files; None uses the model shipped with the wheel.
         endpoint_silence_ms: trailing non-speech after speech that ends an utterance.
+        max_utterance_s: an utterance at least this long (seconds) ends at its next pause
+            of ``split_pause_ms`` (a monologue is cut into sentences or clauses: the accurate
+            pass transcribes each with the one before as its prompt, the ring holds each
+            whole, and Whisper partials stay cheap); past 1.5x it ends at any pause of three
+            VAD frames, and at 2x it ends where it is. 0 turns the limit off.
+        split_pause_ms: the pause that ends an utterance longer than ``max_utterance_s``.
         vad_mode: VAD aggressiveness 0 (loose) .. 3 (strict).
         vad_frame_ms: VAD frame length: 10, 20 or 30.
         speech_window_ms: window over which speech onset is decided.
@@ -54,6 +60,8 @@ class PocketsphinxOptions:
     lm_path: str | None = None
     dict_path: str | None = None
     endpoint_silence_ms: int = 600
+    max_utterance_s: float = 12.0
+    split_pause_ms: int = 150
     vad_mode: int = 0
     vad_frame_ms: int = 30
     speech_window_ms: int = 300
@@ -85,6 +93,15 @@ class PocketsphinxOptions:
         for name in ("endpoint_silence_ms", "speech_window_ms"):
             if getattr(self, name) < self.vad_frame_ms:
                 raise ConfigError(f"{name}: must be >= vad_frame_ms ({self.vad_frame_ms})")
+        if self.max_utterance_s != 0.0 and not 2.0 <= self.max_utterance_s <= 300.0:
+            raise ConfigError(
+                f"max_utterance_s: must be 0 (off) or in [2, 300], got {self.max_utterance_s}"
+            )
+        if not self.vad_frame_ms <= self.split_pause_ms <= self.endpoint_silence_ms:
+            raise ConfigError(
+                f"split_pause_ms: must be in [vad_frame_ms, endpoint_silence_ms], "
+                f"got {self.split_pause_ms}"
+            )
         for name in ("preroll_ms", "end_hangover_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be >= 0")

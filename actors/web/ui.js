@@ -32,15 +32,20 @@ function send(samples) {
   ws.send(pcm.buffer); pending = []; pendingLen = 0;
 }
 
+// Partials: one merged stream per utterance (the supervisor's). Finals: one row per
+// utterance; a provisional (first-pass) final is styled apart until the accurate final of
+// the same utterance_id replaces it in place.
 function onEvent(e) {
   if (e.type === "advice") { chunkMs = e.chunk_ms; $("info").textContent = "chunk " + chunkMs + " ms"; }
-  else if (e.type === "partial") { $("partial").textContent = e.text; }
+  else if (e.type === "partial") { $("partial").textContent = e.text; $("partial").dataset.u = e.utterance_id; }
   else if (e.type === "final") {
-    $("partial").textContent = "";
-    let row = document.querySelector('[data-u="' + e.utterance_id + '"]');
+    if ($("partial").dataset.u === e.utterance_id) { $("partial").textContent = ""; delete $("partial").dataset.u; }
+    let row = document.querySelector('[data-u="' + CSS.escape(e.utterance_id) + '"].final');
+    if (row && e.provisional && !row.classList.contains("provisional")) return;  // accurate one shown already
     if (!e.text) { if (row) row.remove(); return; }
     if (!row) { row = document.createElement("div"); row.dataset.u = e.utterance_id; $("finals").appendChild(row); }
     row.className = e.provisional ? "final provisional" : "final";
+    row.title = e.provisional ? "provisional: the accurate transcript replaces it" : "";
     row.innerHTML = '<span class="t">[' + fmt(e.start_s) + " – " + fmt(e.end_s) + "]</span>";
     row.appendChild(document.createTextNode(e.text));
   } else if (e.type === "error") { $("info").textContent = "error " + e.code + ": " + e.message; }

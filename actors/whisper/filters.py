@@ -1,7 +1,11 @@
 """Checks that reject hallucinated or degenerate Whisper output.
 
 Pure functions over decoded text and tokens: the gzip compression ratio Whisper itself uses
-to detect loops, a repeated-n-gram count, and the no-speech / log-probability rule.
+to detect loops, a repeated-n-gram count, the no-speech / log-probability rule, and the loop
+rule of the refiner (:func:`loop_reason`), which tells a decoder loop from real repetition
+by the speaking rate it implies: people repeat phrases ("it was the best of times, it was the
+worst of times"; "Do you hear me? Yes. Do you hear me?"), but a looping decoder writes more
+words than the audio can hold. A loop is collapsed (:func:`collapse_repeats`), never dropped.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "FilterOptions",
+    "collapse_repeats",
     "compression_ratio",
     "has_repeated_phrase",
+    "loop_reason",
     "max_ngram_repeats",
     "rejection_reason",
     "words_of",
@@ -38,8 +44,14 @@ class FilterOptions:
         no_speech_alone_threshold: reject as silence when the no-speech probability exceeds
             this whatever the log-probability (Whisper base says "you" on silence with
             no-speech probability ~0.92 and log-probability ~-0.9; speech stays below ~0.1).
-        phrase_words: a phrase of this many words occurring twice marks a short-window
-            decode as looping (it is then re-decoded with the full window, not rejected).
+        phrase_words: a phrase of this many words occurring twice marks a decode as
+            looping only when the text is also faster than ``loop_words_per_s`` (real speech
+            repeats phrases; see :func:`loop_reason`).
+        loop_words_per_s: words per second of speech above which repeated phrasing is a loop
+            (read speech is 2-3.5 words/s; a decoder loop writes its phrase again and again).
+        max_words_per_s: words per second of speech above which any decode is a loop.
+        loop_compression_ratio: compression ratio above which a decode is a loop whatever
+            its rate (real text stays near 1.5-2.3 even with parallel clauses; loops 3+).
     """
 
     compression_ratio_threshold: float = 2.4
@@ -49,6 +61,9 @@ class FilterOptions:
     logprob_threshold: float = -1.0
     no_speech_alone_threshold: float = 0.85
     phrase_words: int = 4
+    loop_words_per_s: float = 4.5
+    max_words_per_s: float = 7.0
+    loop_compression_ratio: float = 3.0
 
 
 def compression_ratio(text: str) -> float:
@@ -131,4 +146,68 @@ def rejection_reason(
         return "compression_ratio"
     if max_ngram_repeats(words, options.ngram_sizes) > options.max_ngram_repeats:
         return "repetition"
+    return None
+
+
+def loop_reason(text: str, hit_cap: bool, speech_s: float, options: FilterOptions) -> str | None:
+    """Why a decode looks like a decoder loop, or None for text a person could have said.
+
+    Args:
+        text: decoded text.
+        hit_cap: the decode stopped at its token cap instead of its end-of-text token.
+        speech_s: seconds of speech the text should cover (> 0).
+        options: thresholds.
+
+    Returns:
+        ``"length_cap"``, ``"too_many_words"``, ``"compression_ratio"``, ``"repetition"``
+        (one n-gram back to back more than ``max_ngram_repeats`` times) or
+        ``"repeated_phrase"`` (a phrase twice, at a rate above ``loop_words_per_s``).
+    """
+    words = words_of(text)
+    rate = len(words) / max(speech_s, 0.5)
+    if hit_cap:
+        return "length_cap"
+    if rate > options.max_words_per_s:
+        return "too_many_words"
+    if compression_ratio(text) > options.loop_compression_ratio:
+        return "compression_ratio"
+    if max_ngram_repeats(words, options.ngram_sizes) > options.max_ngram_repeats:
+        return "repetition"
+    if rate > options.loop_words_per_s and has_repeated_phrase(words, options.phrase_words):
+        return "repeated_phrase"
+    return None
+
+
+def collapse_repeats(items: Sequence[str], max_repeats: int, sizes: Sequence[int]) -> list[int]:
+    """Indices of ``items`` to keep so that no n-gram (n in ``sizes``, compared as
+    :func:`words_of` does) runs back to back more than ``max_repeats`` times: the extra
+    copies of a decoder loop are dropped, the first ``max_repeats`` kept."""
+    keys = [" ".join(words_of(x)) for x in items]
+    keep = list(range(len(items)))
+    changed = True
+    while changed:
+        changed = False
+        for n in sorted(sizes, reverse=True):
+            cur = [keys[i] for i in keep]
+            cut = _first_excess_run(cur, n, max_repeats)
+            if cut is not None:
+                lo, hi = cut
+                keep = keep[:lo] + keep[hi:]
+                changed = True
+                break
+    return keep
+
+
+def _first_excess_run(keys: Sequence[str], n: int, max_repeats: int) -> tuple[int, int] | None:
+    """(start, end) of the copies beyond ``max_repeats`` in the first over-long run of one
+    n-gram repeated back to back, or None."""
+    if n <= 0:
+        return None
+    for start in range(len(keys) - n + 1):
+        gram = keys[start : start + n]
+        run, i = 1, start + n
+        while keys[i : i + n] == gram:
+            run, i = run + 1, i + n
+        if run > max_repeats:
+            return start + max_repeats * n, start + run * n
     return None

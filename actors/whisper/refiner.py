@@ -2,13 +2,27 @@
 
 faster-whisper's ``transcribe`` always pads to a 30 s window (about 0.6 s per call on two
 cores for Whisper base int8). CTranslate2's Whisper accepts a shorter window, so here the
-encoder sees the utterance plus ``pad_s`` of silence, padded to at least ``min_window_s``
-(shorter windows make the decoder repeat the sentence), decoded greedily in timestamp mode
-(without timestamps it also loops) with a decode-length cap from the segment duration.
-A looping or over-long decode falls back to the full 30 s window for that piece. Segments
-longer than ``max_window_s - pad_s`` are cut at pauses and decoded piecewise. Word times
-come from CTranslate2's cross-attention alignment (``Whisper.align``). A Silero VAD gate
-keeps silence and noise away from Whisper, which would otherwise invent text on them.
+encoder sees a piece plus ``pad_s`` of silence, padded to at least ``min_window_s`` (shorter
+windows make the decoder repeat the sentence), decoded in timestamp mode with a decode-length
+cap from the piece's duration (:mod:`.decoder`). A Silero VAD gate keeps silence and noise
+away from Whisper, which would otherwise invent text on them.
+
+What keeps every word (each rule has a test that failed before it, see
+``tests/unit/test_whisper_refiner.py``):
+
+* Segments longer than ``max_piece_s`` are cut in the pauses between the VAD's speech runs
+  (never inside a word) and decoded piece after piece, each with the text before it as its
+  prompt (Whisper's ``condition_on_previous_text``), so a split costs no context; a caller
+  may give a prompt too (the previous utterance of a monologue).
+* A decode that stops early (the last aligned word ends more than ``resume_gap_s`` before
+  the piece's last speech) is continued from that word, prompted with the text so far, as
+  faster-whisper seeks to the last timestamp.
+* A decoder loop is told from real repetition by the speaking rate it implies
+  (:func:`~.filters.loop_reason`); a looping piece is re-decoded with the padded 30 s window
+  and, if it still loops, its extra copies are dropped (:func:`~.filters.collapse_repeats`).
+  A piece is dropped only as silence (empty text or Whisper's no-speech rule).
+
+Word times come from CTranslate2's cross-attention alignment (``Whisper.align``).
 """
 
 from __future__ import annotations
@@ -17,7 +31,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,16 +42,17 @@ from numpy.typing import NDArray
 
 from streamasr.actors.asr.types import Word
 from streamasr.actors.errors import ModelError
+from streamasr.actors.whisper.decoder import Decoded, WhisperDecoder
 from streamasr.actors.whisper.filters import (
     FilterOptions,
+    collapse_repeats,
     compression_ratio,
-    has_repeated_phrase,
+    loop_reason,
     rejection_reason,
-    words_of,
 )
 from streamasr.actors.whisper.model_store import resolve_model
 from streamasr.actors.whisper.pieces import Piece, check_audio, to_stream
-from streamasr.actors.whisper.vad import SAMPLE_RATE_HZ, SpeechGate, VadGateOptions, split_at_pauses
+from streamasr.actors.whisper.vad import SAMPLE_RATE_HZ, SpeechGate, VadGateOptions, plan_pieces
 
 __all__ = ["RefineOptions", "RefineOutput", "WhisperRefiner"]
 
@@ -44,7 +60,9 @@ _log = logging.getLogger(__name__)
 
 _HOP_SAMPLES = 160  # Whisper mel hop: 10 ms at 16 kHz
 _FULL_WINDOW_S = 30.0
-_MAX_DECODE_TOKENS = 440  # Whisper's text context is 448 tokens, prompt included
+
+#: Reasons for which a decoded piece is dropped (silence); every other piece is kept.
+_SILENCE = ("empty", "no_speech")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +79,19 @@ class RefineOptions:
             (above ``min_window_s``), so a batch only ever holds pieces of one window length:
             a segment's text never depends on what else was batched with it.
         pad_s: seconds of silence appended after the audio inside the window.
-        max_window_s: longest encoder window in seconds (Whisper's 30 s); longer segments
-            are split at pauses.
+        max_window_s: longest encoder window in seconds (Whisper's 30 s).
+        max_piece_s: longest piece decoded at once, in seconds (at most ``max_window_s -
+            pad_s``); longer segments are cut in their pauses.
+        resume_gap_s: a decode whose last word ends this many seconds or more before the
+            piece's last speech is continued from that word.
+        max_resumes: most continuations per segment.
         beam_size: decoder beam size (1 = greedy).
         language: language code of the prompt.
-        tokens_per_s: decode cap, tokens per second of audio (plus ``extra_tokens``).
+        tokens_per_s: decode cap, tokens per second of audio (plus ``extra_tokens``); timestamp
+            tokens count, so this allows fast speech (about 4-5 text tokens per second).
         extra_tokens: decode cap, tokens added to the per-second allowance.
-        split_search_s: seconds before the window limit searched for the quietest cut point.
+        split_search_s: seconds before the piece limit searched for the quietest cut point
+            when a speech run is longer than a piece.
         trim_view: also decode each segment cut to its VAD speech span (no margins) and
             keep whichever of the two transcripts has the higher mean token log-probability
             (Whisper base's text swings with a few hundred ms of lead-in noise; about twice
@@ -78,10 +102,10 @@ class RefineOptions:
             skips it for about half of them); 0.0 decodes both views always, in one batch.
         fallback_full_window: re-decode a looping piece with the padded 30 s window.
         word_times: align words to the audio (CTranslate2 ``align``, ~10% of a decode);
-            without it ``RefineOutput.words`` is empty.
+            without it ``RefineOutput.words`` is empty and decodes are not continued.
         use_vad: run the Silero speech gate before Whisper.
         vad: speech gate options.
-        filters: thresholds for no-speech, compression ratio, repetition, log-probability.
+        filters: thresholds for no-speech, loops, log-probability.
         cache_dir: model cache root (None: the per-user default).
     """
 
@@ -92,10 +116,13 @@ class RefineOptions:
     window_step_s: float = 2.0
     pad_s: float = 1.0
     max_window_s: float = 30.0
+    max_piece_s: float = 24.0
+    resume_gap_s: float = 1.5
+    max_resumes: int = 4
     beam_size: int = 1
     language: str = "en"
-    tokens_per_s: float = 7.0
-    extra_tokens: int = 10
+    tokens_per_s: float = 10.0
+    extra_tokens: int = 16
     split_search_s: float = 5.0
     trim_view: bool = True
     trim_view_logprob: float = 0.0
@@ -133,18 +160,15 @@ class RefineOutput:
 
 
 @dataclass(slots=True)
-class _Decoded:
-    """One piece after decoding (internal)."""
+class _Item:
+    """One segment of a batch and its speech (internal)."""
 
-    text: str
-    text_tokens: list[int]
-    no_speech_prob: float
-    avg_logprob: float
-    hit_cap: bool
-    words: list[Word]
-    window_s: float
-    fallback: bool = False
-    loop: str | None = None
+    index: int
+    audio: NDArray[np.float32]
+    start_s: float
+    bounds: tuple[int, int]
+    spans: list[tuple[int, int]]
+    prompt: str
 
 
 def _clamp_words(out: RefineOutput, bounds_s: tuple[float, float]) -> RefineOutput:
@@ -157,6 +181,22 @@ def _clamp_words(out: RefineOutput, bounds_s: tuple[float, float]) -> RefineOutp
         end = max(min(w.end_s, hi), start)
         words.append(Word(w.word, start, end, w.conf))
     return replace(out, words=tuple(words))
+
+
+def _speech_in(spans: Sequence[tuple[int, int]], lo: int, hi: int) -> int:
+    """Samples of speech (``spans``) inside [lo, hi)."""
+    return sum(max(0, min(e, hi) - max(s, lo)) for s, e in spans)
+
+
+def _collapse(dec: Decoded, max_repeats: int, sizes: Sequence[int]) -> None:
+    """Drop the extra copies of a loop from ``dec``'s words and text, in place."""
+    if dec.words:
+        keep = collapse_repeats([w.word for w in dec.words], max_repeats, sizes)
+        dec.words = [dec.words[i] for i in keep]
+        dec.text = " ".join(w.word for w in dec.words)
+    else:
+        parts = dec.text.split()
+        dec.text = " ".join(parts[i] for i in collapse_repeats(parts, max_repeats, sizes))
 
 
 class WhisperRefiner:
@@ -184,103 +224,101 @@ class WhisperRefiner:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"Whisper model {o.model!r} failed to load: {exc}") from exc
-        self._model: Any = self._fw.model
-        self._tok: Any = Tokenizer(
+        tok: Any = Tokenizer(
             self._fw.hf_tokenizer,
-            self._model.is_multilingual,
+            self._fw.model.is_multilingual,
             task="transcribe",
             language=o.language,
         )
+        self._dec = WhisperDecoder(self._fw, tok)
         self._gate = SpeechGate(o.vad) if o.use_vad else None
+        #: Called between model calls (each at most a few seconds): an actor's heartbeat,
+        #: so a long segment decoded in several calls does not look like a hung loop.
+        self.progress: Callable[[], None] = lambda: None
 
     def warm_up(self) -> None:
         """Run one decode on synthetic audio so the first real call is not slow."""
         rng = np.random.default_rng(0)
         audio = (rng.standard_normal(SAMPLE_RATE_HZ) * 1e-3).astype(np.float32)
-        self._decode_batch([audio], full_window=False)
+        self._decode([audio], [""], full_window=False)
 
-    def transcribe(self, audio: NDArray[np.float32], start_s: float) -> RefineOutput | None:
-        """Transcribe one segment; None if it holds no speech or only rejected output.
+    def transcribe(
+        self, audio: NDArray[np.float32], start_s: float, prompt: str = "", *, gate: bool = True
+    ) -> RefineOutput | None:
+        """Transcribe one segment; None if it holds no speech.
 
         Args:
             audio: 16 kHz mono float32 samples.
             start_s: stream time (seconds) of ``audio[0]``; word times are offset by it.
+            prompt: text said just before the segment (context for the decoder), or "".
+            gate: False skips the speech gate (the first pass heard words the gate missed);
+                Whisper's own no-speech rule still applies.
         """
-        return self.transcribe_batch([(audio, start_s)])[0]
+        return self.transcribe_batch([(audio, start_s)], [prompt], gate=gate)[0]
 
     def transcribe_batch(
-        self, items: Sequence[tuple[NDArray[np.float32], float]]
+        self,
+        items: Sequence[tuple[NDArray[np.float32], float]],
+        prompts: Sequence[str] | None = None,
+        *,
+        gate: bool = True,
     ) -> list[RefineOutput | None]:
-        """Transcribe several segments in one encoder batch (padded to the longest window).
+        """Transcribe several segments in one encoder batch per window length.
 
         Args:
             items: (16 kHz mono float32 audio, start in stream seconds) pairs.
+            prompts: per item, the text said just before it ("" or None: none).
+            gate: False skips the speech gate for every item (see :meth:`transcribe`).
 
         Returns:
-            one output per item, None where the item held no accepted speech.
+            one output per item, None where the item held no speech.
         """
         t0 = time.perf_counter()
         o = self.options
-        pieces, second, speech = self._pieces(items)
+        texts = list(prompts) if prompts is not None else [""] * len(items)
+        segs = self._items(items, texts, gate)
+        views: dict[tuple[int, int], list[tuple[Piece, Decoded]]] = {}
+        trimmed = [it for it in segs if self._trim_view(it)]
         if o.trim_view_logprob >= 0.0:  # not gated: both views in one batch
-            pieces, second = pieces + second, []
-        decoded = self._decode_pieces(pieces)
-        if second:
-            first = {i: self._assemble(i, 0, pieces, decoded, 0.0) for i in speech}
-            second = [
-                p
-                for p in second
-                if (out := first[p.index]) is None or out.avg_logprob < o.trim_view_logprob
-            ]
-            decoded += self._decode_pieces(second)
-            pieces += second
+            views = self._decode_views(segs, trimmed)
+        else:
+            views = self._decode_views(segs, [])
+            share = 0.0
+            again = []
+            for it in trimmed:
+                out = self._assemble(views.get((it.index, 0), []), share)
+                if out is None or out.avg_logprob < o.trim_view_logprob:
+                    again.append(it)
+            views.update(self._decode_views([], again))
         share = (time.perf_counter() - t0) / max(1, len(items))
-        outs = [self._best_view(i, pieces, decoded, share) for i in range(len(items))]
-        return [out if out is None else _clamp_words(out, speech[i]) for i, out in enumerate(outs)]
+        outs: list[RefineOutput | None] = [None] * len(items)
+        for it in segs:
+            kept = [
+                out
+                for view in (0, 1)
+                if (out := self._assemble(views.get((it.index, view), []), share)) is not None
+            ]
+            if kept:
+                best = max(kept, key=lambda x: x.avg_logprob)
+                lo, hi = it.bounds
+                bounds_s = (it.start_s + lo / SAMPLE_RATE_HZ, it.start_s + hi / SAMPLE_RATE_HZ)
+                outs[it.index] = _clamp_words(best, bounds_s)
+        return outs
 
-    def _pieces(
-        self, items: Sequence[tuple[NDArray[np.float32], float]]
-    ) -> tuple[list[Piece], list[Piece], dict[int, tuple[float, float]]]:
-        """Pieces of the first view, pieces of the VAD-trimmed view, and each item's speech
-        span in stream seconds (items without speech have none and no pieces)."""
-        o = self.options
-        max_piece = int((o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
-        search = int(min(o.split_search_s, o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
-        pieces: list[Piece] = []
-        second: list[Piece] = []
-        speech: dict[int, tuple[float, float]] = {}
-        for index, (raw, start_s) in enumerate(items):
-            audio = check_audio(raw)
-            bounds = (0, len(audio)) if self._gate is None else self._gate.speech_bounds(audio)
-            if bounds is None:
-                continue
-            speech[index] = (
-                start_s + bounds[0] / SAMPLE_RATE_HZ,
-                start_s + bounds[1] / SAMPLE_RATE_HZ,
-            )
-            for s, e in split_at_pauses(audio, max_piece, search):
-                pieces.append(Piece(index, audio[s:e], start_s + s / SAMPLE_RATE_HZ))
-            if self._trim_view(len(audio), bounds):
-                lo, hi = bounds
-                second.append(Piece(index, audio[lo:hi], start_s + lo / SAMPLE_RATE_HZ, 1))
-        return pieces, second, speech
-
-    def _decode_pieces(self, pieces: list[Piece]) -> list[_Decoded]:
-        """Decode ``pieces`` (re-decoding loops with the 30 s window), word times in stream s."""
-        if not pieces:
-            return []
-        decoded = self._decode_grouped([p.audio for p in pieces])
-        for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
-            decoded[k] = self._maybe_fallback(piece, dec)
-            decoded[k].words = to_stream(piece, decoded[k].words)
-        return decoded
+    def heard_speech(self, audio: NDArray[np.float32]) -> tuple[bool, bool]:
+        """Whether the speech gate finds any speech run in ``audio``, and enough speech to
+        pass (both True without a gate)."""
+        if self._gate is None:
+            return True, True
+        spans, bounds = self._gate.speech(check_audio(audio))
+        return bool(spans), bounds is not None
 
     def transcribe_draft(self, audio: NDArray[np.float32], start_s: float) -> RefineOutput | None:
         """Quick transcript of an utterance in progress (accurate partials).
 
         As :meth:`transcribe`, but one view only (no VAD-trimmed second decode), no 30 s
-        re-decode of a looping piece (it is rejected instead) and no word times (``words``
-        is empty): about half the work, no spikes.
+        re-decode of a looping piece (its loop is collapsed instead), no continuation and no
+        word times (``words`` is empty): about half the work, no spikes.
         """
         full = self.options
         self.options = replace(full, trim_view=False, fallback_full_window=False, word_times=False)
@@ -301,7 +339,113 @@ class WhisperRefiner:
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
-    # -- internals -------------------------------------------------------------------------
+    # -- planning ----------------------------------------------------------------------------
+
+    def _items(
+        self,
+        items: Sequence[tuple[NDArray[np.float32], float]],
+        prompts: Sequence[str],
+        gate: bool,
+    ) -> list[_Item]:
+        """The items with speech (the others have no output), with their speech runs."""
+        out = []
+        for index, ((raw, start_s), prompt) in enumerate(zip(items, prompts, strict=True)):
+            audio = check_audio(raw)
+            spans: list[tuple[int, int]] = [(0, len(audio))]
+            bounds: tuple[int, int] | None = (0, len(audio)) if len(audio) else None
+            if self._gate is not None:
+                found, found_bounds = self._gate.speech(audio)
+                if gate or found_bounds is not None:
+                    spans, bounds = found, found_bounds
+            if bounds is not None:
+                out.append(_Item(index, audio, start_s, bounds, spans, prompt or ""))
+        return out
+
+    def _trim_view(self, it: _Item) -> bool:
+        """True if the item's VAD-trimmed span is decoded too (see ``RefineOptions.trim_view``)."""
+        o = self.options
+        short = len(it.audio) <= self._max_piece() and it.bounds[1] - it.bounds[0] > 0
+        return o.trim_view and self._gate is not None and short and it.bounds != (0, len(it.audio))
+
+    def _max_piece(self) -> int:
+        o = self.options
+        return int(min(o.max_piece_s, o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
+
+    def _first_pieces(self, it: _Item) -> list[Piece]:
+        """Pieces of the segment as given (view 0), cut in its pauses."""
+        search = int(min(self.options.split_search_s, self.options.max_piece_s) * SAMPLE_RATE_HZ)
+        cuts = plan_pieces(it.audio, it.spans, self._max_piece(), search)
+        return [Piece(it.index, it.audio[s:e], it.start_s + s / SAMPLE_RATE_HZ) for s, e in cuts]
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def _decode_views(
+        self, full: Sequence[_Item], trimmed: Sequence[_Item]
+    ) -> dict[tuple[int, int], list[tuple[Piece, Decoded]]]:
+        """Decode view 0 of ``full`` and view 1 (the VAD span) of ``trimmed`` together.
+
+        Pieces of one item are decoded in order, each prompted with the text before it, in
+        rounds (one piece per item and view per round, batched); a piece that stops early
+        is continued in the next round.
+        """
+        queues: dict[tuple[int, int], deque[Piece]] = {}
+        for it in full:
+            queues[(it.index, 0)] = deque(self._first_pieces(it))
+        for it in trimmed:
+            lo, hi = it.bounds
+            piece = Piece(it.index, it.audio[lo:hi], it.start_s + lo / SAMPLE_RATE_HZ, 1)
+            queues[(it.index, 1)] = deque([piece])
+        by_index = {it.index: it for it in [*full, *trimmed]}
+        done: dict[tuple[int, int], list[tuple[Piece, Decoded]]] = {k: [] for k in queues}
+        resumes: dict[tuple[int, int], int] = dict.fromkeys(queues, 0)
+        while any(queues.values()):
+            keys = [k for k, q in queues.items() if q]
+            pieces = [queues[k].popleft() for k in keys]
+            prompts = [self._prompt(by_index[k[0]], done[k]) for k in keys]
+            decoded = self._decode_pieces(pieces, prompts, by_index)
+            for key, piece, dec in zip(keys, pieces, decoded, strict=True):
+                done[key].append((piece, dec))
+                rest = self._resume(piece, dec, by_index[key[0]])
+                if rest is not None and resumes[key] < self.options.max_resumes:
+                    resumes[key] += 1
+                    queues[key].appendleft(rest)
+        return done
+
+    def _prompt(self, it: _Item, before: list[tuple[Piece, Decoded]]) -> str:
+        """The item's own prompt and the text decoded so far for this view."""
+        parts = [it.prompt, *(d.text for _, d in before if self._reason(d) not in _SILENCE)]
+        return " ".join(p for p in parts if p).strip()
+
+    def _resume(self, piece: Piece, dec: Decoded, it: _Item) -> Piece | None:
+        """The rest of ``piece`` after its last decoded word, if the decode stopped early and
+        enough speech follows (None otherwise)."""
+        o = self.options
+        if not o.word_times or not dec.words or self._reason(dec) in _SILENCE:
+            return None
+        last_end = dec.words[-1].end_s - piece.start_s  # words are in stream seconds
+        first = round((piece.start_s - it.start_s) * SAMPLE_RATE_HZ)
+        cut = first + max(1, int(last_end * SAMPLE_RATE_HZ))
+        end = first + len(piece.audio)
+        speech_after = _speech_in(it.spans, cut, end)
+        last_speech = max((min(e, end) for s, e in it.spans if s < end), default=cut)
+        gap = (last_speech - cut) / SAMPLE_RATE_HZ
+        if gap < o.resume_gap_s or speech_after < int(0.5 * SAMPLE_RATE_HZ):
+            return None
+        _log.debug("decode stopped %.1f s before the speech ended; continuing", gap)
+        return Piece(piece.index, it.audio[cut:end], it.start_s + cut / SAMPLE_RATE_HZ, piece.view)
+
+    def _decode_pieces(
+        self, pieces: list[Piece], prompts: list[str], items: dict[int, _Item]
+    ) -> list[Decoded]:
+        """Decode ``pieces`` (re-decoding loops with the 30 s window), word times in stream s."""
+        decoded = self._decode_grouped([p.audio for p in pieces], prompts)
+        for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
+            it = items[piece.index]
+            first = round((piece.start_s - it.start_s) * SAMPLE_RATE_HZ)
+            speech_s = _speech_in(it.spans, first, first + len(piece.audio)) / SAMPLE_RATE_HZ
+            decoded[k] = self._unloop(piece, dec, prompts[k], speech_s)
+            decoded[k].words = to_stream(piece, decoded[k].words)
+        return decoded
 
     def _window_samples(self, n_samples: int, full_window: bool) -> int:
         """Encoder window (samples, multiple of two hops) for ``n_samples`` of audio."""
@@ -317,19 +461,9 @@ class WhisperRefiner:
         step = 2 * _HOP_SAMPLES
         return int(math.ceil(want / step) * step)
 
-    def _features(self, audios: Sequence[NDArray[np.float32]], window: int) -> Any:
-        """Log-mel features [batch, 80, window/160] of each audio zero-padded to ``window``."""
-        import ctranslate2
-
-        feats = []
-        for audio in audios:
-            x = np.zeros(window, dtype=np.float32)
-            x[: min(len(audio), window)] = audio[:window]
-            feats.append(self._fw.feature_extractor(x, padding=0)[:, : window // _HOP_SAMPLES])
-        batch = np.ascontiguousarray(np.stack(feats).astype(np.float32))
-        return ctranslate2.StorageView.from_array(batch)
-
-    def _decode_grouped(self, audios: Sequence[NDArray[np.float32]]) -> list[_Decoded]:
+    def _decode_grouped(
+        self, audios: Sequence[NDArray[np.float32]], prompts: Sequence[str]
+    ) -> list[Decoded]:
         """Decode ``audios`` in one batch per window length; results in input order.
 
         Batching pieces of different lengths would pad them all to the longest window, and
@@ -339,168 +473,60 @@ class WhisperRefiner:
         groups: dict[int, list[int]] = {}
         for i, audio in enumerate(audios):
             groups.setdefault(self._window_samples(len(audio), False), []).append(i)
-        out: list[_Decoded | None] = [None] * len(audios)
+        out: list[Decoded | None] = [None] * len(audios)
         for idx in groups.values():
-            for i, dec in zip(
-                idx, self._decode_batch([audios[i] for i in idx], False), strict=True
-            ):
+            batch = self._decode([audios[i] for i in idx], [prompts[i] for i in idx], False)
+            for i, dec in zip(idx, batch, strict=True):
                 out[i] = dec
         return [d for d in out if d is not None]
 
-    def _decode_batch(
-        self, audios: Sequence[NDArray[np.float32]], full_window: bool
-    ) -> list[_Decoded]:
-        """Encode ``audios`` as one batch, decode greedily in timestamp mode, align words."""
+    def _decode(
+        self, audios: Sequence[NDArray[np.float32]], prompts: Sequence[str], full_window: bool
+    ) -> list[Decoded]:
+        """Encode ``audios`` as one batch and decode each after its prompt."""
         o = self.options
+        self.progress()
         window = max(self._window_samples(len(a), full_window) for a in audios)
-        encoded = self._model.encode(self._features(audios, window))
-        prompt = list(self._tok.sot_sequence)
         caps = [int(o.tokens_per_s * len(a) / SAMPLE_RATE_HZ) + o.extra_tokens for a in audios]
-        cap = min(max(caps), _MAX_DECODE_TOKENS - len(prompt))
-        results = self._model.generate(
-            encoded,
-            [prompt] * len(audios),
+        return self._dec.decode(
+            audios,
+            window,
+            [self._dec.prompt_tokens(p) for p in prompts],
+            caps,
             beam_size=o.beam_size,
-            # CTranslate2 4.x Whisper emits at most max_length // 2 tokens (measured); ask for
-            # twice the cap, and flag the cap from the token count whichever semantics apply.
-            max_length=min(_MAX_DECODE_TOKENS, len(prompt) + 2 * cap),
-            return_scores=True,
-            return_no_speech_prob=True,
-        )
-        out = [self._decoded(r, c, window) for r, c in zip(results, caps, strict=True)]
-        if self.options.word_times:
-            self._align(encoded, audios, out)
-        return out
-
-    def _decoded(self, result: Any, cap: int, window: int) -> _Decoded:
-        """Turn one CTranslate2 generation result into a :class:`_Decoded`."""
-        tokens: list[int] = list(result.sequences_ids[0])
-        eot = self._tok.eot
-        text_tokens = [t for t in tokens if t < eot]
-        avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
-        return _Decoded(
-            text=self._tok.decode(text_tokens).strip(),
-            text_tokens=text_tokens,
-            no_speech_prob=float(result.no_speech_prob),
-            avg_logprob=avg_logprob,
-            hit_cap=len(tokens) >= cap,
-            words=[],
-            window_s=window / SAMPLE_RATE_HZ,
+            word_times=o.word_times,
         )
 
-    def _align(
-        self, encoded: Any, audios: Sequence[NDArray[np.float32]], out: list[_Decoded]
-    ) -> None:
-        """Fill each decoded piece's raw word list (times relative to the piece start)."""
-        import ctranslate2
-
-        todo = [i for i, d in enumerate(out) if d.text_tokens]
-        if not todo:
-            return
-        enc = encoded
-        if len(todo) != len(out):
-            enc_np = np.asarray(encoded)
-            enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[todo]))
-        frames = [max(2, len(audios[i]) // _HOP_SAMPLES) for i in todo]
-        aligned = self._model.align(
-            enc, list(self._tok.sot_sequence), [out[i].text_tokens for i in todo], frames
-        )
-        for i, res in zip(todo, aligned, strict=True):
-            out[i].words = self._raw_words(out[i].text_tokens, res)
-
-    def _raw_words(self, text_tokens: list[int], res: Any) -> list[Word]:
-        """Words with times in seconds from the piece start (faster-whisper's find_alignment)."""
-        from faster_whisper.transcribe import merge_punctuations
-
-        words, word_tokens = self._tok.split_to_word_tokens([*text_tokens, self._tok.eot])
-        if len(word_tokens) <= 1:
-            return []
-        bounds = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
-        text_idx = np.array([p[0] for p in res.alignments])
-        time_idx = np.array([p[1] for p in res.alignments])
-        jumps = np.pad(np.diff(text_idx), (1, 0), constant_values=1).astype(bool)
-        jump_s = time_idx[jumps] * (2 * _HOP_SAMPLES / SAMPLE_RATE_HZ)
-        probs = res.text_token_probs
-        items = [
-            {
-                "word": w,
-                "tokens": t,
-                "start": float(jump_s[min(a, len(jump_s) - 1)]),
-                "end": float(jump_s[min(b, len(jump_s) - 1)]),
-                "probability": float(np.mean(probs[a:b])) if b > a else 0.0,
-            }
-            for w, t, a, b in zip(words, word_tokens, bounds[:-1], bounds[1:], strict=False)
-        ]
-        merge_punctuations(items, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
-        return [
-            Word(str(d["word"]).strip(), d["start"], d["end"], d["probability"])
-            for d in items
-            if str(d["word"]).strip()
-        ]
-
-    def _reason(self, dec: _Decoded) -> str | None:
+    def _reason(self, dec: Decoded) -> str | None:
         """Rejection reason for a decoded piece (see ``filters.rejection_reason``)."""
         reason: str | None = rejection_reason(
             dec.text, dec.no_speech_prob, dec.avg_logprob, self.options.filters
         )
         return reason
 
-    def _loop_reason(self, dec: _Decoded) -> str | None:
-        """Why a decode looks like a decoder loop (cap hit, repetition), or None."""
-        reason = self._reason(dec)
-        if reason in ("compression_ratio", "repetition"):
-            return reason
-        if reason is None and dec.hit_cap:
-            return "length_cap"
-        if reason is None and has_repeated_phrase(
-            words_of(dec.text), self.options.filters.phrase_words
-        ):
-            return "repeated_phrase"
-        return None
-
-    def _maybe_fallback(self, piece: Piece, dec: _Decoded) -> _Decoded:
-        """Re-decode a looping piece with the padded 30 s window, if enabled and useful."""
-        reason = self._loop_reason(dec)
+    def _unloop(self, piece: Piece, dec: Decoded, prompt: str, speech_s: float) -> Decoded:
+        """A decode without loops: re-decoded with the padded 30 s window if it loops (when
+        enabled and useful), then with the extra copies of any loop left dropped."""
+        f = self.options.filters
+        reason = loop_reason(dec.text, dec.hit_cap, speech_s, f)
         if reason is None:
             return dec
-        if not self.options.fallback_full_window or dec.window_s >= _FULL_WINDOW_S:
-            _log.debug("decode rejected as a loop (%s)", reason)
+        if self.options.fallback_full_window and dec.window_s < _FULL_WINDOW_S:
+            _log.debug("short-window decode looks like a loop (%s); 30 s window", reason)
+            dec = self._decode([piece.audio], [prompt], full_window=True)[0]
+            dec.fallback = True
+            reason = loop_reason(dec.text, dec.hit_cap, speech_s, f)
+        if reason is not None:
+            _log.debug("decode looks like a loop (%s); extra copies dropped", reason)
             dec.loop = reason
-            return dec
-        _log.debug("short-window decode rejected (%s); retrying with 30 s window", reason)
-        again = self._decode_batch([piece.audio], full_window=True)[0]
-        again.fallback = True
-        return again
-
-    def _trim_view(self, n_samples: int, bounds: tuple[int, int]) -> bool:
-        """True if item's VAD-trimmed span is decoded too (see ``RefineOptions.trim_view``)."""
-        o = self.options
-        lo, hi = bounds
-        short = n_samples <= (o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ
-        return o.trim_view and self._gate is not None and short and (lo, hi) != (0, n_samples)
-
-    def _best_view(
-        self, index: int, pieces: list[Piece], decoded: list[_Decoded], share_s: float
-    ) -> RefineOutput | None:
-        """The accepted view of item ``index`` with the highest mean token log-probability."""
-        outs = [self._assemble(index, view, pieces, decoded, share_s) for view in (0, 1)]
-        kept = [o for o in outs if o is not None]
-        return max(kept, key=lambda o: o.avg_logprob) if kept else None
+            _collapse(dec, 1, f.ngram_sizes)
+        return dec
 
     def _assemble(
-        self,
-        index: int,
-        view: int,
-        pieces: list[Piece],
-        decoded: list[_Decoded],
-        share_s: float,
+        self, decoded: list[tuple[Piece, Decoded]], share_s: float
     ) -> RefineOutput | None:
-        """Join the accepted pieces of one view of item ``index`` (None if none)."""
-        kept = [
-            d
-            for p, d in zip(pieces, decoded, strict=True)
-            if p.index == index and p.view == view and d.loop is None and self._reason(d) is None
-        ]
+        """Join the pieces of one view of one item that hold speech (None if none)."""
+        kept = [d for _, d in decoded if self._reason(d) not in _SILENCE]
         if not kept:
             return None
         text = " ".join(d.text for d in kept)

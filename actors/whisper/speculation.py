@@ -36,12 +36,14 @@ class Early:
         start_frame, end_frame: the utterance span it covers (ring frames).
         out: Whisper's result (None: the speech gate found no speech in it).
         compute_s: seconds the transcription took.
+        prompt: the text it was prompted with (a job with another prompt decodes again).
     """
 
     start_frame: int
     end_frame: int
     out: RefineOutput | None
     compute_s: float
+    prompt: str = ""
 
 
 class Speculator:
@@ -88,20 +90,27 @@ class Speculator:
         """Drop every waiting pause (the second pass is behind: no time for early work)."""
         self._pauses.clear()
 
-    def store(self, msg: m.SpeechPaused, out: RefineOutput | None, compute_s: float) -> None:
-        """Keep the early transcription of ``msg``'s span."""
+    def store(
+        self, msg: m.SpeechPaused, out: RefineOutput | None, compute_s: float, prompt: str = ""
+    ) -> None:
+        """Keep the early transcription of ``msg``'s span (made after ``prompt``)."""
         self.runs += 1
-        self._done[msg.utterance_id] = Early(msg.start_frame, msg.end_frame, out, compute_s)
+        self._done[msg.utterance_id] = Early(msg.start_frame, msg.end_frame, out, compute_s, prompt)
         while len(self._done) > KEEP:
             self._done.popitem(last=False)
 
-    def take(self, job: m.RefineJob) -> Early | None:
-        """The early result for ``job`` if it covers exactly the job's span, else None."""
+    def take(self, job: m.RefineJob, prompt: str = "") -> Early | None:
+        """The early result for ``job`` if it covers exactly the job's span and was made
+        after the same ``prompt``, else None."""
         self._pauses.pop(job.utterance_id, None)  # the endpoint came first: no early run
         early = self._done.pop(job.utterance_id, None)
         if early is None:
             return None
-        if (early.start_frame, early.end_frame) != (job.start_frame, job.end_frame):
+        if (early.start_frame, early.end_frame, early.prompt) != (
+            job.start_frame,
+            job.end_frame,
+            prompt,
+        ):
             self.misses += 1
             return None
         self.hits += 1

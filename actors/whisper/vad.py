@@ -8,6 +8,7 @@ Whisper's window at their quietest point near the limit.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from numpy.typing import NDArray
 
 from streamasr.actors.errors import AudioFormatError, ModelError
 
-__all__ = ["SpeechGate", "VadGateOptions", "split_at_pauses"]
+__all__ = ["SpeechGate", "VadGateOptions", "plan_pieces", "split_at_pauses"]
 
 _log = logging.getLogger(__name__)
 
@@ -91,20 +92,25 @@ class SpeechGate:
         spans = get_speech_timestamps(x, vo, sampling_rate=SAMPLE_RATE_HZ)
         return [(int(s["start"]), int(s["end"])) for s in spans]
 
-    def speech_bounds(self, audio: NDArray[np.float32]) -> tuple[int, int] | None:
-        """(first speech start, last speech end) in samples, or None if not enough speech.
-
-        Speech counts when its runs, less their padding, total at least
-        ``min_total_speech_ms``.
-        """
+    def speech(
+        self, audio: NDArray[np.float32]
+    ) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+        """Speech runs (sample indices) and (first speech start, last speech end), the
+        latter None if not enough speech: runs, less their padding, must total at least
+        ``min_total_speech_ms``."""
         if len(audio) < _WINDOW_SAMPLES:
-            return None
+            return [], None
         spans = self.speech_spans(audio)
         pad = self.options.speech_pad_ms * SAMPLE_RATE_HZ // 1000
         total = sum(max(0, e - s - 2 * pad) for s, e in spans)
         if not spans or total * 1000 < self.options.min_total_speech_ms * SAMPLE_RATE_HZ:
-            return None
-        return spans[0][0], spans[-1][1]
+            return spans, None
+        return spans, (spans[0][0], spans[-1][1])
+
+    def speech_bounds(self, audio: NDArray[np.float32]) -> tuple[int, int] | None:
+        """(first speech start, last speech end) in samples, or None if not enough speech
+        (see :meth:`speech`)."""
+        return self.speech(audio)[1]
 
     def has_speech(self, audio: NDArray[np.float32]) -> bool:
         """True if ``audio`` holds enough speech (see :meth:`speech_bounds`)."""
@@ -145,6 +151,43 @@ def split_at_pauses(
         energy = _frame_energy(region, min(frame_samples, len(region)), hop)
         cut = lo + int(np.argmin(energy)) * hop + min(frame_samples, len(region)) // 2
         cut = min(max(cut, start + 1), start + max_samples)
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, total))
+    return pieces
+
+
+def plan_pieces(
+    audio: NDArray[np.float32],
+    spans: list[tuple[int, int]],
+    max_samples: int,
+    search_samples: int,
+) -> list[tuple[int, int]]:
+    """Cut ``audio`` into pieces no longer than ``max_samples``, in the pauses between speech.
+
+    Each cut is the middle of the last gap between two speech runs (``spans``, sample
+    indices as :meth:`SpeechGate.speech_spans` gives) that keeps the piece within the limit,
+    so no word is cut; where a run of speech is longer than the limit, the quietest point
+    near the limit is used (:func:`split_at_pauses`). Pieces hold at least a quarter of the
+    limit where a pause allows it.
+
+    Returns:
+        (start, end) sample indices covering ``audio`` without gaps or overlap.
+    """
+    total = len(audio)
+    if total <= max_samples:
+        return [(0, total)]
+    gaps = [(a[1] + b[0]) // 2 for a, b in itertools.pairwise(spans) if b[0] > a[1]]
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while total - start > max_samples:
+        limit = start + max_samples
+        cuts = [g for g in gaps if start + max_samples // 4 <= g <= limit]
+        if cuts:
+            cut = cuts[-1]
+        else:
+            first = split_at_pauses(audio[start:limit], max_samples - 1, search_samples)[0]
+            cut = start + first[1]
         pieces.append((start, cut))
         start = cut
     pieces.append((start, total))

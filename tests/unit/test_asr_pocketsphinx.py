@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -304,3 +305,47 @@ def test_a_pause_shorter_than_the_endpoint_keeps_every_word(
     assert [(f.text, f.start_frame, f.end_frame) for f in held] == [
         (f.text, f.start_frame, f.end_frame) for f in unheld
     ]
+
+
+def _run_on(pcm: npt.NDArray[np.int16], gap_s: float) -> npt.NDArray[np.int16]:
+    """The shared conversation's utterances again with ``gap_s`` pauses: a monologue."""
+    gap = np.zeros(int(gap_s * 16000), np.int16)
+    parts = []
+    for start, end, _ in refs("conversation1"):
+        parts += [pcm[int(start * 16000) : int(end * 16000)], gap]
+    return np.concatenate(parts)
+
+
+@needs_audio
+def test_a_monologue_is_split_at_its_pauses() -> None:
+    """Continuous speech with 250 ms pauses (below the 600 ms endpoint) is one utterance
+    without the length limit; with it, it ends at pauses once 12 s long, finals do not
+    overlap, no word is lost at a cut, and results do not depend on the chunk size."""
+    mono = _run_on(load16k(AUDIO / "conversation1.wav"), 0.25)
+    assert len(mono) / 16000 > 19.0
+    whole = decode(PocketsphinxRecognizer(PocketsphinxOptions(max_utterance_s=0)).create_stream(),
+                   mono, 1600)  # fmt: skip
+    assert len(whole) == 1
+    # fresh decoders on both sides: PocketSphinx's live cepstral mean carries over between
+    # the utterances a pooled decoder decoded
+    split_stream = PocketsphinxRecognizer(PocketsphinxOptions()).create_stream()
+    assert isinstance(split_stream, PocketsphinxStream)
+    split = decode(split_stream, mono, 1600)
+    assert len(split) >= 2 and split_stream.splits == len(split) - 1
+    for a, b in itertools.pairwise(split):
+        assert a.end_frame <= b.start_frame  # no overlap: nothing published twice
+    for r in split[:-1]:
+        assert 12.0 * 16000 <= r.end_frame - r.start_frame <= 24.0 * 16000
+    words = sum(len(r.text.split()) for r in split)
+    assert abs(words - len(whole[0].text.split())) <= 3
+    again = decode(PocketsphinxRecognizer(PocketsphinxOptions()).create_stream(), mono, 3200)
+    assert [(r.text, r.start_frame, r.end_frame) for r in again] == [
+        (r.text, r.start_frame, r.end_frame) for r in split
+    ]
+
+
+def test_utterance_limit_options_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"max_utterance_s: must be 0 \(off\) or in \[2, 300\]"):
+        PocketsphinxOptions(max_utterance_s=1.0)
+    with pytest.raises(ConfigError, match=r"split_pause_ms: must be in \[vad_frame_ms"):
+        PocketsphinxOptions(split_pause_ms=900)

@@ -248,11 +248,30 @@ def test_sections_are_frozen() -> None:
             "refine.finals: must be one of 'accurate', 'fast'",
             id="finals",
         ),
+        pytest.param(
+            {"display": {"mask_words": "shit"}},
+            "display.mask_words: must be an array",
+            id="mask-words-not-array",
+        ),
+        pytest.param(
+            {"display": {"mask_words": [1]}},
+            "display.mask_words[0]: must be str, got int 1",
+            id="mask-word-not-str",
+        ),
     ],
 )
 def test_key_and_type_errors(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         c.from_mapping(table)
+
+
+def test_display_mask_words() -> None:
+    from streamasr.supervisor.mask import DEFAULT_MASK_WORDS
+
+    assert c.Config().display.mask_words == DEFAULT_MASK_WORDS
+    assert c.from_mapping({"display": {"mask_words": []}}).display.mask_words == ()
+    cfg = c.from_mapping({"display": {"mask_words": ["Frak"], "mask_second_pass": True}})
+    assert (cfg.display.mask_words, cfg.display.mask_second_pass) == (("Frak",), True)
 
 
 def test_int_is_widened_to_float() -> None:
@@ -368,6 +387,11 @@ RANGE_ERRORS = [
     (
         {"wake": {"enabled": True, "phrases": ["hey frobnicator"]}},
         "wake.phrases: 'frobnicator' is not in the pronunciation dictionary",
+    ),
+    # [display]
+    (
+        {"display": {"mask_words": ["shit", "ass hole"]}},
+        "display.mask_words[1]: 'ass hole' must be a single word without punctuation",
     ),
 ]
 

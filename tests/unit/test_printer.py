@@ -11,6 +11,8 @@ from streamasr.actors import messages as m
 from streamasr.supervisor.printer import Printer
 
 CLEAR = "\r\033[K"
+UP = "\033[A"
+DIM, ITALIC, DIM_ITALIC, RESET = "\033[2m", "\033[3m", "\033[2;3m", "\033[0m"
 JSON_KEYS = {
     "kind",
     "stream_id",
@@ -34,14 +36,17 @@ def tr(
     start_s: float = 61.5,
     end_s: float = 63.0,
     stream: str = "s0",
+    uid: str = "",
+    passno: int = 0,
+    second_pass_words: int = 0,
 ) -> m.Transcript:
-    """A transcript with the given text and timing."""
+    """A transcript with the given text and timing (pass 2 for accurate finals, else 1)."""
     return m.Transcript(
         stream_id=stream,
-        utterance_id=f"{stream}:984000",
+        utterance_id=uid or f"{stream}:984000",
         seq=3,
         is_final=final,
-        passno=2 if final and not provisional else 1,
+        passno=passno or (2 if final and not provisional else 1),
         text=text,
         start_s=start_s,
         end_s=end_s,
@@ -49,6 +54,7 @@ def tr(
         latency_s=0.42,
         stages_s={"inference": 0.1},
         provisional=provisional,
+        second_pass_words=second_pass_words,
     )
 
 
@@ -102,10 +108,19 @@ def test_plain_partial_and_final_lines() -> None:
     assert out.getvalue() == ("partial s0 00:01.5 hello\n[01:01.5 - 01:03.0] s0: hello world\n")
 
 
-def test_plain_provisional_final_is_shown_as_a_partial() -> None:
+def test_plain_provisional_final_is_a_marked_line_before_the_final() -> None:
     p, out = printer(tty=False)
-    p("t", tr("first pass", provisional=True, start_s=2.0))
-    assert out.getvalue() == "partial s0 00:02.0 first pass\n"
+    p("t", tr("first pass", provisional=True, start_s=2.0, end_s=3.0))
+    p("t", tr("First pass.", start_s=2.0, end_s=3.0))
+    assert out.getvalue() == (
+        "provisional [00:02.0 - 00:03.0] s0: first pass\n[00:02.0 - 00:03.0] s0: First pass.\n"
+    )
+
+
+def test_plain_merged_partial_is_its_text() -> None:
+    p, out = printer(tty=False)
+    p("t", tr("Turn on the kitchen", final=False, passno=2, second_pass_words=2, start_s=1.0))
+    assert out.getvalue() == "partial s0 00:01.0 Turn on the kitchen\n"
 
 
 def test_plain_empty_final_prints_nothing() -> None:
@@ -154,17 +169,134 @@ def test_tty_partial_rewrites_the_line_and_final_replaces_it() -> None:
     p("t", tr("hello", final=False))
     p("t", tr(start_s=1.0, end_s=2.0))
     assert out.getvalue() == (
-        f"{CLEAR}\033[2m… hel\033[0m"
-        f"{CLEAR}\033[2m… hello\033[0m"
+        f"{CLEAR}{DIM}… {ITALIC}hel{RESET}"
+        f"{CLEAR}{DIM}… {ITALIC}hello{RESET}"
         f"{CLEAR}[00:01.0 - 00:02.0] s0: hello world\n"
     )
 
 
-def test_tty_provisional_final_is_shown_like_a_partial() -> None:
+@pytest.mark.parametrize(
+    ("text", "passno", "second", "shown"),
+    [
+        ("turn on the", 1, 0, f"{DIM}… {ITALIC}turn on the{RESET}"),  # all first-pass guesses
+        ("Turn on the", 2, 3, f"{DIM}… Turn on the{RESET}"),  # all Whisper's
+        ("Turn on the kitchen", 2, 2, f"{DIM}… Turn on {ITALIC}the kitchen{RESET}"),
+        ("", 1, 0, f"{DIM}… {RESET}"),
+    ],
+)
+def test_tty_partial_shows_first_pass_words_in_italics(
+    text: str, passno: int, second: int, shown: str
+) -> None:
+    p, out = printer(tty=True)
+    p("t", tr(text, final=False, passno=passno, second_pass_words=second))
+    assert out.getvalue() == CLEAR + shown
+
+
+def provisional_line(text: str = "first pass") -> str:
+    return f"{DIM_ITALIC}≈ [01:01.5 - 01:03.0] s0: {text}{RESET}"
+
+
+FINAL_LINE = "[01:01.5 - 01:03.0] s0: hello world\n"
+
+
+def test_tty_provisional_final_is_replaced_in_place_by_the_accurate_one() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("first", final=False))
+    out.seek(0)
+    out.truncate()
+    p("t", tr("first pass", provisional=True))
+    assert out.getvalue() == CLEAR + provisional_line()
+    assert "\n" not in out.getvalue()
+    p("t", tr())
+    assert out.getvalue() == CLEAR + provisional_line() + CLEAR + FINAL_LINE
+    p.close()
+    assert out.getvalue().endswith(FINAL_LINE)
+
+
+def test_tty_accurate_final_replaces_the_provisional_line_above_the_next_partial() -> None:
     p, out = printer(tty=True)
     p("t", tr("first pass", provisional=True))
-    assert out.getvalue() == f"{CLEAR}\033[2m… first pass\033[0m"
-    assert "\n" not in out.getvalue()
+    p("t", tr("next", final=False, uid="s0:99999"))
+    out.seek(0)
+    out.truncate()
+    p("t", tr())  # the accurate final of the first utterance
+    partial = f"{DIM}… {ITALIC}next{RESET}"
+    assert out.getvalue() == CLEAR + UP + CLEAR + FINAL_LINE + partial
+    out.seek(0)
+    out.truncate()
+    p("t", tr("next words", uid="s0:99999"))  # the next one's final: an ordinary line
+    assert out.getvalue() == CLEAR + "[01:01.5 - 01:03.0] s0: next words\n"
+
+
+def test_tty_empty_accurate_final_removes_the_provisional_line() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("noise", provisional=True))
+    p("t", tr(""))
+    assert out.getvalue() == CLEAR + provisional_line("noise") + CLEAR
+    p("t", tr("other", provisional=True))
+    p("t", tr("next", final=False, uid="s0:99999"))
+    out.seek(0)
+    out.truncate()
+    p("t", tr(""))
+    assert out.getvalue() == CLEAR + UP + CLEAR + f"{DIM}… {ITALIC}next{RESET}"
+
+
+def test_tty_provisional_line_stays_when_other_lines_follow() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("first pass", provisional=True))
+    p("t", tr("other", uid="s1:0", stream="s1", start_s=0.0, end_s=1.0))
+    p("t", tr())  # two lines below its provisional one now: printed as a new line
+    assert out.getvalue() == (
+        CLEAR
+        + provisional_line()
+        + "\n"
+        + CLEAR
+        + "[00:00.0 - 00:01.0] s1: other\n"
+        + CLEAR
+        + FINAL_LINE
+    )
+
+
+def test_tty_two_provisional_finals_in_a_row() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("first pass", provisional=True))
+    p("t", tr("second", provisional=True, uid="s0:99999"))
+    out.seek(0)
+    out.truncate()
+    p("t", tr())  # the first one's accurate final: the line above, the second one redrawn
+    second = f"{DIM_ITALIC}≈ [01:01.5 - 01:03.0] s0: second{RESET}"
+    assert out.getvalue() == CLEAR + UP + CLEAR + FINAL_LINE + second
+    out.seek(0)
+    out.truncate()
+    p("t", tr("Second.", uid="s0:99999"))
+    assert out.getvalue() == CLEAR + "[01:01.5 - 01:03.0] s0: Second.\n"
+
+
+def test_tty_close_keeps_a_provisional_line() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("first pass", provisional=True))
+    p.close()
+    assert out.getvalue() == CLEAR + provisional_line() + "\n"
+
+
+def test_tty_wake_event_keeps_a_provisional_line() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("first pass", provisional=True))
+    p("t", m.WakeEnded(stream_id="s0", wake_id="w", reason="final", end_s=3.0))
+    assert out.getvalue() == CLEAR + provisional_line()  # still replaceable
+    p("t", m.WakeEnded(stream_id="s0", wake_id="w", reason="timeout", end_s=3.0))
+    assert out.getvalue() == (
+        CLEAR + provisional_line() + "\n" + "[00:03.0] s0: no command (timeout)\n"
+    )
+
+
+def test_tty_wake_event_clears_a_partial() -> None:
+    p, out = printer(tty=True)
+    p("t", tr("half", final=False))
+    out.seek(0)
+    out.truncate()
+    p("t", m.WakeEnded(stream_id="s0", wake_id="w", reason="limit", end_s=3.0))
+    assert out.getvalue() == CLEAR + "[00:03.0] s0: no command (limit)\n"
 
 
 def test_tty_empty_final_clears_the_partial_and_prints_no_text() -> None:

@@ -1,11 +1,13 @@
-"""StreamBook (supervisor/streams.py): seq numbers, duplicates, refine jobs, history."""
+"""StreamBook (supervisor/streams.py): seq numbers, duplicates, refine jobs, history, and the
+masked, merged partial stream (the merge rules themselves: tests/unit/test_merge.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from streamasr.actors import messages as m
-from streamasr.supervisor.streams import OVERLAP_TOLERANCE_S, PARTIAL_HOLD_S, StreamBook
+from streamasr.supervisor.mask import DisplayConfig, WordMask
+from streamasr.supervisor.streams import OVERLAP_TOLERANCE_S, StreamBook
 
 
 def tr(
@@ -59,7 +61,7 @@ def test_seq_numbers_count_per_stream() -> None:
     out = [
         book.publish(tr(0.0, 0.5, final=False)),
         book.publish(tr(0.0, 0.5, final=False, stream="s1")),
-        book.publish(tr(0.0, 1.0, final=False)),
+        book.publish(tr(0.0, 1.0, final=False, text="words and more")),
         book.publish(tr(0.0, 1.0)),
         book.publish(tr(0.0, 0.8, stream="s1")),
     ]
@@ -116,6 +118,7 @@ def test_partial_inside_a_published_final_is_dropped() -> None:
         "duplicates": 1,
         "refine_pending": 0,
         "partials_suppressed": 0,
+        "masked_words": 0,
     }
     partial = tr(1.0, 1.5, final=False)
     assert book.add_job(job(partial)) is True  # only dropped finals refuse their job
@@ -169,6 +172,7 @@ def test_refine_final_is_published_once_per_job() -> None:
         "duplicates": 1,
         "refine_pending": 0,
         "partials_suppressed": 0,
+        "masked_words": 0,
     }
 
 
@@ -244,6 +248,7 @@ def test_counters_for_every_stream_seen() -> None:
             "duplicates": 1,
             "refine_pending": 0,
             "partials_suppressed": 0,
+            "masked_words": 0,
         },
         "s1": {
             "events": 0,
@@ -251,89 +256,96 @@ def test_counters_for_every_stream_seen() -> None:
             "duplicates": 0,
             "refine_pending": 1,
             "partials_suppressed": 0,
+            "masked_words": 0,
         },
     }
 
 
 # ------------------------------------------------------------------- partials of two passes
-class Clock:
-    """A settable monotonic clock (seconds)."""
-
-    def __init__(self) -> None:
-        self.now_s = 100.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
 def accurate_partial(first: m.Transcript, text: str = "accurate") -> m.Transcript:
     """A pass-2 partial of the utterance of first-pass partial ``first``."""
-    return dataclasses.replace(first, passno=2, text=text)
+    return dataclasses.replace(first, passno=2, text=text, stages_s={"refine_partial": 0.3})
 
 
 def shown(out: m.Transcript | None) -> tuple[int, str] | None:
     return None if out is None else (out.passno, out.text)
 
 
-def test_pass1_partials_are_held_while_pass2_partials_come() -> None:
-    clock = Clock()
-    book = StreamBook(partial_hold_s=0.75, clock=clock)
+def test_pass2_partials_take_over_and_pass1_only_extends_them() -> None:
+    book = StreamBook()
     p1 = tr(1.0, 1.5, final=False, text="turn on")
     assert shown(book.publish(p1)) == (1, "turn on")
     assert shown(book.publish(accurate_partial(p1, "Turn on"), from_refine=True)) == (2, "Turn on")
-    clock.now_s += 0.5
-    assert book.publish(tr(1.0, 2.0, final=False, text="turn on the")) is None
-    assert shown(book.publish(accurate_partial(p1, "Turn on the"), from_refine=True)) == (
-        2,
-        "Turn on the",
-    )
-    clock.now_s += 0.7  # within the hold after the last pass-2 partial
-    assert book.publish(tr(1.0, 2.5, final=False, text="turn on the kitchen")) is None
-    assert book.counters()["s0"]["partials_suppressed"] == 2
+    out = book.publish(tr(1.0, 2.0, final=False, text="turn on the"))
+    assert shown(out) == (2, "Turn on the")
+    assert out is not None and (out.second_pass_words, out.committed_words) == (2, 0)
+    assert book.publish(tr(1.0, 2.1, final=False, text="turn of the")) is None  # no change
+    assert book.counters()["s0"]["partials_suppressed"] == 1
     assert book.counters()["s0"]["events"] == 3
 
 
-def test_pass1_partials_show_again_when_pass2_partials_stop() -> None:
-    clock = Clock()
-    book = StreamBook(partial_hold_s=0.75, clock=clock)
-    p1 = tr(1.0, 1.5, final=False)
+def test_no_switch_back_however_long_pass2_partials_pause() -> None:
+    """Under load the last Whisper partial stays; first-pass words extend it (no clock)."""
+    book = StreamBook()
+    p1 = tr(1.0, 1.5, final=False, text="remind me")
     book.publish(p1)
-    book.publish(accurate_partial(p1), from_refine=True)
-    clock.now_s += 0.76  # the refine actor stopped its partials (no headroom)
-    out = book.publish(tr(1.0, 2.5, final=False, text="fallback"))
-    assert shown(out) == (1, "fallback")
-    # and a pass-2 partial coming back takes over again
-    assert book.publish(accurate_partial(p1, "back"), from_refine=True) is not None
-    assert book.publish(tr(1.0, 2.7, final=False)) is None
+    book.publish(accurate_partial(p1, "Remind me"), from_refine=True)
+    texts = [
+        shown(book.publish(tr(1.0, 1.5 + i / 2, final=False, text=text)))
+        for i, text in enumerate(["remind me to", "remind me to buy", "remind me to buy milk"])
+    ]
+    assert texts == [(2, "Remind me to"), (2, "Remind me to buy"), (2, "Remind me to buy milk")]
 
 
-def test_default_hold_is_one_and_a_half_default_intervals() -> None:
-    assert PARTIAL_HOLD_S == 1.5 * 0.5
-    clock = Clock()
-    book = StreamBook(clock=clock)
-    p1 = tr(1.0, 1.5, final=False)
-    book.publish(accurate_partial(p1), from_refine=True)
-    clock.now_s += PARTIAL_HOLD_S - 0.01
-    assert book.publish(p1) is None
-    clock.now_s += 0.02
-    assert book.publish(p1) is not None
+def test_first_pass_text_is_masked_and_counted() -> None:
+    book = StreamBook()
+    p1 = tr(4.0, 4.5, final=False, text="shitty timers")
+    assert shown(book.publish(p1)) == (1, "s*** timers")
+    final = tr(4.0, 5.0, provisional=True, text="shitty timers for two")
+    assert shown(book.publish(final)) == (1, "s*** timers for two")
+    assert book.counters()["s0"]["masked_words"] == 2
+    assert book.add_job(job(final))
+    fallback = dataclasses.replace(final, provisional=False)  # refine fell back to pass 1
+    out = book.publish(fallback, from_refine=True)
+    assert shown(out) == (1, "s*** timers for two")
+    assert book.history() == [out]
+    assert book.counters()["s0"]["masked_words"] == 3
 
 
-def test_pass1_partials_of_another_utterance_are_not_held() -> None:
-    clock = Clock()
-    book = StreamBook(clock=clock)
-    a = tr(1.0, 1.5, final=False)
-    book.publish(accurate_partial(a), from_refine=True)
-    other_stream = tr(1.0, 1.5, final=False, stream="s1")
-    assert book.publish(other_stream) is not None
-    final_a = tr(1.0, 2.0, provisional=True)
-    assert book.publish(final_a) is not None
-    nxt = tr(3.0, 3.5, final=False, text="next")
-    assert shown(book.publish(nxt)) == (1, "next")
+def test_second_pass_text_is_not_masked_unless_configured() -> None:
+    for option, want in ((False, "Oh shit"), (True, "Oh s***")):
+        book = StreamBook(mask=WordMask(DisplayConfig(mask_second_pass=option)))
+        first = tr(1.0, 2.0, provisional=True, text="oh shit")
+        book.publish(first)
+        book.add_job(job(first))
+        out = book.publish(accurate(first, "Oh shit"), from_refine=True)
+        assert out is not None and out.text == want
+
+
+def test_grammar_words_are_not_masked() -> None:
+    book = StreamBook(mask=WordMask(keep=["shit"]))
+    assert shown(book.publish(tr(1.0, 1.5, final=False, text="shit happens"))) == (
+        1,
+        "shit happens",
+    )
+
+
+def test_provisional_final_after_pass2_partials_keeps_their_words() -> None:
+    book = StreamBook()
+    p1 = tr(4.0, 4.9, final=False, text="shit schlemmer shorten")
+    book.publish(p1)
+    book.publish(accurate_partial(p1, "Set a timer for 10 minutes."), from_refine=True)
+    first = tr(4.0, 5.5, provisional=True, text="shitty timers for two minutes")
+    out = book.publish(first)
+    assert out is not None and out.provisional and out.passno == 1
+    assert (out.text, out.second_pass_words) == ("Set a timer for 10 minutes.", 6)
+    assert book.add_job(job(first))
+    final = book.publish(accurate(first, "Set a timer for 10 minutes."), from_refine=True)
+    assert final is not None and final.second_pass_words == 6  # all of it Whisper's
 
 
 def test_pass2_partial_after_the_final_is_dropped() -> None:
-    book = StreamBook(clock=Clock())
+    book = StreamBook()
     p1 = tr(1.0, 1.5, final=False)
     book.publish(p1)
     first = tr(1.0, 2.0, provisional=True)
@@ -348,7 +360,7 @@ def test_pass2_partial_after_the_final_is_dropped() -> None:
 
 
 def test_pass2_partial_does_not_answer_or_count_as_a_final() -> None:
-    book = StreamBook(clock=Clock())
+    book = StreamBook()
     p1 = tr(1.0, 1.5, final=False)
     first = tr(1.0, 2.0, provisional=True)
     book.add_job(job(first))
@@ -359,11 +371,20 @@ def test_pass2_partial_does_not_answer_or_count_as_a_final() -> None:
     assert book.history() == []
 
 
+def test_partials_of_another_stream_or_utterance_start_with_the_first_pass() -> None:
+    book = StreamBook()
+    a = tr(1.0, 1.5, final=False)
+    book.publish(a)
+    book.publish(accurate_partial(a), from_refine=True)
+    assert shown(book.publish(tr(1.0, 1.5, final=False, stream="s1"))) == (1, "words")
+    book.publish(tr(1.0, 2.0, provisional=True))
+    assert shown(book.publish(tr(3.0, 3.5, final=False, text="next"))) == (1, "next")
+
+
 def test_finals_are_unaffected_by_pass2_partials() -> None:
-    clock = Clock()
-    book = StreamBook(clock=clock)
+    book = StreamBook()
     p1 = tr(1.0, 1.5, final=False)
     book.publish(accurate_partial(p1), from_refine=True)
-    final = tr(1.0, 2.0)  # a first-pass (fast mode) final within the hold
+    final = tr(1.0, 2.0)  # a first-pass (fast mode) final
     out = book.publish(final)
-    assert out is not None and out.is_final
+    assert out is not None and out.is_final and out.text == "words" and out.passno == 1

@@ -6,8 +6,10 @@ import pytest
 
 from streamasr.actors.whisper.filters import (
     FilterOptions,
+    collapse_repeats,
     compression_ratio,
     has_repeated_phrase,
+    loop_reason,
     max_ngram_repeats,
     rejection_reason,
     words_of,
@@ -69,3 +71,49 @@ def test_repetition_is_rejected() -> None:
     short_loop = "no no no no"
     assert rejection_reason(short_loop, 0.0, -0.2, OPTS) == "repetition"
     assert rejection_reason("no no no", 0.0, -0.2, OPTS) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "hit_cap", "speech_s", "expected"),
+    [
+        # real repetition at a speaking rate: kept
+        ("Do you hear me? Yes. Do you hear me? Yes.", False, 3.0, None),
+        (
+            "It was the best of times, it was the worst of times, it was the age of wisdom, "
+            "it was the age of foolishness, it was the epoch of belief.",
+            False,
+            7.0,
+            None,
+        ),
+        ("no no no", False, 1.5, None),
+        # decoder loops: more words than the audio holds, or back-to-back copies
+        (
+            "What is the weather like tomorrow? What is the weather like",
+            False,
+            2.0,
+            "repeated_phrase",
+        ),
+        ("call my sister " * 4, False, 8.0, "repetition"),
+        ("turn on the lights " * 20, False, 30.0, "compression_ratio"),
+        ("one two three four five six seven eight", False, 1.0, "too_many_words"),
+        ("Set a timer for ten minutes.", True, 2.0, "length_cap"),
+    ],
+)
+def test_loop_reason(text: str, hit_cap: bool, speech_s: float, expected: str | None) -> None:
+    assert loop_reason(text, hit_cap, speech_s, OPTS) == expected
+
+
+@pytest.mark.parametrize(
+    ("items", "keep"),
+    [
+        ("call my sister call my sister call my sister", "call my sister"),
+        ("set a timer a timer a timer for ten", "set a timer for ten"),
+        ("no, no, no.", "no,"),
+        ("it was the best of times it was the worst", "it was the best of times it was the worst"),
+        ("", ""),
+    ],
+)
+def test_collapse_repeats_keeps_one_copy(items: str, keep: str) -> None:
+    words = items.split()
+    assert " ".join(words[i] for i in collapse_repeats(words, 1, (1, 2, 3, 4))) == keep
+    assert collapse_repeats(words, 3, (1, 2, 3)) == list(range(len(words)))

@@ -146,9 +146,10 @@ def test_over_30_s_is_split_and_transcribed(
     assert out is not None
     assert out.window_s <= 30.0
     _check_words(out, 10.0, len(audio) / SR)
-    assert out.words[-1].end_s > 10.0 + 29.0  # words from the second piece
+    # the last sentence too: a decode that stops early is continued from its last word
+    assert out.words[-1].end_s > 10.0 + len(audio) / SR - 2.0
     assert max_ngram_repeats(words_of(out.text), (1, 2, 3, 4)) <= 2
-    assert wer(ref, out.text) <= 0.12
+    assert wer(ref, out.text) <= 0.05
 
 
 def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -202,8 +203,12 @@ def test_too_short_window_loops_and_falls_back_to_30_s() -> None:
     assert out is not None
     assert out.fallback and out.window_s == 30.0
     assert wer("set a timer for ten minutes", out.text) == 0.0
+    # without the fallback the loop is cut back to one copy, never dropped
     no_fallback = WhisperRefiner(RefineOptions(**exact, fallback_full_window=False))
-    assert no_fallback.transcribe(speech, 0.0) is None
+    kept = no_fallback.transcribe(speech, 0.0)
+    assert kept is not None and not kept.fallback
+    assert max_ngram_repeats(words_of(kept.text), (1, 2, 3, 4, 5, 6)) == 1
+    assert wer("set a timer for ten minutes", kept.text) <= 0.5
 
 
 def test_no_speech_filter_without_vad() -> None:
