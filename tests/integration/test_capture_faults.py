@@ -250,7 +250,14 @@ def _check_finals_after(
     assert total.wer <= 0.35, [t.text for t in finals]
     # Stream time stays true to the wall clock: a final arrives as long after its end as
     # before the outage (an uncounted gap would delay every later final by its length).
-    offsets = [(recv - t.end_s) for recv, t in p.finals()]
+    # Measured on the first pass's finals: the accurate ones also wait for Whisper, whose
+    # time varies with the machine's load, not with the stream clock.
+    offsets = [
+        (recv - t.end_s)
+        for recv, _, t in p.events
+        if isinstance(t, m.Transcript) and t.is_final and t.passno == 1
+    ]
+    assert len(offsets) >= 3
     assert max(offsets) - min(offsets) < 0.8, offsets
 
 
