@@ -431,6 +431,7 @@ class _Inference:
                     sample_rate_hz=st.rate,
                     t_endpoint_ns=time.time_ns(),
                     first_pass=final,
+                    continued=res.continued,
                 )
             )
 

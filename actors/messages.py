@@ -135,6 +135,9 @@ class RefineJob:
     sample_rate_hz: int
     t_endpoint_ns: int
     first_pass: Transcript
+    #: The first pass cut a monologue in a pause here and the speech went on: the next
+    #: utterance starts at ``end_frame`` (no margin past it, see ``Result.continued``).
+    continued: bool = False
 
 
 @dataclass(frozen=True, slots=True)

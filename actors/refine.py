@@ -238,7 +238,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
             _answer(act, job, early.out, 0.0, early_s=early.compute_s)
             continue
         ring = rings.get(job.stream_id)
-        got = _audio(ring, job, act.margin_s) if ring is not None else None
+        got = _audio(act, ring, job) if ring is not None else None
         if got is None:
             log.warning(
                 "utterance %s: audio [%d, %d) no longer in the ring (cursor %s, written %s)",
@@ -271,8 +271,8 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
         if out is None and job.first_pass.text.strip():
-            some, heard[k] = act.refiner.heard_speech(items[k][0])
-            if some and not heard[k]:  # a short word, too little for the gate
+            _, heard[k] = act.refiner.heard_speech(items[k][0])
+            if not heard[k]:  # a short or cut-off word, too little for the gate
                 outs[k] = _confident(act.refiner.transcribe(*items[k], prompts[k], gate=False))
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
@@ -283,7 +283,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
 #: An ungated transcription (a word too short for the speech gate) is kept only when Whisper
 #: is this sure there was speech: no-speech probability below, mean log-probability above.
 UNGATED_NO_SPEECH_MAX = 0.4
-UNGATED_LOGPROB_MIN = -0.8
+UNGATED_LOGPROB_MIN = -1.0
 
 
 def _confident(out: RefineOutput | None) -> RefineOutput | None:
@@ -353,10 +353,10 @@ def _transcribe_early(act: _Actor) -> bool:
     if pause is None:
         return False
     ring = act.rings().get(pause.stream_id)
-    margin = int(act.margin_s * pause.sample_rate_hz)
-    if ring is None or ring.write_counter < pause.end_frame + margin:
+    lo, hi = _span(act, pause.stream_id, pause.start_frame, pause.end_frame, pause.sample_rate_hz)
+    if ring is None or ring.write_counter < hi:
         return True  # its audio (with the margin) is not all written yet: leave it to the job
-    got = read_span(ring, max(0, pause.start_frame - margin), pause.end_frame + margin)
+    got = read_span(ring, lo, hi)
     if got is None:
         return True
     audio, start = got
@@ -389,11 +389,12 @@ def _partial(act: _Actor) -> None:
     if utt is None:
         return
     ring = act.rings().get(utt.latest.stream_id)
-    margin = int(act.margin_s * utt.sample_rate_hz)
     got = None
     if ring is not None:
-        end = min(ring.write_counter, utt.end_frame + margin)
-        got = read_span(ring, max(0, utt.start_frame - margin), end)
+        lo, hi = _span(
+            act, utt.latest.stream_id, utt.start_frame, utt.end_frame, utt.sample_rate_hz
+        )
+        got = read_span(ring, lo, min(ring.write_counter, hi))
     utt.ran_to = utt.end_frame
     if got is None:
         utt.due_s += sched.options.interval_s
@@ -437,7 +438,19 @@ def _partial_transcript(utt: Utterance, out: RefineOutput, compute_s: float) -> 
     )
 
 
-def _audio(ring: Ring, job: m.RefineJob, margin_s: float) -> tuple[np.ndarray, int] | None:
+def _span(
+    act: _Actor, stream_id: str, start: int, end: int, rate_hz: int, continued: bool = False
+) -> tuple[int, int]:
+    """Frames to transcribe for an utterance: margins on both sides, none across a cut in
+    continuing speech (see :meth:`RefineStream.span`)."""
+    margin = int(act.margin_s * rate_hz)
+    st = act.streams.get(stream_id)
+    if st is None:
+        return max(0, start - margin), end + (0 if continued else margin)
+    return st.span(start, end, continued, margin)
+
+
+def _audio(act: _Actor, ring: Ring, job: m.RefineJob) -> tuple[np.ndarray, int] | None:
     """The job's samples plus margins from the ring and the stream position of the first.
 
     When the head of the utterance was overwritten already (an utterance longer than the
@@ -445,9 +458,10 @@ def _audio(ring: Ring, job: m.RefineJob, margin_s: float) -> tuple[np.ndarray, i
     returned: the writer never overwrites audio at or after the cursor. None if nothing of
     the utterance is left.
     """
-    margin = int(margin_s * job.sample_rate_hz)
-    end = min(ring.write_counter, job.end_frame + margin)
-    return read_span(ring, max(0, job.start_frame - margin), end)
+    lo, hi = _span(
+        act, job.stream_id, job.start_frame, job.end_frame, job.sample_rate_hz, job.continued
+    )
+    return read_span(ring, lo, min(ring.write_counter, hi))
 
 
 def _final(

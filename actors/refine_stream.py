@@ -64,6 +64,9 @@ class RefineStream:
         self.open: tuple[str, int] | None = None
         #: (end frame, text) of the last accurate final.
         self.context: tuple[int, str] | None = None
+        #: End frame of the last job the first pass cut in a pause of continuing speech:
+        #: the utterance starting there gets no margin before it (see :meth:`span`).
+        self.cut_frame: int | None = None
 
     def partial(self, t: m.Transcript) -> None:
         """Note a first-pass partial: its utterance is in progress."""
@@ -79,6 +82,19 @@ class RefineStream:
     def finished(self, job: m.RefineJob, text: str) -> None:
         """Note the accurate final of ``job`` ("" when there is none: no context)."""
         self.context = (job.end_frame, text) if text else None
+        self.cut_frame = job.end_frame if job.continued else None
+
+    def span(
+        self, start_frame: int, end_frame: int, continued: bool, margin: int
+    ) -> tuple[int, int]:
+        """Ring frames ``[lo, hi)`` to transcribe for the utterance ``[start_frame,
+        end_frame)``: ``margin`` frames added on each side, except across a cut in continuing
+        speech (``continued``: the audio after the end is the next utterance's; a start at
+        :attr:`cut_frame`: the audio before it was the previous one's), so a word next to
+        the cut is transcribed once, whole, in the utterance it belongs to."""
+        lo = start_frame if start_frame == self.cut_frame else start_frame - margin
+        hi = end_frame if continued else end_frame + margin
+        return max(0, lo), hi
 
     def prompt(self, start_frame: int) -> str:
         """The previous accurate final's text if the utterance at ``start_frame`` continues

@@ -269,11 +269,15 @@ class PipelineRun:
         sample_cpu: bool = False,
         feed: npt.NDArray[np.int16] | None = None,
         timeout_s: float = 600.0,
+        json_stdout: bool = False,
     ) -> RunResult:
         """Run ``up -c CONFIG ARGS --quiet`` to its exit.
 
         ``feed``: PCM written to its stdin one 100 ms chunk per 100 ms of wall time once the
         pipeline is ready (then stdin is closed, which ends the stream).
+        ``json_stdout``: run with ``--json`` instead of ``--quiet`` and take the events from its
+        standard output, as a user reads them (every event, however early; receipt stamped as
+        each line arrives) instead of from a subscriber.
         """
         ctx = mp.get_context("fork")
         ready, stop = ctx.Event(), ctx.Event()
@@ -283,20 +287,25 @@ class PipelineRun:
             endpoint = f"ipc://{self.root / 'events'}"
             sub = ctx.Process(target=_subscribe, args=(endpoint, str(out_path), ready, stop))
             sub.start()
-        argv = [*CLI, "up", "-c", str(self.config), *args, "--quiet"]
+        argv = [*CLI, "up", "-c", str(self.config), *args, "--json" if json_stdout else "--quiet"]
         err_path = self.base / "stderr.txt"
         cpu0, t0 = children_cpu_s(), time.monotonic()
         with err_path.open("wb") as err_file:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if json_stdout else subprocess.DEVNULL,
                 stderr=err_file,
                 env=self.env,
                 cwd=self.base,
                 start_new_session=True,
             )
         sampler = ProcSampler(proc.pid) if sample_cpu else None
+        lines: list[tuple[int, bytes]] = []
+        reader = None
+        if json_stdout:
+            reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
+            reader.start()
         feed_ns: list[int] = []
         try:
             if feed is not None:
@@ -311,6 +320,8 @@ class PipelineRun:
         finally:
             wall, cpu = time.monotonic() - t0, children_cpu_s() - cpu0
             by_process = sampler.stop() if sampler is not None else {}
+            if reader is not None:
+                reader.join(timeout=30)
             if sub is not None:
                 stop.set()
                 sub.join(timeout=30)
@@ -325,6 +336,9 @@ class PipelineRun:
                 res.statuses.append(body)
             else:
                 res.events.append((int(now), body))
+        for now, line in lines:
+            with contextlib.suppress(ValueError):
+                res.events.append((now, json.loads(line)))
         return res
 
     def _clean(self) -> None:
@@ -333,6 +347,14 @@ class PipelineRun:
             with contextlib.suppress(OSError):
                 seg.unlink()
         subprocess.run(["rm", "-rf", str(self.base)], check=False)
+
+
+def _read_lines(stream: IO[bytes] | None, out: list[tuple[int, bytes]]) -> None:
+    """Append ``(receipt_ns, line)`` for each line of ``stream`` until it closes."""
+    if stream is None:
+        return
+    for line in stream:
+        out.append((time.time_ns(), line))
 
 
 def _feed(

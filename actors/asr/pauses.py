@@ -27,10 +27,14 @@ REFRESH_FRAMES = 32
 
 
 class PauseTracker:
-    """The length of the current run of pause frames of one utterance.
+    """The length of the current run of pause frames of one utterance, and its quietest
+    frame (where a cut in that pause loses the least: a weak word onset such as "the" or an
+    "f" may count as pause frames at the run's end, the silence between words is quieter).
 
     Attributes:
         run: consecutive pause frames up to the last one added.
+        quietest_back: frames from the last one added back to the quietest frame of the
+            current run (0: the last frame; meaningless while ``run`` is 0).
     """
 
     def __init__(self) -> None:
@@ -38,7 +42,14 @@ class PauseTracker:
         self._db: list[float] = []
         self._threshold = FLOOR_DB
         self._frames = 0
+        self._quietest_db = 0.0
+        self._quietest_at = 0
         self.run = 0
+
+    @property
+    def quietest_back(self) -> int:
+        """See the class docstring."""
+        return self._frames - self._quietest_at
 
     @staticmethod
     def frame_db(frame: npt.NDArray[np.int16]) -> float:
@@ -66,3 +77,5 @@ class PauseTracker:
             self._threshold = self.threshold_db()
         pause = not speech or db < self._threshold
         self.run = self.run + 1 if pause else 0
+        if self.run == 1 or (self.run > 1 and db < self._quietest_db):
+            self._quietest_db, self._quietest_at = db, self._frames

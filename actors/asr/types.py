@@ -36,6 +36,9 @@ class Result:
         start_frame: absolute stream frame index (engine rate) where the utterance starts.
         end_frame: absolute stream frame index (exclusive) where the utterance ends so far.
         words: per-word times and confidences, possibly empty.
+        continued: a final cut in a pause of continuing speech (a monologue split at
+            ``max_utterance_s``): the next utterance starts exactly at ``end_frame``, and
+            audio past it belongs to that utterance, not to this one.
     """
 
     text: str
@@ -43,3 +46,4 @@ class Result:
     start_frame: int
     end_frame: int
     words: tuple[Word, ...] = ()
+    continued: bool = False

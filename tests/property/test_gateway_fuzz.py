@@ -22,7 +22,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from test_gateway import GatewayProc, gateway_counters, http_get, start_gateway, wait_for
+from test_gateway import (
+    GatewayProc,
+    gateway_counters,
+    http_get,
+    pipeline_state,
+    start_gateway,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(240)
 MAX_BYTES = 4096
@@ -74,7 +81,12 @@ def test_random_frames_never_break_the_gateway(gateway: GatewayProc) -> None:
         assert http_get(gateway.http + "/healthz") == (200, "ok\n")
 
     one()
-    wait_for(lambda: gateway.inst.segments() == baseline, 30, "every stream ring to be unlinked")
+    wait_for(
+        lambda: gateway.inst.segments() == baseline,
+        30,
+        "every stream ring to be unlinked",
+        lambda: pipeline_state(gateway),
+    )
     errors = sum(1 for c in codes if c in (1003, 1007, 1008, 1009))
     after: dict[str, int] = {}
 

@@ -333,7 +333,14 @@ def test_a_monologue_is_split_at_its_pauses() -> None:
     split = decode(split_stream, mono, 1600)
     assert len(split) >= 2 and split_stream.splits == len(split) - 1
     for a, b in itertools.pairwise(split):
-        assert a.end_frame <= b.start_frame  # no overlap: nothing published twice
+        # the spans meet at the cut: no overlap (nothing published twice), no gap (no audio
+        # lost to the accurate pass), and the cut lies in the silence of a pause, so no
+        # word is cut in two
+        assert a.continued and a.end_frame == b.start_frame, (a, b)
+        around = mono[a.end_frame - 240 : a.end_frame + 240].astype(np.float64)
+        rms_dbfs = 20 * np.log10(np.sqrt(np.mean(around**2)) / 32768 + 1e-12)
+        assert rms_dbfs < -50.0, (a.end_frame / 16000, rms_dbfs)  # the floor, not speech
+    assert not split[-1].continued
     for r in split[:-1]:
         assert 12.0 * 16000 <= r.end_frame - r.start_frame <= 24.0 * 16000
     words = sum(len(r.text.split()) for r in split)

@@ -163,10 +163,13 @@ GOLDEN: list[Any] = [
             "sample_rate_hz": 16000,
             "t_endpoint_ns": 123456789,
             "first_pass": TRANSCRIPT_MAP,
+            "continued": False,
         },
-        b"\x88\xa4kind\xaarefine_job\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000"
+        b"\x89\xa4kind\xaarefine_job\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000"
         b"\xabstart_frame\xcd>\x80\xa9end_frame\xcd\x9c@\xaesample_rate_hz\xcd>\x80"
-        b"\xadt_endpoint_ns\xce\x07[\xcd\x15\xaafirst_pass" + TRANSCRIPT_BYTES,
+        b"\xadt_endpoint_ns\xce\x07[\xcd\x15\xaafirst_pass"
+        + TRANSCRIPT_BYTES
+        + b"\xa9continued\xc2",
         id="refine_job",
     ),
     pytest.param(
