@@ -100,6 +100,13 @@ class RefineOptions:
             view was rejected or has a mean token log-probability below this (natural log;
             measured on the 24 conversation utterances: -0.5 keeps the second view's gain and
             skips it for about half of them); 0.0 decodes both views always, in one batch.
+        wide_view: also decode segments of at most ``wide_view_max_s`` in the padded 30 s
+            window Whisper was trained on (the short window misreads a word now and then
+            where the long one does not, and the other way round) and keep whichever view
+            has the highest mean token log-probability; gated like the trimmed view (see
+            ``trim_view_logprob``).
+        wide_view_max_s: longest segment given the wide view, seconds (longer ones already
+            get a window of about that length).
         fallback_full_window: re-decode a looping piece with the padded 30 s window.
         word_times: align words to the audio (CTranslate2 ``align``, ~10% of a decode);
             without it ``RefineOutput.words`` is empty and decodes are not continued.
@@ -126,6 +133,8 @@ class RefineOptions:
     split_search_s: float = 5.0
     trim_view: bool = True
     trim_view_logprob: float = 0.0
+    wide_view: bool = True
+    wide_view_max_s: float = 12.0
     fallback_full_window: bool = True
     word_times: bool = True
     use_vad: bool = True
@@ -279,23 +288,29 @@ class WhisperRefiner:
         segs = self._items(items, texts, gate)
         views: dict[tuple[int, int], list[tuple[Piece, Decoded]]] = {}
         trimmed = [it for it in segs if self._trim_view(it)]
-        if o.trim_view_logprob >= 0.0:  # not gated: both views in one batch
-            views = self._decode_views(segs, trimmed)
+        wide = [it for it in segs if self._wide_view(it)]
+        if o.trim_view_logprob >= 0.0:  # not gated: every view in one batch
+            views = self._decode_views(segs, trimmed, wide)
         else:
             views = self._decode_views(segs, [])
-            share = 0.0
-            again = []
-            for it in trimmed:
-                out = self._assemble(views.get((it.index, 0), []), share)
+            unsure = set()
+            for it in segs:
+                out = self._assemble(views.get((it.index, 0), []), 0.0)
                 if out is None or out.avg_logprob < o.trim_view_logprob:
-                    again.append(it)
-            views.update(self._decode_views([], again))
+                    unsure.add(it.index)
+            views.update(
+                self._decode_views(
+                    [],
+                    [it for it in trimmed if it.index in unsure],
+                    [it for it in wide if it.index in unsure],
+                )
+            )
         share = (time.perf_counter() - t0) / max(1, len(items))
         outs: list[RefineOutput | None] = [None] * len(items)
         for it in segs:
             kept = [
                 out
-                for view in (0, 1)
+                for view in (0, 1, 2)
                 if (out := self._assemble(views.get((it.index, view), []), share)) is not None
             ]
             if kept:
@@ -321,7 +336,9 @@ class WhisperRefiner:
         word times (``words`` is empty): about half the work, no spikes.
         """
         full = self.options
-        self.options = replace(full, trim_view=False, fallback_full_window=False, word_times=False)
+        self.options = replace(
+            full, trim_view=False, wide_view=False, fallback_full_window=False, word_times=False
+        )
         try:
             return self.transcribe(audio, start_s)
         finally:
@@ -367,6 +384,11 @@ class WhisperRefiner:
         short = len(it.audio) <= self._max_piece() and it.bounds[1] - it.bounds[0] > 0
         return o.trim_view and self._gate is not None and short and it.bounds != (0, len(it.audio))
 
+    def _wide_view(self, it: _Item) -> bool:
+        """True if the item is decoded in the padded 30 s window too (``wide_view``)."""
+        o = self.options
+        return o.wide_view and 0 < len(it.audio) <= o.wide_view_max_s * SAMPLE_RATE_HZ
+
     def _max_piece(self) -> int:
         o = self.options
         return int(min(o.max_piece_s, o.max_window_s - o.pad_s) * SAMPLE_RATE_HZ)
@@ -380,9 +402,10 @@ class WhisperRefiner:
     # -- decoding -------------------------------------------------------------------------
 
     def _decode_views(
-        self, full: Sequence[_Item], trimmed: Sequence[_Item]
+        self, full: Sequence[_Item], trimmed: Sequence[_Item], wide: Sequence[_Item] = ()
     ) -> dict[tuple[int, int], list[tuple[Piece, Decoded]]]:
-        """Decode view 0 of ``full`` and view 1 (the VAD span) of ``trimmed`` together.
+        """Decode view 0 of ``full``, view 1 (the VAD span) of ``trimmed`` and view 2 (the
+        segment in the padded 30 s window) of ``wide`` together.
 
         Pieces of one item are decoded in order, each prompted with the text before it, in
         rounds (one piece per item and view per round, batched); a piece that stops early
@@ -395,7 +418,9 @@ class WhisperRefiner:
             lo, hi = it.bounds
             piece = Piece(it.index, it.audio[lo:hi], it.start_s + lo / SAMPLE_RATE_HZ, 1)
             queues[(it.index, 1)] = deque([piece])
-        by_index = {it.index: it for it in [*full, *trimmed]}
+        for it in wide:
+            queues[(it.index, 2)] = deque([Piece(it.index, it.audio, it.start_s, 2)])
+        by_index = {it.index: it for it in [*full, *trimmed, *wide]}
         done: dict[tuple[int, int], list[tuple[Piece, Decoded]]] = {k: [] for k in queues}
         resumes: dict[tuple[int, int], int] = dict.fromkeys(queues, 0)
         while any(queues.values()):
@@ -438,7 +463,9 @@ class WhisperRefiner:
         self, pieces: list[Piece], prompts: list[str], items: dict[int, _Item]
     ) -> list[Decoded]:
         """Decode ``pieces`` (re-decoding loops with the 30 s window), word times in stream s."""
-        decoded = self._decode_grouped([p.audio for p in pieces], prompts)
+        decoded = self._decode_grouped(
+            [p.audio for p in pieces], prompts, [p.view == 2 for p in pieces]
+        )
         for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
             it = items[piece.index]
             first = round((piece.start_s - it.start_s) * SAMPLE_RATE_HZ)
@@ -462,20 +489,26 @@ class WhisperRefiner:
         return int(math.ceil(want / step) * step)
 
     def _decode_grouped(
-        self, audios: Sequence[NDArray[np.float32]], prompts: Sequence[str]
+        self,
+        audios: Sequence[NDArray[np.float32]],
+        prompts: Sequence[str],
+        wide: Sequence[bool] | None = None,
     ) -> list[Decoded]:
-        """Decode ``audios`` in one batch per window length; results in input order.
+        """Decode ``audios`` in one batch per window length (``wide``: the padded 30 s
+        window for that one); results in input order.
 
         Batching pieces of different lengths would pad them all to the longest window, and
         Whisper's text depends on the window: grouping keeps each piece's text independent
         of its batch mates.
         """
         groups: dict[int, list[int]] = {}
+        full = list(wide) if wide is not None else [False] * len(audios)
         for i, audio in enumerate(audios):
-            groups.setdefault(self._window_samples(len(audio), False), []).append(i)
+            groups.setdefault(self._window_samples(len(audio), full[i]), []).append(i)
         out: list[Decoded | None] = [None] * len(audios)
-        for idx in groups.values():
-            batch = self._decode([audios[i] for i in idx], [prompts[i] for i in idx], False)
+        for window, idx in groups.items():
+            is_full = window == int(_FULL_WINDOW_S * SAMPLE_RATE_HZ)
+            batch = self._decode([audios[i] for i in idx], [prompts[i] for i in idx], is_full)
             for i, dec in zip(idx, batch, strict=True):
                 out[i] = dec
         return [d for d in out if d is not None]

@@ -53,7 +53,8 @@ def _conversation(n: int) -> list[tuple[np.ndarray, float, str]]:
 
 @pytest.fixture(scope="module")
 def refiner() -> WhisperRefiner:
-    r = WhisperRefiner(RefineOptions())
+    """The short-window refiner (the padded 30 s view is tested on its own below)."""
+    r = WhisperRefiner(RefineOptions(wide_view=False))
     r.warm_up()
     return r
 
@@ -260,3 +261,26 @@ def test_trim_view_keeps_the_more_confident_transcript(
     assert both.avg_logprob == max(one.avg_logprob, trimmed.avg_logprob)
     assert both.text in (one.text, trimmed.text)
     assert wer(text, both.text) <= 0.2
+
+
+def test_wide_view_keeps_the_most_confident_of_three_windows(
+    refiner: WhisperRefiner, conv1: list[tuple[np.ndarray, float, str]]
+) -> None:
+    from dataclasses import replace
+
+    a, s, text = conv1[1]  # "set a timer for ten minutes"
+    two = refiner.transcribe(a, s)  # the short window, as given and VAD-trimmed
+    wide = WhisperRefiner(replace(refiner.options, wide_view=True)).transcribe(a, s)
+    window30 = WhisperRefiner(
+        replace(refiner.options, trim_view=False, min_window_s=30.0)
+    ).transcribe(a, s)
+    assert two is not None and wide is not None and window30 is not None
+    assert window30.window_s == 30.0 and two.window_s == 6.0
+    assert wide.avg_logprob == max(two.avg_logprob, window30.avg_logprob)
+    assert wide.text in (two.text, window30.text)
+    assert wer(text, wide.text) <= 0.2
+    # segments longer than wide_view_max_s get no third decode
+    long = np.concatenate([a, a, a, a, a])
+    assert len(long) / SR > refiner.options.wide_view_max_s
+    out = WhisperRefiner(replace(refiner.options, wide_view=True)).transcribe(long, s)
+    assert out is not None and out.window_s < 30.0
