@@ -120,7 +120,10 @@ def run(rt: ActorRuntime) -> None:
     """Actor main."""
     cfg = rt.spec.options["refine"]
     opts = RefineOptions(
-        model=cfg["model"], cpu_threads=cfg["cpu_threads"], trim_view_logprob=TRIM_VIEW_LOGPROB
+        model=cfg["model"],
+        cpu_threads=cfg["cpu_threads"],
+        trim_view_logprob=TRIM_VIEW_LOGPROB,
+        wide_view=bool(cfg.get("wide_view", False)),
     )
     refiner = WhisperRefiner(opts)
     refiner.warm_up()

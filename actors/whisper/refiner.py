@@ -133,7 +133,7 @@ class RefineOptions:
     split_search_s: float = 5.0
     trim_view: bool = True
     trim_view_logprob: float = 0.0
-    wide_view: bool = True
+    wide_view: bool = False
     wide_view_max_s: float = 12.0
     fallback_full_window: bool = True
     word_times: bool = True

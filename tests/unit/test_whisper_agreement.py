@@ -307,13 +307,17 @@ def test_draft_is_one_view_without_fallback_and_restores_options(
     draft = refiner.transcribe_draft(half, start_s)
     assert refiner.options is before
     one = WhisperRefiner(
-        replace(before, trim_view=False, fallback_full_window=False, word_times=False)
+        replace(
+            before, trim_view=False, wide_view=False, fallback_full_window=False, word_times=False
+        )
     )
     expected = one.transcribe(half, start_s)
     assert draft is not None and expected is not None
     assert draft.text == expected.text
     assert draft.words == ()
-    timed = WhisperRefiner(replace(before, trim_view=False, fallback_full_window=False))
+    timed = WhisperRefiner(
+        replace(before, trim_view=False, wide_view=False, fallback_full_window=False)
+    )
     with_words = timed.transcribe(half, start_s)
     assert with_words is not None and with_words.text == draft.text
     assert with_words.words and with_words.words[0].start_s >= start_s
