@@ -50,6 +50,7 @@ from streamasr.actors import messages as m
 from streamasr.actors.inference_support import DelayOverride
 from streamasr.actors.refine_stream import RefineStream, read_span, take_batch
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.whisper.filters import words_of
 from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, Utterance
 from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
 from streamasr.actors.whisper.speculation import Speculator
@@ -271,12 +272,17 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
         return
     t0 = time.perf_counter()
     outs = act.refiner.transcribe_batch(items, prompts)
+    reasons = list(act.refiner.silence_reasons)
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
         if out is None and job.first_pass.text.strip():
-            _, heard[k] = act.refiner.heard_speech(items[k][0])
-            if not heard[k]:  # a short or cut-off word, too little for the gate
-                outs[k] = _confident(act.refiner.transcribe(*items[k], prompts[k], gate=False))
+            # the gate heard speech and Whisper wrote nothing: the first pass stands, unless
+            # Whisper's own no-speech rule says it was no speech (noise the gate let through)
+            _, gate_heard = act.refiner.heard_speech(items[k][0])
+            heard[k] = gate_heard and reasons[k] != "no_speech"
+            if not gate_heard:  # a short or cut-off word, too little for the gate
+                out = _confident(act.refiner.transcribe(*items[k], prompts[k], gate=False))
+                outs[k] = out if out is not None and _agree(out.text, job.first_pass.text) else None
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
     for job, out, kept in zip(jobs, outs, heard, strict=True):
@@ -295,6 +301,13 @@ def _confident(out: RefineOutput | None) -> RefineOutput | None:
         return None
     ok = out.no_speech_prob < UNGATED_NO_SPEECH_MAX and out.avg_logprob > UNGATED_LOGPROB_MIN
     return out if ok else None
+
+
+def _agree(whisper_text: str, first_pass_text: str) -> bool:
+    """Whether two independent recognisers heard at least one same word: an ungated Whisper
+    transcript is kept only then (on noise Whisper may invent a whole sentence, confidently,
+    where the first pass heard "wow"; a cut-off "No." that both heard is kept)."""
+    return bool(set(words_of(whisper_text)) & set(words_of(first_pass_text)))
 
 
 def _prompt(act: _Actor, stream_id: str, start_frame: int) -> str:
@@ -323,8 +336,9 @@ def _answer(
     Whisper's text; or, when the speech gate heard speech but Whisper wrote nothing
     (``keep_first_pass``), the first-pass text (``pass`` 1, not provisional; counted as
     ``first_pass_kept``): an accurate final is never empty where there was speech. Where
-    neither the gate nor Whisper (run without the gate) found speech, the first pass's words
-    were noise, and the final is empty (``no_speech``).
+    neither the gate nor Whisper (run without the gate, and then only where it agrees with the
+    first pass on a word) found speech, or Whisper's no-speech rule rejected what the gate
+    let through, the first pass's words were noise, and the final is empty (``no_speech``).
     """
     rt = act.rt
     text = out.text.strip() if out is not None else ""

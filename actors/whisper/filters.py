@@ -41,6 +41,12 @@ class FilterOptions:
             ``logprob_threshold`` (OpenAI's rule).
         logprob_threshold: average token log-probability (natural log) below which an
             output is considered unreliable.
+        doubt_no_speech_threshold: with ``doubt_logprob_threshold``, reject as silence when
+            the no-speech probability exceeds this *and* the log-probability is below that:
+            a sentence Whisper base invented on -30 dBFS pink noise the speech gate let
+            through scored 0.59 / -1.58, just inside OpenAI's rule (real speech, noisy
+            included, stays below ~0.1 no-speech).
+        doubt_logprob_threshold: see ``doubt_no_speech_threshold``.
         no_speech_alone_threshold: reject as silence when the no-speech probability exceeds
             this whatever the log-probability (Whisper base says "you" on silence with
             no-speech probability ~0.92 and log-probability ~-0.9; speech stays below ~0.1).
@@ -59,6 +65,8 @@ class FilterOptions:
     ngram_sizes: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
+    doubt_no_speech_threshold: float = 0.4
+    doubt_logprob_threshold: float = -1.4
     no_speech_alone_threshold: float = 0.85
     phrase_words: int = 4
     loop_words_per_s: float = 4.5
@@ -138,8 +146,15 @@ def rejection_reason(
     words = words_of(text)
     if not words:
         return "empty"
-    if no_speech_prob > options.no_speech_alone_threshold or (
-        no_speech_prob > options.no_speech_threshold and avg_logprob < options.logprob_threshold
+    if (
+        no_speech_prob > options.no_speech_alone_threshold
+        or (
+            no_speech_prob > options.no_speech_threshold and avg_logprob < options.logprob_threshold
+        )
+        or (
+            no_speech_prob > options.doubt_no_speech_threshold
+            and avg_logprob < options.doubt_logprob_threshold
+        )
     ):
         return "no_speech"
     if compression_ratio(text) > options.compression_ratio_threshold:

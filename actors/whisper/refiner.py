@@ -241,6 +241,10 @@ class WhisperRefiner:
         )
         self._dec = WhisperDecoder(self._fw, tok)
         self._gate = SpeechGate(o.vad) if o.use_vad else None
+        #: Per item of the last :meth:`transcribe_batch`, why it had no output where it had
+        #: none: ``"gate"`` (no speech found), ``"no_speech"`` (Whisper's no-speech rule) or
+        #: ``"empty"`` (Whisper wrote nothing).
+        self.silence_reasons: list[str] = []
         #: Called between model calls (each at most a few seconds): an actor's heartbeat,
         #: so a long segment decoded in several calls does not look like a hung loop.
         self.progress: Callable[[], None] = lambda: None
@@ -307,7 +311,10 @@ class WhisperRefiner:
             )
         share = (time.perf_counter() - t0) / max(1, len(items))
         outs: list[RefineOutput | None] = [None] * len(items)
+        self.silence_reasons = ["gate"] * len(items)
         for it in segs:
+            reasons = {self._reason(d) for k, v in views.items() if k[0] == it.index for _, d in v}
+            self.silence_reasons[it.index] = "no_speech" if "no_speech" in reasons else "empty"
             kept = [
                 out
                 for view in (0, 1, 2)

@@ -94,7 +94,7 @@ def test_random_frames_never_break_the_gateway(gateway: GatewayProc) -> None:
         after.update(gateway_counters(gateway))
         return after["protocol_errors"] - before["protocol_errors"] >= errors
 
-    wait_for(caught_up, 5, "the gateway's counters")
+    wait_for(caught_up, 30, "the gateway's counters", lambda: pipeline_state(gateway))
     assert after["protocol_errors"] - before["protocol_errors"] == errors
     actors = {a["id"]: a for a in gateway.inst.status()["actors"]}
     assert actors["gateway"]["restarts"] == 0 and actors["inference"]["restarts"] == 0

@@ -53,6 +53,11 @@ def test_no_speech_rule() -> None:
     assert rejection_reason("Thank you.", 0.7, -0.3, OPTS) is None
     assert rejection_reason("Thank you.", 0.2, -1.5, OPTS) is None
     assert rejection_reason("you", 0.9, -0.3, OPTS) == "no_speech"
+    # invented on pink noise: just inside OpenAI's rule, caught by the doubt rule
+    invented = "I'm going to put the water in the pot."
+    assert rejection_reason(invented, 0.59, -1.58, OPTS) == "no_speech"
+    assert rejection_reason(invented, 0.59, -1.2, OPTS) is None
+    assert rejection_reason(invented, 0.1, -1.58, OPTS) is None  # unsure, but speech
 
 
 def test_repeated_phrase() -> None:
