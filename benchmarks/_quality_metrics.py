@@ -15,44 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from streamasr.actors.asr.wer import normalize_words, word_edits
+from streamasr.actors.asr.wer import normalize_words, number_to_words, word_edits
 
 Event = dict[str, Any]
 
+#: Number words (zero..ninety-nine and the scales), from the WER normaliser's own spelling.
 _NUMBER_WORDS = frozenset(
-    [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "thousand",
-        "million",
-    ]
+    {w for n in range(100) for w in number_to_words(n)} | {"hundred", "thousand", "million"}
 )
 _SCALES = frozenset({"hundred", "thousand", "million"})
 
