@@ -124,7 +124,7 @@ def run(rt: ActorRuntime) -> None:
         model=cfg["model"],
         cpu_threads=cfg["cpu_threads"],
         trim_view_logprob=TRIM_VIEW_LOGPROB,
-        wide_view=bool(cfg.get("wide_view", False)),
+        wide_view=bool(cfg.get("wide_view", True)),
     )
     refiner = WhisperRefiner(opts)
     refiner.warm_up()

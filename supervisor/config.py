@@ -253,10 +253,10 @@ class RefineConfig:
     falls back too. ``cpu_threads``: CTranslate2 threads. ``partials``: ``auto`` (Whisper
     partials with local agreement while the refine actor has headroom, first-pass partials
     otherwise) or ``off``; ``partial_interval_ms``: milliseconds between two Whisper runs on
-    one utterance. ``wide_view``: finals of segments up to 12 s are also decoded in the
-    padded 30 s window (the most confident view is kept). ``delay_ms``: artificial CPU work
-    per Whisper call, in ms (fault
-    injection: simulates a slower machine; 0 in production).
+    one utterance. ``wide_view``: finals of segments up to 12 s whose short-window views
+    disagree are also decoded in the padded 30 s window (the most confident view is kept).
+    ``delay_ms``: artificial CPU work per Whisper call, in ms (fault injection: simulates a
+    slower machine; 0 in production).
     """
 
     finals: Finals = "accurate"
@@ -267,7 +267,7 @@ class RefineConfig:
     cpu_threads: int = 2
     partials: Literal["auto", "off"] = "auto"
     partial_interval_ms: int = 500
-    wide_view: bool = False
+    wide_view: bool = True
     delay_ms: float = 0.0
 
     def validate(self) -> None:

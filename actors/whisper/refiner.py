@@ -49,6 +49,7 @@ from streamasr.actors.whisper.filters import (
     compression_ratio,
     loop_reason,
     rejection_reason,
+    words_of,
 )
 from streamasr.actors.whisper.model_store import resolve_model
 from streamasr.actors.whisper.pieces import Piece, check_audio, to_stream
@@ -103,8 +104,11 @@ class RefineOptions:
         wide_view: also decode segments of at most ``wide_view_max_s`` in the padded 30 s
             window Whisper was trained on (the short window misreads a word now and then
             where the long one does not, and the other way round) and keep whichever view
-            has the highest mean token log-probability; gated like the trimmed view (see
-            ``trim_view_logprob``).
+            has the highest mean token log-probability. With ``trim_view_logprob`` < 0 it is
+            decoded only for unsure items whose trimmed view was not decoded or reads other
+            words than the first (two short views that agree are rarely both wrong: this
+            costs almost no CPU, where decoding it for every unsure item cost +30 % per
+            real-time stream).
         wide_view_max_s: longest segment given the wide view, seconds (longer ones already
             get a window of about that length).
         fallback_full_window: re-decode a looping piece with the padded 30 s window.
@@ -133,7 +137,7 @@ class RefineOptions:
     split_search_s: float = 5.0
     trim_view: bool = True
     trim_view_logprob: float = 0.0
-    wide_view: bool = False
+    wide_view: bool = True
     wide_view_max_s: float = 12.0
     fallback_full_window: bool = True
     word_times: bool = True
@@ -302,13 +306,11 @@ class WhisperRefiner:
                 out = self._assemble(views.get((it.index, 0), []), 0.0)
                 if out is None or out.avg_logprob < o.trim_view_logprob:
                     unsure.add(it.index)
-            views.update(
-                self._decode_views(
-                    [],
-                    [it for it in trimmed if it.index in unsure],
-                    [it for it in wide if it.index in unsure],
-                )
-            )
+            views.update(self._decode_views([], [it for it in trimmed if it.index in unsure]))
+            split = {
+                it.index for it in segs if it.index in unsure and self._views_differ(views, it)
+            }
+            views.update(self._decode_views([], [], [it for it in wide if it.index in split]))
         share = (time.perf_counter() - t0) / max(1, len(items))
         outs: list[RefineOutput | None] = [None] * len(items)
         self.silence_reasons = ["gate"] * len(items)
@@ -390,6 +392,16 @@ class WhisperRefiner:
         o = self.options
         short = len(it.audio) <= self._max_piece() and it.bounds[1] - it.bounds[0] > 0
         return o.trim_view and self._gate is not None and short and it.bounds != (0, len(it.audio))
+
+    def _views_differ(
+        self, views: dict[tuple[int, int], list[tuple[Piece, Decoded]]], it: _Item
+    ) -> bool:
+        """True if the item's trimmed view was not decoded or reads other words than its
+        first view (then the wide view decides; where the two agree it is not decoded)."""
+        if (it.index, 1) not in views:
+            return True
+        texts = [self._assemble(views.get((it.index, v), []), 0.0) for v in (0, 1)]
+        return len({" ".join(words_of(t.text)) if t else "" for t in texts}) > 1
 
     def _wide_view(self, it: _Item) -> bool:
         """True if the item is decoded in the padded 30 s window too (``wide_view``)."""

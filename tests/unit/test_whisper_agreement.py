@@ -277,7 +277,7 @@ AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 
 @pytest.fixture(scope="module")
 def refiner() -> WhisperRefiner:
-    r = WhisperRefiner(RefineOptions())
+    r = WhisperRefiner(RefineOptions(wide_view=False))
     r.warm_up()
     return r
 

@@ -284,3 +284,35 @@ def test_wide_view_keeps_the_most_confident_of_three_windows(
     assert len(long) / SR > refiner.options.wide_view_max_s
     out = WhisperRefiner(replace(refiner.options, wide_view=True)).transcribe(long, s)
     assert out is not None and out.window_s < 30.0
+
+
+def test_gated_wide_view_only_where_the_short_views_disagree(
+    refiner: WhisperRefiner, conv1: list[tuple[np.ndarray, float, str]]
+) -> None:
+    from dataclasses import replace
+
+    from streamasr.actors.whisper.filters import words_of
+
+    gated = replace(refiner.options, trim_view_logprob=-0.5)
+    with_wide = WhisperRefiner(replace(gated, wide_view=True))
+    short = WhisperRefiner(gated)  # the same gating, no wide view
+    first = WhisperRefiner(replace(gated, trim_view=False))
+    trimmed_only = WhisperRefiner(replace(refiner.options, trim_view=False, wide_view=False))
+    gate = refiner._gate
+    assert gate is not None
+    used = set()
+    for a, s, _ in conv1:
+        got, two, one = with_wide.transcribe(a, s), short.transcribe(a, s), first.transcribe(a, s)
+        assert got is not None and two is not None and one is not None
+        if got.window_s == 30.0:  # the wide view won: the first view was unsure, and ...
+            assert one.avg_logprob < -0.5
+            bounds = gate.speech_bounds(a)
+            assert bounds is not None
+            cut = trimmed_only.transcribe(a[bounds[0] : bounds[1]], s + bounds[0] / SR)
+            # ... the trimmed view read other words (or there was none)
+            assert cut is None or words_of(cut.text) != words_of(one.text)
+            used.add("wide")
+        else:  # otherwise the result is one of the two short views
+            assert (got.text, got.avg_logprob) == (two.text, two.avg_logprob)
+            used.add("short")
+    assert "short" in used
