@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from streamasr.actors.asr.wer import normalize_words, number_to_words, word_edits
+from streamasr.actors.asr.wer import WerCounts, normalize_words, number_to_words, word_edits
 
 Event = dict[str, Any]
 
@@ -41,27 +41,11 @@ def words(text: str) -> list[str]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Word edits and reference words, summable (WER = edits / ref_words)."""
-
-    edits: int = 0
-    ref_words: int = 0
-
-    @classmethod
-    def of(cls, ref: str, hyp: str) -> Counts:
-        """Counts of ``hyp`` against ``ref`` after :func:`words`."""
-        r = words(ref)
-        return cls(word_edits(r, words(hyp)), len(r))
-
-    def __add__(self, other: Counts) -> Counts:
-        """The sum of two counts."""
-        return Counts(self.edits + other.edits, self.ref_words + other.ref_words)
-
-    @property
-    def wer(self) -> float:
-        """Word error rate as a fraction (nan with no reference words)."""
-        return self.edits / self.ref_words if self.ref_words else float("nan")
+def counts(ref: str, hyp: str) -> WerCounts:
+    """Word edits of ``hyp`` against ``ref`` after :func:`words` (the project's
+    :class:`~streamasr.actors.asr.wer.WerCounts`, summable)."""
+    r = words(ref)
+    return WerCounts(word_edits(r, words(hyp)), len(r))
 
 
 @dataclass(frozen=True, slots=True)

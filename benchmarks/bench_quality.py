@@ -49,6 +49,8 @@ import _quality_metrics as qm
 import speech_sets
 from _common import AUDIO_DIR, CONVERSATIONS, PipelineRun, cpu_model, load_average
 
+from streamasr.actors.asr.wer import WerCounts
+
 SETS = ("conversations", "long_form", "noisy", "reverberant", "unseen", "real")
 #: Targets of the transcript-quality issue: pipeline WER / whole-file WER.
 TARGET_RATIO = 1.0
@@ -175,13 +177,13 @@ def section_finals(sets: Sequence[str], runs: int, cache: Path) -> bool:
         rs = [r for r in results if r.item.set_name == s]
         if not rs:
             continue
-        pipe = whole = first = qm.Counts()
+        pipe = whole = first = WerCounts()
         for r in rs:
             ref = r.item.text if r.item.text is not None else base[r.item.path]
             for k in range(runs):
-                pipe = pipe + qm.Counts.of(ref, r.accurate[k])
-                first = first + qm.Counts.of(ref, r.first[k])
-                whole = whole + qm.Counts.of(ref, base[r.item.path])
+                pipe = pipe + qm.counts(ref, r.accurate[k])
+                first = first + qm.counts(ref, r.first[k])
+                whole = whole + qm.counts(ref, base[r.item.path])
         audio = sum(r.item.duration_s for r in rs)
         differing = sum(len(set(r.accurate)) > 1 for r in rs)
         empty = sum(r.empty for r in rs)
@@ -202,7 +204,7 @@ def section_finals(sets: Sequence[str], runs: int, cache: Path) -> bool:
     print("\nPer file (run 1; WER against the reference):")
     for r in results:
         ref = r.item.text if r.item.text is not None else base[r.item.path]
-        p, w = qm.Counts.of(ref, r.accurate[0]), qm.Counts.of(ref, base[r.item.path])
+        p, w = qm.counts(ref, r.accurate[0]), qm.counts(ref, base[r.item.path])
         print(f"  {r.item.set_name}/{r.item.name}: pipeline {_fmt(p.wer)} whole file {_fmt(w.wer)}")
     return ok
 

@@ -24,7 +24,7 @@ def _e(uid: str, text: str, *, final: bool = False, passno: int = 1, prov: bool 
 
 def test_numbers_compare_equal_however_written() -> None:
     assert qm.words("Three hundred and twelve, 42!") == qm.words("three hundred twelve forty two")
-    assert qm.Counts.of("the best of times", "the best of crimes").wer == 0.25
+    assert qm.counts("the best of times", "the best of crimes").wer == 0.25
 
 
 def test_last_finals_and_empty_accurate_finals() -> None:
