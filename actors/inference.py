@@ -300,7 +300,10 @@ class _Inference:
         """After decoding ``st``: command limits, its partial, gauges, the commit point."""
         self._check_command(st)
         self._send_partial(st, compute_s)
-        self.rt.gauges[f"backlog_s.{st.stream_id}"] = (st.ring.write_counter - st.pos) / st.rate
+        # audio waiting in the ring: at most the ring (what the writer ran past is lost,
+        # counted in frames_lost when the reader gets there)
+        waiting = min(st.ring.write_counter - st.pos, st.ring.capacity)
+        self.rt.gauges[f"backlog_s.{st.stream_id}"] = waiting / st.rate
         self.rt.gauges[f"position_s.{st.stream_id}"] = st.pos / st.rate
         self._commit(st)
 

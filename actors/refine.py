@@ -7,7 +7,10 @@ transcribed as one batch. The accurate final (``pass = 2``) replaces the provisi
 under the same utterance id; a segment the speech gate rejects yields an empty final (the
 provisional text was noise). When the queue passes ``max_queue`` or a job waits longer than
 ``budget_s``, its first-pass final is re-issued as the final (``pass = 1``) and counted as a
-fallback, so the queue stays bounded and accurate finals resume when the load drops.
+fallback, so the queue stays bounded and accurate finals resume when the load drops. Where
+nothing runs at real time (only files or stdin read with ``--fast``, no front door: the plan's
+``deadline`` is false) there is no budget: backpressure bounds the queue, every final is
+Whisper's.
 
 The actor holds a reader slot on the PCM ring whose cursor it keeps at the oldest audio a
 pending job still needs, and otherwise a little behind where the first pass's cursor was
@@ -139,6 +142,7 @@ def run(rt: ActorRuntime) -> None:
     )
     queue: deque[m.RefineJob] = deque()
     eos: list[m.EndOfStream] = []
+    deadline = bool(rt.spec.options.get("deadline", True))
     for name in (
         "refined",
         "fallbacks",
@@ -156,7 +160,8 @@ def run(rt: ActorRuntime) -> None:
         while not rt.stopping:
             msgs, _ = rt.poll(0 if queue else _idle_wait_s(act.sched))
             _receive(act, msgs, queue, eos)
-            _shed(rt, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
+            if deadline:
+                _shed(rt, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
             rt.gauges["queue"] = len(queue)
             if queue:
                 rates = {k: st.rate for k, st in act.streams.items()}

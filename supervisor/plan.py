@@ -214,7 +214,12 @@ def build(
     if cfg.refine.finals == "accurate":
         actors.append(
             ctx.spec(
-                "refine", "refine", first, ref_rings, {}, {"refine": dataclasses.asdict(cfg.refine)}
+                "refine",
+                "refine",
+                first,
+                ref_rings,
+                {},
+                {"refine": dataclasses.asdict(cfg.refine), "deadline": has_deadline(cfg)},
             )
         )
         chains = {sid: (*chain, "refine") for sid, chain in chains.items()}
@@ -260,6 +265,20 @@ def build(
     return Plan(
         formats=formats, rings=tuple(rings), actors=tuple(actors), children=children, chains=chains
     )
+
+
+def has_deadline(cfg: Config) -> bool:
+    """Whether accurate finals have a deadline (``refine.budget_s`` / ``max_queue`` apply).
+
+    False only when every stream is a file or stdin read faster than real time (``--fast``)
+    and no front door can open live streams: then the refine actor's ring cursor holds the
+    reader back (backpressure), nobody waits on a clock, and every final is Whisper's however
+    slow the machine is.
+    """
+    if cfg.gateway.enabled or cfg.wyoming.enabled:
+        return True
+    sources = cfg.sources()
+    return not sources or any(s.kind not in ("file", "stdin") or s.realtime for s in sources)
 
 
 def gated_streams(cfg: Config) -> list[str]:
