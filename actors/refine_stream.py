@@ -21,6 +21,7 @@ from collections import deque
 import numpy as np
 
 from streamasr.actors import messages as m
+from streamasr.actors.whisper.filters import has_repeated_phrase, words_of
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
 
@@ -29,6 +30,7 @@ __all__ = [
     "FOLLOW_HOLD_S",
     "FOLLOW_LOOKBACK_S",
     "PCM_READER_INFERENCE",
+    "PROMPT_REPEAT_WORDS",
     "RefineStream",
     "read_span",
     "take_batch",
@@ -50,6 +52,12 @@ FOLLOW_LOOKBACK_S = 2.0
 #: Seconds of pause at most between an utterance and the previous one for the previous
 #: accurate final to be its prompt (continuous speech the first pass split).
 CONTEXT_GAP_S = 0.5
+
+#: A previous text with a phrase of this many words said twice is not given as the
+#: prompt: Whisper conditioned on repetition skips the next one (real dialogue: "Ah,
+#: that's a good story." said twice came out once after "Do you hear me? Yes. Do you hear
+#: me? Yes. ..."; without the prompt both copies stay).
+PROMPT_REPEAT_WORDS = 4
 
 
 class RefineStream:
@@ -98,12 +106,15 @@ class RefineStream:
 
     def prompt(self, start_frame: int) -> str:
         """The previous accurate final's text if the utterance at ``start_frame`` continues
-        it (at most :data:`CONTEXT_GAP_S` after its end), else ""."""
+        it (at most :data:`CONTEXT_GAP_S` after its end) and does not repeat itself (a
+        phrase of :data:`PROMPT_REPEAT_WORDS` words said twice), else ""."""
         if self.context is None:
             return ""
         end, text = self.context
         gap = start_frame - end
-        return text if -self.ring.sample_rate_hz <= gap <= CONTEXT_GAP_S * self.rate else ""
+        if not -self.ring.sample_rate_hz <= gap <= CONTEXT_GAP_S * self.rate:
+            return ""
+        return "" if has_repeated_phrase(words_of(text), PROMPT_REPEAT_WORDS) else text
 
     @property
     def rate(self) -> int:

@@ -75,3 +75,15 @@ def test_a_cut_without_text_still_keeps_the_next_start_clean(stream: RefineStrea
     stream.finished(_job(10000, 200000, continued=True), "")
     assert stream.span(200000, 250000, False, MARGIN)[0] == 200000
     assert stream.prompt(200000) == ""
+
+
+def test_a_previous_text_that_repeats_itself_is_no_prompt(stream: RefineStream) -> None:
+    # Whisper conditioned on a repetition skips the next one (the real dialogue's second
+    # "Ah, that's a good story."): such a text is not given
+    said_twice = "Do you hear me? Yes. Do you hear me? Yes. We laugh less heartily."
+    stream.finished(_job(10000, 200000, continued=True), said_twice)
+    assert stream.prompt(200000) == ""
+    # a three-word echo ("we shall build ..., we shall build ...") is ordinary phrasing
+    parallel = "We shall build on the hills, we shall build in the valleys,"
+    stream.finished(_job(10000, 200000, continued=True), parallel)
+    assert stream.prompt(200000) == parallel
