@@ -107,6 +107,8 @@ class _Actor:
     early: Speculator = dataclasses.field(default_factory=Speculator)
     fallbacks_seen: int = 0
     early_off_until_s: float = 0.0
+    #: ``budget_s`` where finals have a deadline, else None (see supervisor.plan).
+    budget_s: float | None = None
 
     def rings(self) -> dict[str, Ring]:
         return {k: s.ring for k, s in self.streams.items()}
@@ -143,6 +145,7 @@ def run(rt: ActorRuntime) -> None:
     queue: deque[m.RefineJob] = deque()
     eos: list[m.EndOfStream] = []
     deadline = bool(rt.spec.options.get("deadline", True))
+    act.budget_s = float(cfg["budget_s"]) if deadline else None
     for name in (
         "refined",
         "fallbacks",
@@ -276,7 +279,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     if not jobs:
         return
     t0 = time.perf_counter()
-    outs = act.refiner.transcribe_batch(items, prompts)
+    outs = act.refiner.transcribe_batch(items, prompts, thorough=_on_time(act, jobs))
     reasons = list(act.refiner.silence_reasons)
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
@@ -293,6 +296,20 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     for job, out, kept in zip(jobs, outs, heard, strict=True):
         _answer(act, job, out, compute_s, keep_first_pass=kept)
 
+
+def _on_time(act: _Actor, jobs: list[m.RefineJob]) -> bool:
+    """Whether the second pass keeps up, so the extra view for unsure finals fits: no
+    deadline, or every job waited less than :data:`THOROUGH_WAIT_SHARE` of the budget."""
+    if act.budget_s is None:
+        return True
+    waited_s = (time.time_ns() - min(j.t_endpoint_ns for j in jobs)) / 1e9
+    return waited_s < THOROUGH_WAIT_SHARE * act.budget_s
+
+
+#: Share of ``budget_s`` a job may have waited for its final to still get the extra wide
+#: view where both short views agree but neither is sure (half a second or so of CPU);
+#: later, under load, the final comes sooner instead of falling back to the first pass.
+THOROUGH_WAIT_SHARE = 0.2
 
 #: An ungated transcription (a word too short for the speech gate) is kept only when Whisper
 #: is this sure there was speech: no-speech probability below, mean log-probability above.

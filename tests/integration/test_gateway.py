@@ -12,13 +12,15 @@ import contextlib
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pytest
@@ -60,13 +62,46 @@ def http_get(url: str, token: str = "") -> tuple[int, str]:
         return int(exc.code), exc.read().decode()
 
 
+#: stderr lines of a gateway pipeline kept for failure messages.
+LOG_LINES = 200
+
+
 @dataclass
 class GatewayProc:
-    """A running pipeline with the gateway enabled."""
+    """A running pipeline with the gateway enabled.
+
+    Its stdout and stderr are drained by threads from the start, the last
+    :data:`LOG_LINES` stderr lines kept in ``log`` for failure messages (a pipe nobody
+    reads would block every process writing to it, actors included, once 64 KiB of log
+    lines wait in it).
+    """
 
     inst: Instance
     port: int
     proc: subprocess.Popen[str]
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    log_bytes: list[int] = field(default_factory=lambda: [0])
+    drains: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for stream, keep in ((self.proc.stdout, False), (self.proc.stderr, True)):
+            if stream is not None:
+                t = threading.Thread(target=self._drain, args=(stream, keep), daemon=True)
+                t.start()
+                self.drains.append(t)
+
+    def _drain(self, stream: IO[str], keep: bool) -> None:
+        for line in stream:
+            self.log_bytes[0] += len(line)
+            if keep:
+                self.log.append(line)
+
+    def stderr_tail(self) -> str:
+        """The last lines the pipeline wrote to stderr (all of them once it has exited)."""
+        if self.proc.poll() is not None:
+            for t in self.drains:
+                t.join(timeout=5)
+        return "".join(self.log)
 
     @property
     def url(self) -> str:
@@ -83,8 +118,11 @@ class GatewayProc:
         stop_pipeline(self.inst, self.proc)
 
 
-def start_gateway(inst: Instance, gateway_toml: str = "", finals: str = "fast") -> GatewayProc:
-    """``up -c`` with ``[gateway] enabled`` (+ ``gateway_toml``); waits for ``/healthz``.
+def start_gateway(
+    inst: Instance, gateway_toml: str = "", finals: str = "fast", supervisor_toml: str = ""
+) -> GatewayProc:
+    """``up -c`` with ``[gateway] enabled`` (+ ``gateway_toml``, and ``supervisor_toml`` in
+    ``[supervisor]``); waits for ``/healthz``.
 
     The local source is 0.5 s of quiet noise; the pipeline keeps serving after it ends.
     """
@@ -93,7 +131,7 @@ def start_gateway(inst: Instance, gateway_toml: str = "", finals: str = "fast") 
     noise = np.random.default_rng(0).normal(0, 30, 8000).astype(np.int16)
     sf.write(str(quiet), noise, 16000, subtype="PCM_16")
     inst.write_config(
-        f'[source]\nkind = "file"\npath = "{quiet}"\nrealtime = false\n'
+        supervisor_toml + f'[source]\nkind = "file"\npath = "{quiet}"\nrealtime = false\n'
         f'[refine]\nfinals = "{finals}"\n'
         f"[gateway]\nenabled = true\nport = {port}\n{gateway_toml}\n"
     )
@@ -101,8 +139,7 @@ def start_gateway(inst: Instance, gateway_toml: str = "", finals: str = "fast") 
     deadline = time.monotonic() + 90
     while True:
         if gw.proc.poll() is not None:
-            err = gw.proc.stderr.read() if gw.proc.stderr else ""
-            raise AssertionError(f"pipeline exited {gw.proc.returncode}: {err[-2000:]}")
+            raise AssertionError(f"pipeline exited {gw.proc.returncode}: {gw.stderr_tail()}")
         try:
             if http_get(f"{gw.http}/healthz")[0] == 200:
                 return gw
