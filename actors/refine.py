@@ -164,7 +164,7 @@ def run(rt: ActorRuntime) -> None:
             msgs, _ = rt.poll(0 if queue else _idle_wait_s(act.sched))
             _receive(act, msgs, queue, eos)
             if deadline:
-                _shed(rt, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
+                _shed(act, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
             rt.gauges["queue"] = len(queue)
             if queue:
                 rates = {k: st.rate for k, st in act.streams.items()}
@@ -223,11 +223,18 @@ def _receive(
                     act.sched.drop_stream(msg.stream_id)
 
 
-def _shed(rt: ActorRuntime, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:
-    """Fall back to first-pass finals for jobs beyond the bound or past the budget."""
-    now = time.time_ns()
+def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:
+    """Fall back to first-pass finals for jobs beyond the bound or past the budget (not for
+    one past the budget whose accurate final is already made: an early transcription of
+    its exact span answers it at no cost)."""
+    rt, now = act.rt, time.time_ns()
     while queue and (len(queue) > max_queue or now - queue[0].t_endpoint_ns > budget_s * 1e9):
         reason = "over_queue" if len(queue) > max_queue else "over_budget"
+        head = queue[0]
+        if reason == "over_budget" and act.early.ready(
+            head, _prompt(act, head.stream_id, head.start_frame)
+        ):
+            break
         job = queue.popleft()
         rt.counters["fallbacks"] += 1
         rt.counters[reason] = rt.counters.get(reason, 0) + 1

@@ -115,7 +115,13 @@ def run_and_kill(
     instance: Instance, short_file: Path, actor: str, when: Any
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Play ``short_file`` in real time, SIGKILL ``actor`` at the first event matching
-    ``when``, wait for its restart; return all events and the status after the restart."""
+    ``when``, wait for its restart; return all events and the status after the restart.
+
+    ``refine.budget_s`` is 60 s: these tests are about finals across a restart, and on a
+    loaded box (a full suite on two cores) a job can wait past the 5 s default and fall
+    back to its first-pass final by design (load shedding has its own test).
+    """
+    instance.write_config("[refine]\nbudget_s = 60.0\n")
     with Subscriber(f"ipc://{instance.root / 'events'}", topics=(f"actor.{actor}.",)) as sub:
         up = EventReader(instance.popen("up", "--source", str(short_file), "--json"))
         up.wait_for(when, 60, f"the moment to kill {actor}")
