@@ -7,7 +7,8 @@ transcribed as one batch. The accurate final (``pass = 2``) replaces the provisi
 under the same utterance id; a segment the speech gate rejects yields an empty final (the
 provisional text was noise). When the queue passes ``max_queue`` or a job waits longer than
 ``budget_s``, its first-pass final is re-issued as the final (``pass = 1``) and counted as a
-fallback, so the queue stays bounded and accurate finals resume when the load drops. Where
+fallback, so the queue stays bounded and accurate finals resume when the load drops (a job
+past the budget that an early transcription already answers is answered from it). Where
 nothing runs at real time (only files or stdin read with ``--fast``, no front door: the plan's
 ``deadline`` is false) there is no budget: backpressure bounds the queue, every final is
 Whisper's.
@@ -144,8 +145,8 @@ def run(rt: ActorRuntime) -> None:
     )
     queue: deque[m.RefineJob] = deque()
     eos: list[m.EndOfStream] = []
-    deadline = bool(rt.spec.options.get("deadline", True))
-    act.budget_s = float(cfg["budget_s"]) if deadline else None
+    if rt.spec.options.get("deadline", True):
+        act.budget_s = float(cfg["budget_s"])
     for name in (
         "refined",
         "fallbacks",
@@ -163,8 +164,8 @@ def run(rt: ActorRuntime) -> None:
         while not rt.stopping:
             msgs, _ = rt.poll(0 if queue else _idle_wait_s(act.sched))
             _receive(act, msgs, queue, eos)
-            if deadline:
-                _shed(act, queue, int(cfg["max_queue"]), float(cfg["budget_s"]))
+            if act.budget_s is not None:
+                _shed(act, queue, int(cfg["max_queue"]), act.budget_s)
             rt.gauges["queue"] = len(queue)
             if queue:
                 rates = {k: st.rate for k, st in act.streams.items()}
@@ -224,22 +225,29 @@ def _receive(
 
 
 def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:
-    """Fall back to first-pass finals for jobs beyond the bound or past the budget (not for
-    one past the budget whose accurate final is already made: an early transcription of
-    its exact span answers it at no cost)."""
+    """Fall back to first-pass finals for jobs beyond the bound or past the budget (a job
+    past the budget whose early transcription covers it is answered from that instead: it
+    costs nothing)."""
     rt, now = act.rt, time.time_ns()
     while queue and (len(queue) > max_queue or now - queue[0].t_endpoint_ns > budget_s * 1e9):
         reason = "over_queue" if len(queue) > max_queue else "over_budget"
-        head = queue[0]
-        if reason == "over_budget" and act.early.ready(
-            head, _prompt(act, head.stream_id, head.start_frame)
-        ):
-            break
         job = queue.popleft()
+        prompt = _prompt(act, job.stream_id, job.start_frame)
+        if reason == "over_budget" and _answer_early(act, job, prompt):
+            continue
         rt.counters["fallbacks"] += 1
         rt.counters[reason] = rt.counters.get(reason, 0) + 1
         log.info("utterance %s falls back to its first-pass final (%s)", job.utterance_id, reason)
         rt.send(dataclasses.replace(job.first_pass, provisional=False))
+
+
+def _answer_early(act: _Actor, job: m.RefineJob, prompt: str) -> bool:
+    """Send ``job``'s final from its early transcription if one covers it (True)."""
+    early = act.early.take(job, prompt)
+    if early is None or (early.out is None and job.first_pass.text.strip()):
+        return False  # none, or no speech found early: decode again and decide (see _answer)
+    _answer(act, job, early.out, 0.0, early_s=early.compute_s)
+    return True
 
 
 def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
@@ -250,11 +258,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     prompts: list[str] = []
     for job in batch:
         prompt = _prompt(act, job.stream_id, job.start_frame)
-        early = act.early.take(job, prompt)
-        if early is not None and early.out is None and job.first_pass.text.strip():
-            early = None  # no speech found early: decode again and decide (see _answer)
-        if early is not None:  # transcribed when the speech paused: nothing left to do
-            _answer(act, job, early.out, 0.0, early_s=early.compute_s)
+        if _answer_early(act, job, prompt):  # transcribed when the speech paused
             continue
         ring = rings.get(job.stream_id)
         got = _audio(act, ring, job) if ring is not None else None

@@ -249,12 +249,15 @@ class RefineConfig:
     ``finals``: ``accurate`` (Whisper finals, default) or ``fast`` (first pass only).
     ``model``: ``base`` (weights from pip), a CTranslate2 Whisper directory, or a model name.
     ``margin_s``: audio added on each side of an utterance. ``max_queue``: pending jobs
-    beyond which finals fall back to the first pass. ``budget_s``: a job older than this
-    falls back too. ``cpu_threads``: CTranslate2 threads. ``partials``: ``auto`` (Whisper
-    partials with local agreement while the refine actor has headroom, first-pass partials
-    otherwise) or ``off``; ``partial_interval_ms``: milliseconds between two Whisper runs on
-    one utterance. ``wide_view``: finals of segments up to 12 s whose short-window views
-    disagree are also decoded in the padded 30 s window (the most confident view is kept).
+    beyond which finals fall back to the first pass. ``budget_s``: a job older than this (in
+    seconds since its endpoint) falls back too; neither applies when only files or stdin run
+    with ``--fast`` and no front door is on (``plan.has_deadline``). ``cpu_threads``:
+    CTranslate2 threads. ``partials``: ``auto`` (Whisper partials with local agreement while
+    the refine actor has headroom, first-pass partials otherwise) or ``off``;
+    ``partial_interval_ms``: milliseconds between two Whisper runs on one utterance.
+    ``wide_view``: unsure finals of segments up to 12 s whose short-window views disagree,
+    or agree while neither is sure (then only while the second pass keeps up), are also
+    decoded in the padded 30 s window (the most confident view is kept).
     ``delay_ms``: artificial CPU work per Whisper call, in ms (fault injection: simulates a
     slower machine; 0 in production).
     """

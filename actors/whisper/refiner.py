@@ -319,7 +319,7 @@ class WhisperRefiner:
                 if it.index in unsure
                 and (
                     self._views_differ(views, it)
-                    or (thorough and self._best_logprob(views, it) < o.trim_view_logprob)
+                    or (thorough and self._best_short_logprob(views, it) < o.trim_view_logprob)
                 )
             }
             views.update(self._decode_views([], [], [it for it in wide if it.index in split]))
@@ -415,12 +415,12 @@ class WhisperRefiner:
         texts = [self._assemble(views.get((it.index, v), []), 0.0) for v in (0, 1)]
         return len({" ".join(words_of(t.text)) if t else "" for t in texts}) > 1
 
-    def _best_logprob(
+    def _best_short_logprob(
         self, views: dict[tuple[int, int], list[tuple[Piece, Decoded]]], it: _Item
     ) -> float:
-        """The highest mean token log-probability among the item's decoded views (natural
+        """The highest mean token log-probability among the item's short views (natural
         log; -inf where none holds speech)."""
-        outs = [self._assemble(views.get((it.index, v), []), 0.0) for v in (0, 1, 2)]
+        outs = [self._assemble(views.get((it.index, v), []), 0.0) for v in (0, 1)]
         return max((o.avg_logprob for o in outs if o is not None), default=-math.inf)
 
     def _wide_view(self, it: _Item) -> bool:

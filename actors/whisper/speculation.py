@@ -99,20 +99,6 @@ class Speculator:
         while len(self._done) > KEEP:
             self._done.popitem(last=False)
 
-    def ready(self, job: m.RefineJob, prompt: str = "") -> bool:
-        """Whether :meth:`take` would answer ``job`` (without taking anything)."""
-        early = self._done.get(job.utterance_id)
-        return (
-            early is not None
-            and not job.continued
-            and (
-                early.start_frame,
-                early.end_frame,
-                early.prompt,
-            )
-            == (job.start_frame, job.end_frame, prompt)
-        )
-
     def take(self, job: m.RefineJob, prompt: str = "") -> Early | None:
         """The early result for ``job`` if it covers exactly the job's span and was made
         after the same ``prompt``, else None."""

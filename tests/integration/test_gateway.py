@@ -80,7 +80,6 @@ class GatewayProc:
     port: int
     proc: subprocess.Popen[str]
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
-    log_bytes: list[int] = field(default_factory=lambda: [0])
     drains: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,7 +91,6 @@ class GatewayProc:
 
     def _drain(self, stream: IO[str], keep: bool) -> None:
         for line in stream:
-            self.log_bytes[0] += len(line)
             if keep:
                 self.log.append(line)
 

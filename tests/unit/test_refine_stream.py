@@ -87,22 +87,3 @@ def test_a_previous_text_that_repeats_itself_is_no_prompt(stream: RefineStream) 
     parallel = "We shall build on the hills, we shall build in the valleys,"
     stream.finished(_job(10000, 200000, continued=True), parallel)
     assert stream.prompt(200000) == parallel
-
-
-def test_the_extra_wide_view_only_while_the_second_pass_keeps_up() -> None:
-    import dataclasses
-    import time
-    from types import SimpleNamespace
-    from typing import Any, cast
-
-    from streamasr.actors.refine import THOROUGH_WAIT_SHARE, _on_time
-
-    now = time.time_ns()
-    fresh = dataclasses.replace(_job(0, 16000), t_endpoint_ns=now)
-    old = dataclasses.replace(_job(16000, 32000), t_endpoint_ns=now - int(2e9))
-    act = cast(Any, SimpleNamespace(budget_s=5.0))
-    assert THOROUGH_WAIT_SHARE * 5.0 < 2.0
-    assert _on_time(act, [fresh])
-    assert not _on_time(act, [fresh, old])  # behind: the final comes sooner instead
-    act.budget_s = None  # no deadline (--fast files): always thorough
-    assert _on_time(act, [fresh, old])
