@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -219,8 +220,34 @@ class Instance:
         return found
 
 
+class PipeTail:
+    """Reads a child's text pipe in a thread from the start, keeping its last ``lines``
+    lines: a pipe nobody reads blocks every process writing to it (actors included, whose
+    heartbeats then stop) once 64 KiB wait in it."""
+
+    def __init__(self, stream: IO[str] | None, lines: int = 2000) -> None:
+        """Start draining ``stream`` (None: nothing to drain)."""
+        self._lines: deque[str] = deque(maxlen=lines)
+        self._thread: threading.Thread | None = None
+        if stream is not None:
+            self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+            self._thread.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.append(line)
+
+    def text(self, wait_s: float = 0.0) -> str:
+        """The lines kept so far; ``wait_s`` > 0 first waits up to that long for the end of
+        the stream (all writers gone)."""
+        if self._thread is not None and wait_s > 0:
+            self._thread.join(timeout=wait_s)
+        return "".join(self._lines)
+
+
 class EventReader:
-    """Collects JSON lines from a running ``up --json`` / ``tail --json`` in a thread."""
+    """Collects JSON lines from a running ``up --json`` / ``tail --json`` in a thread (and
+    drains its stderr)."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         """Start reading ``proc.stdout`` (text mode)."""
@@ -230,6 +257,7 @@ class EventReader:
         self._seen = 0
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
+        self._stderr = PipeTail(proc.stderr)
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -273,9 +301,8 @@ class EventReader:
         return code
 
     def stderr(self) -> str:
-        """The process's stderr (after :meth:`finish`)."""
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
+        """The process's stderr (its last 2000 lines; complete after :meth:`finish`)."""
+        return self._stderr.text(wait_s=10.0 if self.proc.poll() is not None else 0.0)
 
 
 def pid_gone(pid: int) -> bool:

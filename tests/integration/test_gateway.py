@@ -12,21 +12,20 @@ import contextlib
 import json
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 from conftest import (
     Instance,
+    PipeTail,
     audio_file,
     cut_conversation,
     instance_scope,
@@ -62,44 +61,23 @@ def http_get(url: str, token: str = "") -> tuple[int, str]:
         return int(exc.code), exc.read().decode()
 
 
-#: stderr lines of a gateway pipeline kept for failure messages.
-LOG_LINES = 200
-
-
 @dataclass
 class GatewayProc:
-    """A running pipeline with the gateway enabled.
-
-    Its stdout and stderr are drained by threads from the start, the last
-    :data:`LOG_LINES` stderr lines kept in ``log`` for failure messages (a pipe nobody
-    reads would block every process writing to it, actors included, once 64 KiB of log
-    lines wait in it).
-    """
+    """A running pipeline with the gateway enabled (its output drained from the start)."""
 
     inst: Instance
     port: int
     proc: subprocess.Popen[str]
-    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
-    drains: list[threading.Thread] = field(default_factory=list)
+    out: PipeTail = field(init=False)
+    err: PipeTail = field(init=False)
 
     def __post_init__(self) -> None:
-        for stream, keep in ((self.proc.stdout, False), (self.proc.stderr, True)):
-            if stream is not None:
-                t = threading.Thread(target=self._drain, args=(stream, keep), daemon=True)
-                t.start()
-                self.drains.append(t)
-
-    def _drain(self, stream: IO[str], keep: bool) -> None:
-        for line in stream:
-            if keep:
-                self.log.append(line)
+        self.out = PipeTail(self.proc.stdout, lines=10)
+        self.err = PipeTail(self.proc.stderr)
 
     def stderr_tail(self) -> str:
-        """The last lines the pipeline wrote to stderr (all of them once it has exited)."""
-        if self.proc.poll() is not None:
-            for t in self.drains:
-                t.join(timeout=5)
-        return "".join(self.log)
+        """What the pipeline wrote to stderr (all of it once it has exited)."""
+        return self.err.text(wait_s=5.0 if self.proc.poll() is not None else 0.0)
 
     @property
     def url(self) -> str:

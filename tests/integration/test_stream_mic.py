@@ -29,7 +29,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from conftest import Instance, audio_file, instance_scope, kill_group, parse_events, stop_pipeline
+from conftest import (
+    Instance,
+    PipeTail,
+    audio_file,
+    instance_scope,
+    kill_group,
+    parse_events,
+    stop_pipeline,
+)
 from conftest import wer_of as wer
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,10 +93,11 @@ def gateway() -> Iterator[Gateway]:
         proc = inst.popen(
             "serve", "-c", str(inst.config), "--port", str(port), "--finals", "fast", "--quiet"
         )
+        tails = (PipeTail(proc.stdout, lines=10), PipeTail(proc.stderr))  # drained throughout
         deadline = time.monotonic() + 90
         while not _healthy(port):
             if proc.poll() is not None:
-                err = proc.stderr.read() if proc.stderr else ""
+                err = tails[1].text(wait_s=5.0)
                 pytest.fail(f"serve exited {proc.returncode}: {err[-2000:]}")
             if time.monotonic() > deadline:
                 kill_group(proc)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import Instance, audio_file, instance_scope, read_tsv, stop_pipeline
+from conftest import Instance, PipeTail, audio_file, instance_scope, read_tsv, stop_pipeline
 from conftest import wer_of as wer
 from numpy.typing import NDArray
 from synth import needs_flite, say, silence
@@ -55,6 +55,11 @@ class Server:
     inst: Instance
     port: int
     proc: subprocess.Popen[str]
+    err: PipeTail = field(init=False)
+
+    def __post_init__(self) -> None:
+        PipeTail(self.proc.stdout, lines=10)  # drained throughout, like stderr
+        self.err = PipeTail(self.proc.stderr)
 
     def client(self) -> AsyncTcpClient:
         """A new (unconnected) client with a read timeout."""
@@ -167,7 +172,7 @@ async def _wait_ready(srv: Server) -> None:
     deadline = time.monotonic() + 120
     while True:
         if srv.proc.poll() is not None:
-            err = srv.proc.stderr.read() if srv.proc.stderr else ""
+            err = srv.err.text(wait_s=5.0)
             raise AssertionError(f"pipeline exited {srv.proc.returncode}: {err[-2000:]}")
         try:
             async with srv.client() as c:
