@@ -290,7 +290,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     if not jobs:
         return
     t0 = time.perf_counter()
-    outs = act.refiner.transcribe_batch(items, prompts, thorough=_on_time(act, jobs))
+    outs = act.refiner.transcribe_batch(items, prompts, thorough=_thorough(act))
     reasons = list(act.refiner.silence_reasons)
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
@@ -308,19 +308,14 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
         _answer(act, job, out, compute_s, keep_first_pass=kept)
 
 
-def _on_time(act: _Actor, jobs: list[m.RefineJob]) -> bool:
-    """Whether the second pass keeps up, so the extra view for unsure finals fits: no
-    deadline, or every job waited less than :data:`THOROUGH_WAIT_SHARE` of the budget."""
-    if act.budget_s is None:
-        return True
-    waited_s = (time.time_ns() - min(j.t_endpoint_ns for j in jobs)) / 1e9
-    return waited_s < THOROUGH_WAIT_SHARE * act.budget_s
+def _thorough(act: _Actor) -> bool:
+    """Whether unsure finals whose two short views agree also get the wide view: only
+    where finals have no deadline (files or stdin read ``--fast``, no front door). Live
+    streams favour latency: the extra 30 s-window decode costs about half a second per
+    unsure final, and under load (measured: two Wyoming connections, a killed first pass)
+    it pushed finals past ``budget_s`` into first-pass fallbacks."""
+    return act.budget_s is None
 
-
-#: Share of ``budget_s`` a job may have waited for its final to still get the extra wide
-#: view where both short views agree but neither is sure (half a second or so of CPU);
-#: later, under load, the final comes sooner instead of falling back to the first pass.
-THOROUGH_WAIT_SHARE = 0.2
 
 #: An ungated transcription (a word too short for the speech gate) is kept only when Whisper
 #: is this sure there was speech: no-speech probability below, mean log-probability above.

@@ -256,7 +256,7 @@ class RefineConfig:
     the refine actor has headroom, first-pass partials otherwise) or ``off``;
     ``partial_interval_ms``: milliseconds between two Whisper runs on one utterance.
     ``wide_view``: unsure finals of segments up to 12 s whose short-window views disagree,
-    or agree while neither is sure (then only while the second pass keeps up), are also
+    or agree while neither is sure (then only where finals have no deadline), are also
     decoded in the padded 30 s window (the most confident view is kept).
     ``delay_ms``: artificial CPU work per Whisper call, in ms (fault injection: simulates a
     slower machine; 0 in production).

@@ -106,11 +106,10 @@ class RefineOptions:
             where the long one does not, and the other way round) and keep whichever view
             has the highest mean token log-probability. With ``trim_view_logprob`` < 0 it is
             decoded only for unsure items whose trimmed view was not decoded, reads other
-            words than the first, or is no surer than ``trim_view_logprob`` either (two
-            short views that agree with confidence are rarely both wrong; two unsure ones
-            that agree sometimes are: "timer for 14 minutes" in both, "10 minutes" in the
-            wide view). Measured at one real-time stream: +12 % CPU per stream against the
-            short views alone, conversations 4.8 % -> 3.6 % WER.
+            words than the first, or (``thorough``) is no surer than ``trim_view_logprob``
+            either (two short views that agree with confidence are rarely both wrong; two
+            unsure ones that agree sometimes are: "timer for 14 minutes" in both, "10
+            minutes" in the wide view; conversations 4.8 % -> 3.6 % WER).
         wide_view_max_s: longest segment given the wide view, seconds (longer ones already
             get a window of about that length).
         fallback_full_window: re-decode a looping piece with the padded 30 s window.
@@ -290,8 +289,8 @@ class WhisperRefiner:
             prompts: per item, the text said just before it ("" or None: none).
             gate: False skips the speech gate for every item (see :meth:`transcribe`).
             thorough: with gated views, also decode the wide view where the short views
-                agree but neither is sure (False: only where they disagree; for a caller
-                that is behind and must not fall further back).
+                agree but neither is sure (False: only where they disagree; the refine actor
+                passes True only where finals have no deadline).
 
         Returns:
             one output per item, None where the item held no speech.
