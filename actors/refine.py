@@ -290,7 +290,8 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
     if not jobs:
         return
     t0 = time.perf_counter()
-    outs = act.refiner.transcribe_batch(items, prompts, thorough=_thorough(act))
+    thorough = _thorough(act)
+    outs = act.refiner.transcribe_batch(items, prompts, thorough=thorough)
     reasons = list(act.refiner.silence_reasons)
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
@@ -300,7 +301,8 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
             _, gate_heard = act.refiner.heard_speech(items[k][0])
             heard[k] = gate_heard and reasons[k] != "no_speech"
             if not gate_heard:  # a short or cut-off word, too little for the gate
-                out = _confident(act.refiner.transcribe(*items[k], prompts[k], gate=False))
+                again = act.refiner.transcribe(*items[k], prompts[k], gate=False, thorough=thorough)
+                out = _confident(again)
                 outs[k] = out if out is not None and _agree(out.text, job.first_pass.text) else None
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
@@ -407,7 +409,9 @@ def _transcribe_early(act: _Actor) -> bool:
     audio, start = got
     prompt = _prompt(act, pause.stream_id, pause.start_frame)
     t0 = time.perf_counter()
-    out = act.refiner.transcribe(audio, start / pause.sample_rate_hz, prompt)
+    out = act.refiner.transcribe(
+        audio, start / pause.sample_rate_hz, prompt, thorough=_thorough(act)
+    )  # as the job's own decode would be: the job takes this result as its final
     act.load.burn()
     act.early.store(pause, out, time.perf_counter() - t0, prompt)
     for name in ("runs", "hits", "misses"):

@@ -261,7 +261,13 @@ class WhisperRefiner:
         self._decode([audio], [""], full_window=False)
 
     def transcribe(
-        self, audio: NDArray[np.float32], start_s: float, prompt: str = "", *, gate: bool = True
+        self,
+        audio: NDArray[np.float32],
+        start_s: float,
+        prompt: str = "",
+        *,
+        gate: bool = True,
+        thorough: bool = True,
     ) -> RefineOutput | None:
         """Transcribe one segment; None if it holds no speech.
 
@@ -271,8 +277,9 @@ class WhisperRefiner:
             prompt: text said just before the segment (context for the decoder), or "".
             gate: False skips the speech gate (the first pass heard words the gate missed);
                 Whisper's own no-speech rule still applies.
+            thorough: see :meth:`transcribe_batch`.
         """
-        return self.transcribe_batch([(audio, start_s)], [prompt], gate=gate)[0]
+        return self.transcribe_batch([(audio, start_s)], [prompt], gate=gate, thorough=thorough)[0]
 
     def transcribe_batch(
         self,
