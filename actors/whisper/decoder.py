@@ -97,6 +97,10 @@ class WhisperDecoder:
             beam_size: decoder beam (1: greedy).
             word_times: align words to the audio (about 10% of a decode).
         """
+        if len({len(p) for p in prompts}) > 1:
+            return self._decode_by_prompt_length(
+                audios, window, prompts, caps, beam_size=beam_size, word_times=word_times
+            )
         encoded = self._model.encode(self._features(audios, window))
         sot = list(self._tok.sot_sequence)
         full = [[*p, *sot] for p in prompts]
@@ -116,6 +120,38 @@ class WhisperDecoder:
         if word_times:
             self._align(encoded, audios, out)
         return out
+
+    def _decode_by_prompt_length(
+        self,
+        audios: Sequence[NDArray[np.float32]],
+        window: int,
+        prompts: Sequence[list[int]],
+        caps: Sequence[int],
+        *,
+        beam_size: int,
+        word_times: bool,
+    ) -> list[Decoded]:
+        """:meth:`decode` one sub-batch per prompt length, results in input order.
+
+        CTranslate2's Whisper ``generate`` needs ``<|startoftranscript|>`` at the same
+        position in every item of a batch (it raises ValueError otherwise); padding the
+        shorter prompts would change their text, so pieces with prompts of other lengths
+        (a continued utterance beside a fresh one) go through the model apart.
+        """
+        out: list[Decoded | None] = [None] * len(audios)
+        for n in sorted({len(p) for p in prompts}):
+            idx = [i for i, p in enumerate(prompts) if len(p) == n]
+            part = self.decode(
+                [audios[i] for i in idx],
+                window,
+                [prompts[i] for i in idx],
+                [caps[i] for i in idx],
+                beam_size=beam_size,
+                word_times=word_times,
+            )
+            for i, dec in zip(idx, part, strict=True):
+                out[i] = dec
+        return [d for d in out if d is not None]
 
     def _features(self, audios: Sequence[NDArray[np.float32]], window: int) -> Any:
         """Log-mel features [batch, 80, window/160] of each audio zero-padded to ``window``."""

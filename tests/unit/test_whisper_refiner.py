@@ -117,6 +117,20 @@ def test_batch_equals_individual(
             assert wb.start_s == pytest.approx(wo.start_s, abs=0.1)
 
 
+def test_a_batch_may_mix_prompted_and_unprompted_items(
+    refiner: WhisperRefiner, conv1: list[tuple[np.ndarray, float, str]]
+) -> None:
+    """A continued utterance (prompted with the text before it) beside fresh ones in one
+    batch: CTranslate2 needs the start token at one position per batch, so prompts of other
+    lengths are decoded apart (this batch used to crash the refine actor with ValueError)."""
+    items = [(a, s) for a, s, _ in conv1[1:4]]
+    prompts = ["", "Turn on the kitchen lights.", "Set a timer."]
+    batch = refiner.transcribe_batch(items, prompts)
+    single = [refiner.transcribe(a, s, p) for (a, s), p in zip(items, prompts, strict=True)]
+    assert [b.text if b else None for b in batch] == [o.text if o else None for o in single]
+    assert all(b is not None and b.text for b in batch)
+
+
 def _joined(parts: list[tuple[np.ndarray, float, str]], gap_s: float) -> tuple[np.ndarray, str]:
     gap = np.zeros(int(gap_s * SR), np.float32)
     audio = np.concatenate([x for a, _, _ in parts for x in (a, gap)])
