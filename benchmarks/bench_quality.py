@@ -109,7 +109,7 @@ def whole_file(paths: Sequence[Path]) -> tuple[dict[Path, str], float]:
     text per path and the CPU seconds it took (this process)."""
     from faster_whisper import WhisperModel
 
-    from streamasr.actors.whisper.model_store import resolve_model
+    from streamasr.actors.refine.model_store import resolve_model
 
     model = WhisperModel(str(resolve_model("base")), device="cpu", compute_type="int8")
     out: dict[Path, str] = {}

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _wake_audio as wa
 
-from streamasr.actors.wake import Detection, WakeOptions, create_wake_engine
+from streamasr.actors.wake.base import Detection, WakeOptions
+from streamasr.actors.wake.registry import create_wake_engine
 
 CHUNK = 1600  # samples: 100 ms chunks
 NOISE_LEVELS: tuple[tuple[str, float | None], ...] = (

@@ -291,7 +291,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """List audio input devices."""
-    from streamasr.actors.sources import list_input_devices
+    from streamasr.actors.capture.mic import list_input_devices
 
     devices = list_input_devices()
     if not devices:
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stream"]:
-        from streamasr.actors.gateway_client import stream_main
+        from streamasr.actors.frontdoors.client import stream_main
 
         return stream_main(argv[1:])
     args = _parser().parse_args(argv)

@@ -159,7 +159,7 @@ class SourceConfig:
             "source.stream_id",
             "must be letters, digits, '-' or '_'",
         )
-        from streamasr.actors.capture import LiveOptions
+        from streamasr.actors.capture.core import LiveOptions
 
         LiveOptions.from_source(dataclasses.asdict(self))
 
@@ -607,7 +607,7 @@ def resolve_sample(cfg: Config) -> Config:
 
     def fix(src: SourceConfig) -> SourceConfig:
         if src.kind == "file" and src.path == SAMPLE:
-            from streamasr.actors.sources import sample_path
+            from streamasr.actors.capture.sources import sample_path
 
             return dataclasses.replace(src, path=str(sample_path()))
         return src

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.whisper.agreement import normalise
+from streamasr.actors.refine.agreement import normalise
 
 if TYPE_CHECKING:
     from streamasr.supervisor.config import Config

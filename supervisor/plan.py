@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from streamasr.actors.sources import SourceFormat, probe_source
+from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.capture.sources import probe_source
 from streamasr.actors.spec import ActorSpec, RingRef
 from streamasr.supervisor.config import Config, SourceConfig
 from streamasr.supervisor.paths import InstancePaths
-from streamasr.supervisor.restart_policy import ChildSpec
+from streamasr.supervisor.restart_types import ChildSpec
 
 #: Reader slots of the PCM ring: inference, refine.
 PCM_READER_INFERENCE, PCM_READER_REFINE = 0, 1

@@ -39,7 +39,7 @@ from conftest import wer_of as wer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamasr.actors.gateway_client import classic_client, stream_file, vosk_client
+from streamasr.actors.frontdoors.client import classic_client, stream_file, vosk_client
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -71,7 +71,7 @@ def whole_file() -> Iterator[Any]:
     """faster-whisper's ``transcribe`` with its defaults (beam 5) and the shipped weights."""
     from faster_whisper import WhisperModel
 
-    from streamasr.actors.whisper.model_store import resolve_model
+    from streamasr.actors.refine.model_store import resolve_model
 
     model = WhisperModel(str(resolve_model("base")), device="cpu", compute_type="int8")
 

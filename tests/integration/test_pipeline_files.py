@@ -211,7 +211,7 @@ def test_raw_pcm_on_stdin_gives_the_same_finals(runs: Runs) -> None:
 
 @pytest.mark.timeout(120)
 def test_bundled_sample() -> None:
-    from streamasr.actors.sources import sample_path
+    from streamasr.actors.capture.sources import sample_path
 
     reference = sample_path().with_suffix(".txt").read_text()
     events = run_up("--source", "sample", "--fast")

@@ -32,7 +32,7 @@ from wyoming.ping import Ping
 from wyoming.wake import Detect, Detection
 
 from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.wyoming_server import pcm_to_float
+from streamasr.actors.frontdoors.wyoming import pcm_to_float
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -245,7 +245,7 @@ def test_fwdflat_off_keeps_the_same_utterances(conv1_100ms: list[Result]) -> Non
 def test_inference_resolves_fwdflat_from_the_finals_mode(
     finals: str, table: dict[str, object], expected: bool | None
 ) -> None:
-    from streamasr.actors.inference_support import recognizer_options
+    from streamasr.actors.inference.actor import recognizer_options
 
     backend, options = recognizer_options(
         {

@@ -13,25 +13,20 @@ import pytest
 import soundfile as sf
 from numpy.typing import NDArray
 
-from streamasr.actors.capture import (
+from streamasr.actors.capture.actor import _skip
+from streamasr.actors.capture.core import (
     ClockAnchor,
     ClockFile,
     LiveOptions,
     ReopenBackoff,
-    _skip,
     comfort_noise,
     fill_gap,
     noise_floor,
 )
+from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.capture.sources import FileSource, RawPcmSource, probe_source
+from streamasr.actors.capture.testing_sources import FaultTrigger, FileMic
 from streamasr.actors.errors import ConfigError, DeviceError
-from streamasr.actors.sources import (
-    FaultTrigger,
-    FileMic,
-    FileSource,
-    RawPcmSource,
-    SourceFormat,
-    probe_source,
-)
 from streamasr.ringbuf import Ring
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from streamasr.actors.capture.sources import sample_path
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.sources import sample_path
 from streamasr.supervisor import config as c
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,14 +10,14 @@ import soundfile as sf
 import torch
 from numpy.typing import NDArray
 
-from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.features import (
+from streamasr.actors.asr.log_mel import (
     LogMelOptions,
     StreamingLogMel,
     frame_count,
     log_mel_offline,
     mel_filterbank,
 )
+from streamasr.actors.errors import AudioFormatError
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 OPTS = LogMelOptions()

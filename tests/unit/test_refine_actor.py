@@ -10,9 +10,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from streamasr.actors import messages as m
-from streamasr.actors.refine import _shed, _thorough
-from streamasr.actors.whisper.refiner import RefineOutput
-from streamasr.actors.whisper.speculation import Speculator
+from streamasr.actors.refine.actor import _shed, _thorough
+from streamasr.actors.refine.refiner import RefineOutput
+from streamasr.actors.refine.speculation import Speculator
 
 OUT = RefineOutput("Set a timer for 10 minutes.", (), 0.01, -0.3, 1.2, 6.0, 0.1)
 BUDGET_S = 5.0

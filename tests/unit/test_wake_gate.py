@@ -8,8 +8,8 @@ import pytest
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
+from streamasr.actors.inference.wake_gate import PHRASE_END_GUARD_S, WakeGate, gate_options
 from streamasr.actors.wake.base import Detection
-from streamasr.actors.wake_gate import PHRASE_END_GUARD_S, WakeGate, gate_options
 from streamasr.supervisor.wake_book import WakeBook
 
 RATE = 16000

@@ -21,7 +21,7 @@ from collections import deque
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.whisper.filters import has_repeated_phrase, words_of
+from streamasr.actors.refine.filters import has_repeated_phrase, words_of
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
 

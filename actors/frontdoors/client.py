@@ -34,14 +34,11 @@ from numpy.typing import NDArray
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from streamasr.actors.capture.formats import FILE_MIC_PREFIX
+from streamasr.actors.capture.mic import NO_DEVICE_MSG, MicSource
+from streamasr.actors.capture.sources import probe_source
+from streamasr.actors.capture.testing_sources import FileMic
 from streamasr.actors.errors import DeviceError
-from streamasr.actors.sources import (
-    FILE_MIC_PREFIX,
-    NO_DEVICE_MSG,
-    FileMic,
-    MicSource,
-    probe_source,
-)
 
 DEFAULT_URL = "ws://127.0.0.1:2700/v1/stream"
 #: Rate of the audio ``stream --mic`` sends (Hz); the microphone is resampled to it.

@@ -14,11 +14,11 @@ import time
 from typing import Any
 
 from streamasr.actors import messages as m
-from streamasr.actors.asr.base import Recognizer, RecognizerStream
+from streamasr.actors.asr.base import Recognizer, RecognizerStream, close_decoder
 from streamasr.actors.asr.registry import create_recognizer
-from streamasr.actors.inference_support import close_decoder
-from streamasr.actors.wake.base import Detection, WakeEngine, WakeOptions, create_wake_engine
-from streamasr.actors.wake_gate import GateMode, WakeGate, gate_options
+from streamasr.actors.inference.wake_gate import GateMode, WakeGate, gate_options
+from streamasr.actors.wake.base import Detection, WakeEngine, WakeOptions
+from streamasr.actors.wake.registry import create_wake_engine
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""Pure core of the capture actor (:mod:`streamasr.actors.capture`): no processes, no sockets.
+"""Pure core of the capture actor (:mod:`~streamasr.actors.capture.actor`): no processes, no
+sockets.
 
 Live-source options (:class:`LiveOptions`), the device reopen backoff (:class:`ReopenBackoff`),
 the capture clock (:func:`capture_clock`, :class:`ClockAnchor`, :class:`ClockFile`) and the
 gap fill (:func:`noise_floor`, :func:`comfort_noise`, :func:`fill_gap`), plus the actor's
 exact-size block reader and ring-writing push sink. Times in seconds, positions in frames; see
-:mod:`streamasr.actors.capture` for how the actor uses them. The public names are re-exported by
-:mod:`streamasr.actors.capture`.
+:mod:`streamasr.actors.capture.actor` for how the actor uses them.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from streamasr.actors.capture.formats import BlockSource
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.sources import BlockSource
 from streamasr.ringbuf import Ring
 
 __all__ = [

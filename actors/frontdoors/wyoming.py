@@ -13,7 +13,7 @@ on one asyncio loop. The events it understands:
   session; after ``audio-stop``, ``not-detected`` if none was.
 * ``ping`` -> ``pong``.
 * ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
-  run-time stream opened through :class:`~streamasr.actors.frontdoor.FrontDoor` (supervised
+  run-time stream opened through :class:`~streamasr.actors.frontdoors.base.FrontDoor` (supervised
   and loss-accounted like any other stream), then ``transcript-start`` at once, one
   ``transcript-chunk`` per final as utterances end, and after ``audio-stop`` (once the
   supervisor reports ``stream.<id>.ended``) the ``transcript`` with the whole text and
@@ -57,7 +57,7 @@ from wyoming.wake import Detect, Detection, NotDetected
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
-from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.wake.base import WakeOptions
 

@@ -44,10 +44,11 @@ the frames lost while no process captured with silence and reports them as a Gap
 all processes, and it keeps counting through a suspend, when the microphone hears nothing).
 
 **Fault injection (tests only).** ``source.device = "file-mic:<wav>"`` selects
-:class:`~streamasr.actors.sources.FileMic`, which plays the file in real time through this
-same microphone path; creating ``<runtime_dir>/fault-<actor_id>`` holding a number of
-seconds makes it fail (see :class:`~streamasr.actors.sources.FaultTrigger`). At the file's
-end the actor sends EndOfStream, as for a file source.
+:class:`~streamasr.actors.capture.testing_sources.FileMic`, which plays the file in real time
+through this same microphone path; creating ``<runtime_dir>/fault-<actor_id>`` holding a number
+of seconds makes it fail (see :class:`~streamasr.actors.capture.testing_sources.FaultTrigger`).
+At the file's end the actor sends EndOfStream, as for a file source. This is the only
+production module that imports the test-only sources.
 """
 
 from __future__ import annotations
@@ -60,9 +61,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.capture_core import (
-    GAP_FILLS,
-    MAX_COMFORT_RMS,
+from streamasr.actors.capture.core import (
     ClockAnchor,
     ClockFile,
     LiveOptions,
@@ -74,35 +73,16 @@ from streamasr.actors.capture_core import (
     fill_gap,
     noise_floor,
 )
+from streamasr.actors.capture.formats import FILE_MIC_PREFIX, BlockSource, SourceFormat
+from streamasr.actors.capture.mic import MicSource
+from streamasr.actors.capture.sources import FileSource, Pacer, RawPcmSource
+from streamasr.actors.capture.testing_sources import FaultTrigger, FileMic
 from streamasr.actors.doorbell import Bell, Stamp
 from streamasr.actors.errors import ConfigError, DeviceError
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.actors.sources import (
-    FILE_MIC_PREFIX,
-    BlockSource,
-    FaultTrigger,
-    FileMic,
-    FileSource,
-    MicSource,
-    Pacer,
-    RawPcmSource,
-    SourceFormat,
-)
 from streamasr.ringbuf import Ring
 
-__all__ = [
-    "GAP_FILLS",
-    "MAX_COMFORT_RMS",
-    "ClockAnchor",
-    "ClockFile",
-    "LiveOptions",
-    "ReopenBackoff",
-    "capture_clock",
-    "comfort_noise",
-    "fill_gap",
-    "noise_floor",
-    "run",
-]
+__all__ = ["run"]
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 Paths: ``/`` (Vosk or classic JSON, decided by the first message), ``/v1/stream`` (native),
 ``/v1/status`` (a WebSocket that pushes the status map every second), and plain HTTP
 ``/ui`` (live page), ``/metrics`` (Prometheus text), ``/healthz``. Each connection is one
-run-time stream (:class:`~streamasr.actors.frontdoor.FrontDoor`); the protocol logic lives
-in :mod:`streamasr.actors.gateway_protocols`.
+run-time stream (:class:`~streamasr.actors.frontdoors.base.FrontDoor`); the protocol logic lives
+in :mod:`streamasr.actors.frontdoors.protocols`.
 
 Nothing is lost and nothing grows without bound: when the stream's ring has no room for a
 message's audio the connection stops reading its socket until there is (TCP backpressure);
@@ -34,11 +34,11 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from streamasr.actors import gateway_metrics
-from streamasr.actors import gateway_protocols as gp
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors import metrics as gateway_metrics
+from streamasr.actors.frontdoors import protocols as gp
+from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.runtime import ActorRuntime
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,8 @@ class Gateway:
         if path in STATIC:
             name, ctype = STATIC[path]
             try:
-                body = resources.files("streamasr.actors").joinpath("web", name).read_bytes()
+                web = resources.files("streamasr.actors.frontdoors").joinpath("web")
+                body = web.joinpath(name).read_bytes()
             except FileNotFoundError:
                 return _response(404, b"not found\n", "text/plain; charset=utf-8")
             return _response(200, body, ctype)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from streamasr.actors.asr.base import RecognizerStream
+from streamasr.actors.asr.log_mel import StreamingLogMel
 from streamasr.actors.doorbell import Listener, Stamp
-from streamasr.actors.features import StreamingLogMel
-from streamasr.actors.wake_gate import WakeGate
+from streamasr.actors.inference.wake_gate import WakeGate
 from streamasr.ringbuf import Ring
 from streamasr.ringbuf.errors import RingError
 
