@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stream"]:
-        from streamasr.actors.frontdoors.client import stream_main
+        from streamasr.supervisor.stream_command import stream_main
 
         return stream_main(argv[1:])
     args = _parser().parse_args(argv)
