@@ -10,6 +10,7 @@ import time.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from collections.abc import Mapping
@@ -18,7 +19,13 @@ from typing import Any, TypeVar
 from streamasr.actors.asr.base import Recognizer
 from streamasr.actors.errors import ConfigError
 
-__all__ = ["BACKENDS", "create_recognizer", "options_from_mapping"]
+__all__ = ["BACKENDS", "NO_TORCH_MSG", "check_torch", "create_recognizer", "options_from_mapping"]
+
+#: The one-line error when the torch backend is chosen without the optional extra.
+NO_TORCH_MSG = (
+    "inference.backend: 'torch' needs PyTorch, which is not installed: "
+    "pip install 'streamasr[torch]'"
+)
 
 BACKENDS = ("pocketsphinx", "torch")
 
@@ -94,7 +101,27 @@ def create_recognizer(
 
         return PocketsphinxRecognizer(options_from_mapping(PocketsphinxOptions, options, path))
     if backend == "torch":
-        from streamasr.actors.asr.torch_backend import TorchCtcOptions, TorchCtcRecognizer
+        check_torch()
+        try:
+            from streamasr.actors.asr.torch_backend import TorchCtcOptions, TorchCtcRecognizer
+        except ImportError as exc:
+            if exc.name != "torch":
+                raise
+            raise ConfigError(NO_TORCH_MSG) from None
 
         return TorchCtcRecognizer(options_from_mapping(TorchCtcOptions, options, path))
     raise ConfigError(f"{prefix}.backend: unknown backend {backend!r} (expected one of {BACKENDS})")
+
+
+def check_torch() -> None:
+    """Raise ConfigError naming ``pip install 'streamasr[torch]'`` unless PyTorch is installed.
+
+    The torch backend is an optional extra; an inference process that is asked for it without
+    the extra fails before Ready with this one line (a configuration error, no restart loop).
+    """
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation
+        found = False
+    if not found:
+        raise ConfigError(NO_TORCH_MSG)

@@ -12,17 +12,19 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-import torch
-from torch import nn
 
 from streamasr.actors.asr.registry import create_recognizer
-from streamasr.actors.asr.torch_backend import (
+from streamasr.actors.asr.types import Result
+from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
+
+torch = pytest.importorskip("torch", reason="the torch backend is the extra streamasr[torch]")
+nn = torch.nn
+
+from streamasr.actors.asr.torch_backend import (  # noqa: E402  (needs torch)
     TorchCtcRecognizer,
     TorchCtcStream,
     quantize_module,
 )
-from streamasr.actors.asr.types import Result
-from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
 
 TOKENS = ("<blk>", "|", "a", "b", "c", "h", "i", "o")
 N_MELS = len(TOKENS)
