@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import types
-import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from streamasr.actors.asr.base import Recognizer
 from streamasr.actors.errors import ConfigError
+from streamasr.actors.typed import fields_of
 
 __all__ = ["BACKENDS", "NO_TORCH_MSG", "check_torch", "create_recognizer", "options_from_mapping"]
 
@@ -32,35 +31,6 @@ BACKENDS = ("pocketsphinx", "torch")
 T = TypeVar("T")
 
 
-def _check_scalar(path: str, value: object, expected: type) -> object:
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is not bool and isinstance(value, bool):
-        raise ConfigError(f"{path}: expected {expected.__name__}, got bool")
-    if not isinstance(value, expected):
-        raise ConfigError(f"{path}: expected {expected.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _coerce(path: str, value: object, hint: Any) -> object:
-    """``value`` checked (and int -> float widened) against a field's type hint."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(path, value, inner[0]) if len(inner) == 1 else value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
-        item = typing.get_args(hint)[0]
-        return tuple(_coerce(f"{path}[{i}]", v, item) for i, v in enumerate(value))
-    if hint in (int, float, bool, str):
-        return _check_scalar(path, value, hint)
-    return value
-
-
 def options_from_mapping(cls: type[T], table: Mapping[str, object], prefix: str) -> T:
     """An instance of the options dataclass ``cls`` from a config table.
 
@@ -69,13 +39,7 @@ def options_from_mapping(cls: type[T], table: Mapping[str, object], prefix: str)
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    kwargs: dict[str, object] = {}
-    for key, value in table.items():
-        if key not in names:
-            raise ConfigError(f"{prefix}.{key}: unknown key")
-        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+    kwargs = fields_of(cls, dict(table), prefix)
     try:
         return cls(**kwargs)
     except ConfigError as exc:

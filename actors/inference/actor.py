@@ -17,7 +17,6 @@ times).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from streamasr.actors import messages as m
@@ -25,16 +24,25 @@ from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.inference.decoding import InferenceLoop
 from streamasr.actors.inference.wake_setup import WakeSetup
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.settings import InferenceConfig, RefineConfig
+from streamasr.actors.wake.settings import WakeConfig
 
 __all__ = ["recognizer_options", "run", "stream_rings", "wait_for_promotion"]
 
 
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
-    backend, table = recognizer_options(rt.spec.options)
+    inference = rt.spec.section("inference", InferenceConfig)
+    finals = rt.spec.section("refine", RefineConfig).finals
+    backend, table = recognizer_options(inference, finals)
     recognizer = create_recognizer(backend, table)
     recognizer.warm_up()
-    wake = WakeSetup(rt.spec.options, recognizer)
+    wake = WakeSetup(
+        rt.spec.section("wake", WakeConfig),
+        rt.spec.options.get("wake_streams", ()),
+        inference.pocketsphinx,
+        recognizer,
+    )
     wake.warm_up()  # before a standby waits: a promoted spare must not load anything
     if rt.spec.options.get("standby") and not wait_for_promotion(rt):
         return
@@ -51,18 +59,16 @@ def run(rt: ActorRuntime) -> None:
         actor.close()
 
 
-def recognizer_options(options: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The backend name and its option table from an inference actor's spec ``options``.
+def recognizer_options(inference: InferenceConfig, finals: str) -> tuple[str, dict[str, Any]]:
+    """The backend name and its option table from ``[inference]`` and ``[refine] finals``.
 
     With accurate finals (``[refine] finals = "accurate"``) the first pass's finals are
     provisional, so PocketSphinx's end-of-utterance ``fwdflat`` search (about 80 ms per final,
     for a better first-pass text that Whisper replaces anyway) is off unless the config sets it.
     """
-    inf = options["inference"]
-    backend = str(inf["backend"])
-    table = dict(inf.get(backend, {}))
-    accurate = options.get("refine", {}).get("finals") == "accurate"
-    if backend == "pocketsphinx" and accurate and table.get("fwdflat") is None:
+    backend = inference.backend
+    table = inference.backend_options()
+    if backend == "pocketsphinx" and finals == "accurate" and table.get("fwdflat") is None:
         table["fwdflat"] = False
     return backend, table
 

@@ -30,6 +30,7 @@ from streamasr.actors.inference.stream import (
 )
 from streamasr.actors.inference.wake_setup import WakeSetup
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.settings import AudioConfig, InferenceConfig, RefineConfig
 from streamasr.ringbuf import Ring
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,14 @@ class InferenceLoop:
     def __init__(self, rt: ActorRuntime, recognizer: Recognizer, wake: WakeSetup) -> None:
         self.rt = rt
         self.recognizer = recognizer
-        self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
+        inference = rt.spec.section("inference", InferenceConfig)
+        self.accurate = rt.spec.section("refine", RefineConfig).finals == "accurate"
         self.streams: dict[str, InferenceStream] = {}
-        self.delay = DelayOverride(
-            rt, "inference", float(rt.spec.options["inference"].get("delay_ms", 0.0))
-        )
+        self.delay = DelayOverride(rt, "inference", inference.delay_ms)
         self.features = recognizer.input_kind == "features"
         self.mel_options = LogMelOptions(
-            sample_rate_hz=int(rt.spec.options["audio"]["sample_rate_hz"]),
-            n_mels=int(rt.spec.options["inference"].get("torch", {}).get("n_mels", 80)),
+            sample_rate_hz=rt.spec.section("audio", AudioConfig).sample_rate_hz,
+            n_mels=int(inference.torch.get("n_mels", 80)),
         )
         self.hop = self.mel_options.hop_length
         #: engine frames (PCM samples or feature frames) per second

@@ -111,7 +111,7 @@ def test_options_are_validated() -> None:
         create_recognizer("pocketsphinx", {"foo": 1})
     with pytest.raises(ConfigError, match=r"^inference\.pocketsphinx\.vad_mode: must be 0\.\.3"):
         create_recognizer("pocketsphinx", {"vad_mode": 7})
-    with pytest.raises(ConfigError, match=r"endpoint_silence_ms: expected int, got str"):
+    with pytest.raises(ConfigError, match=r"endpoint_silence_ms: must be int, got str '600'"):
         create_recognizer("pocketsphinx", {"endpoint_silence_ms": "600"})
     with pytest.raises(ConfigError, match=r"^inference\.backend: unknown backend 'kaldi'"):
         create_recognizer("kaldi", {})
@@ -246,12 +246,10 @@ def test_inference_resolves_fwdflat_from_the_finals_mode(
     finals: str, table: dict[str, object], expected: bool | None
 ) -> None:
     from streamasr.actors.inference.actor import recognizer_options
+    from streamasr.actors.settings import InferenceConfig
 
     backend, options = recognizer_options(
-        {
-            "inference": {"backend": "pocketsphinx", "pocketsphinx": table},
-            "refine": {"finals": finals},
-        }
+        InferenceConfig(backend="pocketsphinx", pocketsphinx=table), finals
     )
     assert backend == "pocketsphinx"
     assert options.get("fwdflat") == expected

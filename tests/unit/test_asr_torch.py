@@ -233,7 +233,7 @@ def test_errors(model_path: Path, tmp_path: Path) -> None:
         make(model_path, foo=1)
     with pytest.raises(ConfigError, match=r"inference\.torch\.chunk_frames: must be a multiple"):
         make(model_path, subsampling=4, chunk_frames=6)
-    with pytest.raises(ConfigError, match=r"inference\.torch\.quantize_int8: expected bool"):
+    with pytest.raises(ConfigError, match=r"inference\.torch\.quantize_int8: must be bool"):
         make(model_path, quantize_int8=1)
     with pytest.raises(ModelError, match="cannot load"):
         make(tmp_path / "missing.pt")
