@@ -29,6 +29,7 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
+from streamasr.actors.asr.decode import decode_all
 from streamasr.actors.asr.pocketsphinx_backend import (
     PocketsphinxOptions,
     PocketsphinxRecognizer,
@@ -101,16 +102,7 @@ def to_pcm(
 
 def decode(stream: PocketsphinxStream, pcm: npt.NDArray[np.int16]) -> str:
     """Text of all finals of ``pcm`` (the stream API in 100 ms chunks)."""
-    texts: list[str] = []
-    for i in range(0, len(pcm), CHUNK):
-        stream.accept(pcm[i : i + CHUNK])
-        while stream.is_ready():
-            stream.step()
-        if stream.is_endpoint() and (final := stream.finalize()) is not None:
-            texts.append(final.text)
-    if (final := stream.finalize()) is not None:
-        texts.append(final.text)
-    return " ".join(texts)
+    return " ".join(final.text for final in decode_all(stream, pcm, CHUNK))
 
 
 def run_one(rec: PocketsphinxRecognizer, pcm: npt.NDArray[np.int16], tally: Tally) -> str:

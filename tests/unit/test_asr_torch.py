@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from streamasr.actors.asr.decode import endpoints
 from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
 from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
@@ -105,16 +106,9 @@ def make(model_path: Path, **kw: object) -> TorchCtcRecognizer:
 
 def run(stream: TorchCtcStream, feats: npt.NDArray[np.float32], chunk: int) -> list[Result]:
     finals: list[Result] = []
-    for i in range(0, len(feats), chunk):
-        stream.accept(feats[i : i + chunk])
-        while True:
-            while stream.is_ready():
-                stream.step()
-            if not stream.is_endpoint():
-                break
-            final = stream.finalize()
-            assert final is not None
-            finals.append(final)
+    for _, final in endpoints(stream, feats, chunk):
+        assert final is not None
+        finals.append(final)
     return finals
 
 
