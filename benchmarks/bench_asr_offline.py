@@ -25,12 +25,12 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 import soxr
+from wer import WerCounts
 
 from streamasr.actors.asr.base import Recognizer
 from streamasr.actors.asr.decode import decode_all
 from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
-from streamasr.actors.asr.wer import WerCounts
 
 AUDIO_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio"
 

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 import soxr
+from wer import WerCounts, normalize_words
 
 from streamasr.actors.asr.decode import decode_all
 from streamasr.actors.asr.pocketsphinx_backend import (
@@ -35,7 +36,6 @@ from streamasr.actors.asr.pocketsphinx_backend import (
     PocketsphinxRecognizer,
     PocketsphinxStream,
 )
-from streamasr.actors.asr.wer import WerCounts, normalize_words
 
 GRAMMAR = Path(__file__).resolve().parents[1] / "configs" / "commands.jsgf"
 RATE_HZ = 16000

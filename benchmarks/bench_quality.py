@@ -48,8 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality_metrics as qm
 import speech_sets
 from _common import AUDIO_DIR, CONVERSATIONS, PipelineRun, cpu_model, load_average
-
-from streamasr.actors.asr.wer import WerCounts
+from wer import WerCounts
 
 SETS = ("conversations", "long_form", "noisy", "reverberant", "unseen", "real")
 #: Targets of the transcript-quality issue: pipeline WER / whole-file WER.

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from wer import wer
 
-from streamasr.actors.asr.wer import wer
 from streamasr.actors.refine.model_store import ensure_model
 from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
 

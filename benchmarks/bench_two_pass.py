@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from wer import WerCounts
 
-from streamasr.actors.asr.wer import WerCounts
 from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"

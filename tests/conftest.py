@@ -33,8 +33,7 @@ from typing import IO, Any
 
 import psutil
 import pytest
-
-from streamasr.actors.asr.wer import wer
+from wer import wer
 
 #: Repository root (``tests/``'s parent); the shared test audio lives beside it.
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -31,9 +31,9 @@ import psutil
 import pytest
 import soundfile as sf
 from numpy.typing import NDArray
+from wer import WerCounts
 
 from streamasr.actors import messages as m
-from streamasr.actors.asr.wer import WerCounts
 from streamasr.ringbuf import Ring
 from streamasr.supervisor.client import NotRunning, Subscriber, request
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from conftest import audio_file, instance_scope, parse_events
+from wer import WerCounts
 
 from benchmarks import speech_sets as ss
-from streamasr.actors.asr.wer import WerCounts
 
 pytestmark = [
     pytest.mark.slow,

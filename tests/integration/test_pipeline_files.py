@@ -1,7 +1,7 @@
 """End-to-end runs of ``streamasr-supervisor up`` on the shared conversations: real
 processes, rings, sockets and models. Each run is leak-checked when it ends.
 
-Measured on the 2-core dev box (WER after ``streamasr.actors.asr.wer`` normalisation):
+Measured on the 2-core dev box (WER after ``benchmarks/wer.py`` normalisation):
 accurate finals (Whisper base, short window, two views) conversation1 0.02, conversation2
 0.08, conversation3 0.04 (24 utterances: 0.048, no fallbacks); first pass (PocketSphinx)
 0.127 / 0.200 / 0.128; conversation1_8k accurate 0.00; 48 kHz stereo and stdin runs equal
@@ -25,8 +25,7 @@ from conftest import (
     read_tsv,
     wer_of,
 )
-
-from streamasr.actors.asr.wer import WerCounts
+from wer import WerCounts
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 import soxr
+from wer import WerCounts, word_edits
 
 from streamasr.actors.asr.base import Recognizer, RecognizerStream
 from streamasr.actors.asr.decode import decode_all, endpoints
@@ -21,7 +22,6 @@ from streamasr.actors.asr.pocketsphinx_backend import (
 )
 from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
-from streamasr.actors.asr.wer import WerCounts, word_edits
 from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from wer import wer
 
-from streamasr.actors.asr.wer import wer
 from streamasr.actors.errors import AudioFormatError
 from streamasr.actors.refine.filters import max_ngram_repeats, words_of
 from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
