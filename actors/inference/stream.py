@@ -12,9 +12,9 @@ import numpy as np
 from streamasr.actors.asr.base import RecognizerStream
 from streamasr.actors.asr.log_mel import StreamingLogMel
 from streamasr.actors.doorbell import Listener, Stamp
+from streamasr.actors.errors import RingError
 from streamasr.actors.inference.wake_gate import WakeGate
 from streamasr.ringbuf import Ring
-from streamasr.ringbuf.errors import RingError
 
 __all__ = ["InferenceStream", "engine_wait_s", "seek_cursor", "stage_split"]
 

@@ -52,6 +52,7 @@ import numpy as np
 
 from streamasr.actors import messages as m
 from streamasr.actors.delay import DelayOverride
+from streamasr.actors.errors import RingError
 from streamasr.actors.refine.filters import words_of
 from streamasr.actors.refine.partials import PartialOptions, PartialScheduler, Utterance
 from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
@@ -59,7 +60,6 @@ from streamasr.actors.refine.speculation import Speculator
 from streamasr.actors.refine.stream import RefineStream, read_span, take_batch
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.ringbuf import Ring
-from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
 
