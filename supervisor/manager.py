@@ -20,7 +20,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import IO, Any
 
-import numpy as np
 import zmq
 
 from streamasr.actors import messages as m
@@ -132,15 +131,7 @@ class Supervisor:
         if self.cfg.supervisor.hot_standby:
             self.standby = Standby("inference", plan.actor("inference"), self._popen)
         self.paths.pid_file.write_text(str(os.getpid()))
-        for r in plan.rings:
-            self.rings[r.name] = Ring.create(
-                r.name,
-                r.capacity,
-                np.dtype(r.dtype),
-                r.frame_shape,
-                max_readers=2,
-                sample_rate_hz=r.sample_rate_hz,
-            )
+        self.rings.update((r.name, r.create()) for r in plan.rings)
         return plan
 
     def _open_sockets(self) -> None:

@@ -21,6 +21,7 @@ from streamasr.actors.capture.formats import SourceFormat
 from streamasr.actors.capture.sources import probe_source
 from streamasr.actors.spec import ActorSpec, RingRef
 from streamasr.actors.typed import table_of
+from streamasr.ringbuf import Ring
 from streamasr.supervisor.config import Config, SourceConfig
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.restart_types import ChildSpec
@@ -40,6 +41,17 @@ class RingPlan:
     frame_shape: tuple[int, ...]
     sample_rate_hz: int
     dtype: str = "float32"
+
+    def create(self) -> Ring:
+        """Create the ring's segment (the supervisor owns it and unlinks it at the end)."""
+        return Ring.create(
+            self.name,
+            self.capacity,
+            np.dtype(self.dtype),
+            self.frame_shape,
+            max_readers=2,
+            sample_rate_hz=self.sample_rate_hz,
+        )
 
 
 @dataclass(frozen=True, slots=True)
