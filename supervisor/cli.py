@@ -20,6 +20,7 @@ import psutil
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import StreamAsrError
+from streamasr.actors.settings import SAMPLE
 from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
 from streamasr.supervisor.client import NotRunning, Subscriber, request
@@ -119,8 +120,8 @@ def _load_config(args: argparse.Namespace) -> Config:
             src["kind"] = "mic"
         elif args.source == "-":
             src["kind"] = "stdin"
-        elif args.source == config_mod.SAMPLE:
-            src.update(kind="file", path=config_mod.SAMPLE)
+        elif args.source == SAMPLE:
+            src.update(kind="file", path=SAMPLE)
         else:
             src.update(kind="file", path=str(Path(args.source).resolve()))
     for flag, key in (

@@ -23,12 +23,10 @@ from streamasr.actors.settings import (
     SAMPLE,
     AudioConfig,
     FeatureConfig,
-    Finals,
     GatewayConfig,
     InferenceConfig,
     RefineConfig,
     SourceConfig,
-    SourceKind,
     WyomingConfig,
 )
 from streamasr.actors.typed import from_table, require
@@ -38,22 +36,9 @@ from streamasr.supervisor.mask import DisplayConfig
 Strategy = Literal["one_for_one", "rest_for_one"]
 
 __all__ = [
-    "MAX_WORKERS",
-    "SAMPLE",
-    "AudioConfig",
     "Config",
-    "DisplayConfig",
     "EventsConfig",
-    "FeatureConfig",
-    "Finals",
-    "GatewayConfig",
-    "InferenceConfig",
-    "RefineConfig",
-    "SourceConfig",
-    "SourceKind",
     "SupervisorConfig",
-    "WakeConfig",
-    "WyomingConfig",
     "from_mapping",
     "load",
     "replace",

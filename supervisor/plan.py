@@ -19,10 +19,11 @@ import numpy as np
 
 from streamasr.actors.capture.formats import SourceFormat
 from streamasr.actors.capture.sources import probe_source
+from streamasr.actors.settings import SourceConfig
 from streamasr.actors.spec import ActorSpec, RingRef
 from streamasr.actors.typed import table_of
 from streamasr.ringbuf import Ring
-from streamasr.supervisor.config import Config, SourceConfig
+from streamasr.supervisor.config import Config
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.restart_types import ChildSpec
 
