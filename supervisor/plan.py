@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
 from streamasr.actors.capture.formats import SourceFormat
 from streamasr.actors.capture.sources import probe_source
 from streamasr.actors.settings import SourceConfig
@@ -169,7 +170,7 @@ def build(
             sid,
             "pcm",
             paths.segment(sid, "pcm"),
-            pow2_at_least(int(cfg.audio.ring_s * cfg.audio.sample_rate_hz)),
+            pow2_at_least(int(pcm_ring_s(cfg) * cfg.audio.sample_rate_hz)),
             (1,),
             cfg.audio.sample_rate_hz,
         )
@@ -289,6 +290,24 @@ def has_deadline(cfg: Config) -> bool:
         return True
     sources = cfg.sources()
     return not sources or any(s.kind not in ("file", "stdin") or s.realtime for s in sources)
+
+
+#: Seconds the PCM ring holds beyond the longest possible utterance (margins, look-back).
+_RING_SLACK_S = 4.0
+
+
+def pcm_ring_s(cfg: Config) -> float:
+    """Seconds of audio each PCM ring holds: ``audio.ring_s``, or more where the longest
+    utterance the first pass can make (twice ``max_utterance_s``, see PocketsphinxOptions)
+    would not fit: the refine actor keeps an utterance in progress in the ring, and a file
+    read ``--fast`` waits for it, so an utterance longer than the ring would stall it."""
+    if cfg.inference.backend != "pocketsphinx":
+        return cfg.audio.ring_s
+    ps = cfg.inference.pocketsphinx
+    max_utt = float(ps.get("max_utterance_s", PocketsphinxOptions().max_utterance_s))
+    if max_utt <= 0.0:  # monologues never split: no bound to size for
+        return cfg.audio.ring_s
+    return max(cfg.audio.ring_s, 2.0 * max_utt + _RING_SLACK_S)
 
 
 def gated_streams(cfg: Config) -> list[str]:

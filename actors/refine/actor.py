@@ -42,10 +42,11 @@ to every Whisper call: fault injection for tests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -233,7 +234,8 @@ def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: floa
         reason = "over_queue" if len(queue) > max_queue else "over_budget"
         job = queue.popleft()
         prompt = _prompt(act, job.stream_id, job.start_frame)
-        if reason == "over_budget" and _answer_early(act, job, prompt):
+        if reason == "over_budget" and (send := _early_answer(act, job, prompt)) is not None:
+            send()
             continue
         rt.counters["fallbacks"] += 1
         rt.counters[reason] = rt.counters.get(reason, 0) + 1
@@ -241,24 +243,29 @@ def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: floa
         rt.send(dataclasses.replace(job.first_pass, provisional=False))
 
 
-def _answer_early(act: _Actor, job: m.RefineJob, prompt: str) -> bool:
-    """Send ``job``'s final from its early transcription if one covers it (True)."""
+def _early_answer(act: _Actor, job: m.RefineJob, prompt: str) -> Callable[[], None] | None:
+    """What sends ``job``'s final from its early transcription, if one covers it (None:
+    there is none, or it found no speech where the first pass heard words; then the job is
+    decoded again and decided as usual, see :func:`_answer`)."""
     early = act.early.take(job, prompt)
     if early is None or (early.out is None and job.first_pass.text.strip()):
-        return False  # none, or no speech found early: decode again and decide (see _answer)
-    _answer(act, job, early.out, 0.0, early_s=early.compute_s)
-    return True
+        return None
+    return functools.partial(_answer, act, job, early.out, 0.0, early_s=early.compute_s)
 
 
 def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
-    """Transcribe a batch of jobs (answering those transcribed early at once)."""
+    """Transcribe a batch of jobs and send their finals in batch order (a job answered from
+    its early transcription, or fallen back because its audio is gone, waits for the decodes
+    of the jobs before it: finals of a stream never overtake each other)."""
     rt, rings = act.rt, act.rings()
     items: list[tuple[np.ndarray, float]] = []
     jobs: list[m.RefineJob] = []
     prompts: list[str] = []
+    sends: list[Callable[[], None] | int] = []  # in batch order: a send, or a decoded job's index
     for job in batch:
         prompt = _prompt(act, job.stream_id, job.start_frame)
-        if _answer_early(act, job, prompt):  # transcribed when the speech paused
+        if (send := _early_answer(act, job, prompt)) is not None:  # transcribed at the pause
+            sends.append(send)
             continue
         ring = rings.get(job.stream_id)
         got = _audio(act, ring, job) if ring is not None else None
@@ -273,8 +280,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
             )
             rt.counters["lost_audio"] += 1
             rt.counters["fallbacks"] += 1
-            _finished(act, job, "")
-            rt.send(dataclasses.replace(job.first_pass, provisional=False))
+            sends.append(functools.partial(_fall_back, act, job))
             continue
         audio, start = got
         if start > job.start_frame:
@@ -284,11 +290,28 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
                 job.utterance_id,
                 len(audio) / job.sample_rate_hz,
             )
+        sends.append(len(jobs))
         items.append((audio, start / job.sample_rate_hz))
         jobs.append(job)
         prompts.append(prompt)
-    if not jobs:
-        return
+    answers = _decode(act, jobs, items, prompts) if jobs else []
+    for step in sends:
+        (answers[step] if isinstance(step, int) else step)()
+
+
+def _fall_back(act: _Actor, job: m.RefineJob) -> None:
+    """Send ``job``'s first-pass text as its final (its audio is no longer in the ring)."""
+    _finished(act, job, "")
+    act.rt.send(dataclasses.replace(job.first_pass, provisional=False))
+
+
+def _decode(
+    act: _Actor,
+    jobs: list[m.RefineJob],
+    items: list[tuple[np.ndarray, float]],
+    prompts: list[str],
+) -> list[Callable[[], None]]:
+    """Decode ``jobs`` in one batch; what sends each one's final, in the same order."""
     t0 = time.perf_counter()
     thorough = _thorough(act)
     outs = act.refiner.transcribe_batch(items, prompts, thorough=thorough)
@@ -306,8 +329,10 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
                 outs[k] = out if out is not None and _agree(out.text, job.first_pass.text) else None
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
-    for job, out, kept in zip(jobs, outs, heard, strict=True):
-        _answer(act, job, out, compute_s, keep_first_pass=kept)
+    return [
+        functools.partial(_answer, act, job, out, compute_s, keep_first_pass=kept)
+        for job, out, kept in zip(jobs, outs, heard, strict=True)
+    ]
 
 
 def _thorough(act: _Actor) -> bool:

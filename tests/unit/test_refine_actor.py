@@ -1,18 +1,29 @@
-"""The refine actor's load decisions: load shedding past the budget, and which finals get the
-extra wide view. Real messages and a real Speculator; the actor's runtime is
-reduced to what these functions touch (its counters and what it sends)."""
+"""The refine actor's decisions: load shedding past the budget, which finals get the extra
+wide view, and the order finals leave in. Real messages, a real Speculator, ring and Whisper;
+the actor's runtime is reduced to what these functions touch (counters, gauges, outbox)."""
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections import deque
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import numpy as np
+import soundfile as sf
+
 from streamasr.actors import messages as m
-from streamasr.actors.refine.actor import _shed, _thorough
-from streamasr.actors.refine.refiner import RefineOutput
+from streamasr.actors.delay import DelayOverride
+from streamasr.actors.refine.actor import _Actor, _refine, _shed, _thorough
+from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
 from streamasr.actors.refine.speculation import Speculator
+from streamasr.actors.refine.stream import RefineStream
+from streamasr.ringbuf import Ring
+
+UTTERANCES = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio" / "utterances"
 
 OUT = RefineOutput("Set a timer for 10 minutes.", (), 0.01, -0.3, 1.2, 6.0, 0.1)
 BUDGET_S = 5.0
@@ -21,9 +32,11 @@ BUDGET_S = 5.0
 class _Rt:
     """The runtime's counters and outbox."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime_dir: Path | None = None) -> None:
         self.counters: dict[str, int] = {"fallbacks": 0, "refined": 0, "no_speech": 0}
+        self.gauges: dict[str, float] = {}
         self.sent: list[Any] = []
+        self.runtime_dir = runtime_dir
 
     def send(self, msg: Any) -> None:
         self.sent.append(msg)
@@ -61,3 +74,49 @@ def test_a_job_past_its_budget_is_answered_from_its_early_transcription() -> Non
 def test_the_extra_wide_view_only_where_finals_have_no_deadline() -> None:
     assert _thorough(_act(budget_s=None))  # --fast files: accuracy first
     assert not _thorough(_act())  # live streams: latency first
+
+
+def test_finals_of_a_batch_leave_in_batch_order(tmp_path: Path) -> None:
+    """A job answered from its early transcription waits for the decode of the job before
+    it in the batch: a stream's finals never overtake each other (a Wyoming transcript joins
+    them in arrival order)."""
+    speech, rate = sf.read(UTTERANCES / "utt01_slt.wav", dtype="float32")
+    assert rate == 16000
+    ring = Ring.create(
+        f"streamasr-test-ra-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        1 << 18,
+        np.float32,
+        (1,),
+        max_readers=2,
+        sample_rate_hz=rate,
+    )
+    reader = Ring.attach(ring.name, reader=1)  # the refine actor's slot
+    try:
+        n = len(speech)
+        ring.write(np.concatenate([speech, np.zeros(3 * rate, np.float32)])[:, None])
+        rt = _Rt(tmp_path)
+        refiner = WhisperRefiner(RefineOptions(wide_view=False))
+        act = _Actor(
+            cast(Any, rt),
+            {"s0": RefineStream(reader)},
+            refiner,
+            DelayOverride(cast(Any, rt), "refine", 0.0),
+            0.2,
+            None,
+        )
+        decoded = _job("s0:0", 0, n, waited_s=0.0)
+        early = _job(f"s0:{n + rate}", n + rate, n + 2 * rate, waited_s=0.0)
+        act.early.paused(
+            m.SpeechPaused("s0", early.utterance_id, n + rate, n + 2 * rate, rate), 0.0
+        )
+        msg = act.early.next_pause(now_s=0.0)
+        act.early.store(msg, OUT, compute_s=0.3)
+        _refine(act, [decoded, early])
+    finally:
+        reader.close()
+        ring.close()
+        ring.unlink()
+    sent = [(t.utterance_id, t.passno) for t in rt.sent]
+    assert sent == [("s0:0", 2), (early.utterance_id, 2)]
+    assert "kitchen" in rt.sent[0].text.lower() and rt.sent[1].text == OUT.text
+    assert rt.counters["refined"] == 2
