@@ -31,7 +31,7 @@ from streamasr.actors.asr.registry import create_recognizer
 for name in json.loads(sys.argv[1]):
     importlib.import_module(name)
 create_recognizer("pocketsphinx", {})
-print(json.dumps("torch" in sys.modules))
+print(json.dumps(sys.modules.get("torch") is not None))  # None: blocked, not loaded
 """
 
 
