@@ -1,4 +1,4 @@
 """Recogniser engine library behind one small interface (sherpa-onnx online_recognizer shape).
 
-May import the shared ``errors`` module only: no stage, no runtime, no rings, no sockets.
+May import the shared ``errors`` and ``typed`` modules only: no stage, runtime, rings or sockets.
 """
