@@ -12,12 +12,12 @@ from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.spec import ActorSpec
 
 KINDS = {
-    "capture": "streamasr.actors.capture",
-    "feature": "streamasr.actors.feature",
-    "inference": "streamasr.actors.inference",
-    "refine": "streamasr.actors.refine",
-    "gateway": "streamasr.actors.gateway",
-    "wyoming": "streamasr.actors.wyoming_server",
+    "capture": "streamasr.actors.capture.actor",
+    "feature": "streamasr.actors.feature.actor",
+    "inference": "streamasr.actors.inference.actor",
+    "refine": "streamasr.actors.refine.actor",
+    "gateway": "streamasr.actors.frontdoors.gateway",
+    "wyoming": "streamasr.actors.frontdoors.wyoming",
 }
 
 

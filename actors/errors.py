@@ -1,11 +1,15 @@
-"""Errors raised by actors, engines and the message schema.
+"""The exception hierarchy, as every layer above ``ringbuf`` imports it.
 
-All derive from :class:`streamasr.ringbuf.errors.StreamAsrError`.
+``StreamAsrError`` -> ``ConfigError``, ``ProtocolError``, ``AudioFormatError``,
+``DeviceError``, ``ModelError`` and ``RingError``. Actors, engines and the supervisor import
+all of them from here, never from ``ringbuf``: the root class and ``RingError`` are defined in
+``ringbuf`` only because it is the bottom layer (it imports nothing of streamasr, so the root
+cannot live above it) and are taken here from its public API.
 """
 
 from __future__ import annotations
 
-from streamasr.ringbuf.errors import RingError, StreamAsrError
+from streamasr.ringbuf import RingError, StreamAsrError
 
 __all__ = [
     "AudioFormatError",

@@ -17,7 +17,6 @@ wall clock, ``time.monotonic_ns`` where named ``mono``), ``*_frame`` absolute fr
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, overload
@@ -25,6 +24,7 @@ from typing import Any, ClassVar, TypeVar, overload
 import msgpack
 
 from streamasr.actors.errors import ProtocolError
+from streamasr.actors.typed import coerce
 
 #: Largest encoded message any socket of ours accepts, in bytes (``zmq.MAXMSGSIZE``).
 MAX_MESSAGE_BYTES = 1 << 20
@@ -479,47 +479,15 @@ def from_dict(body: Any, expected: type[Any] | None = None) -> Any:
         wire = _wire_name(f)
         if wire not in body:
             raise ProtocolError(f"{kind}: missing field {wire!r}")
-        kwargs[f.name] = _check(str(kind), wire, hints[f.name], body[wire])
+        kwargs[f.name] = coerce(hints[f.name], body[wire], f"{kind}.{wire}", ProtocolError, _nested)
     return cls(**kwargs)
 
 
-def _check(kind: str, name: str, hint: Any, value: Any) -> Any:
-    """Check ``value`` against the annotation ``hint``; return it (nested messages built)."""
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return value
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint in (str, bool):
-        if isinstance(value, hint):
-            return value
-    elif origin is list:
-        if isinstance(value, list):
-            (item,) = typing.get_args(hint)
-            return [_check(kind, name, item, v) for v in value]
-    elif origin is dict:
-        if isinstance(value, dict):
-            key_t, val_t = typing.get_args(hint)
-            return {
-                _check(kind, name, key_t, k): _check(kind, name, val_t, v) for k, v in value.items()
-            }
-    elif origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            try:
-                return _check(kind, name, arg, value)
-            except ProtocolError:
-                continue
-    elif isinstance(hint, type) and hint in _BY_KIND.values():
-        return from_dict(value, hint)
-    raise ProtocolError(f"{kind}.{name}: expected {_type_name(hint)}, got {type(value).__name__}")
-
-
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint)
+def _nested(cls: type[Any], value: Any, where: str) -> Any:
+    """A message inside a message (``StatusReply``'s transcripts): decoded by kind."""
+    if cls not in _BY_KIND.values():
+        raise ProtocolError(f"{where}: expected {cls.__name__}, got {type(value).__name__}")
+    return from_dict(value, cls)
 
 
 def pack(topic: str, msg: Any) -> list[bytes]:

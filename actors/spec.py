@@ -11,7 +11,11 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from streamasr.actors.typed import from_table
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,9 @@ class ActorSpec:
             ``out``: the next stage's, which it connects to and rings).
         stream_id: the stream this actor serves.
         heartbeat_interval_s: seconds between heartbeats.
-        options: the actor's config sections as plain maps.
+        options: the actor's config sections (``source``, ``audio``, ...) as the plain maps of
+            their settings dataclasses, plus a few plan facts; read a section back with
+            :meth:`section`.
         log_level: Python logging level name.
     """
 
@@ -50,6 +56,15 @@ class ActorSpec:
     heartbeat_interval_s: float
     options: dict[str, Any] = field(default_factory=dict)
     log_level: str = "WARNING"
+
+    def section(self, name: str, cls: type[T]) -> T:
+        """The config section ``name`` as its settings dataclass ``cls``.
+
+        The same typed check the config loader ran (unknown keys, wrong types raise
+        :class:`~streamasr.actors.errors.ConfigError` naming ``name.<key>``); absent keys keep
+        the dataclass's defaults.
+        """
+        return from_table(cls, self.options.get(name, {}), name)
 
     def to_json(self) -> str:
         """Serialise to JSON."""

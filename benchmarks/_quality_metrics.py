@@ -1,7 +1,7 @@
 """Pure figures of ``bench_quality.py``: word normalisation, finals per reference unit, WER
 counts, and the partial-stability measures of one utterance's partials against its final.
 
-Text comparison goes through :func:`streamasr.actors.asr.wer.normalize_words` (lowercase,
+Text comparison goes through :func:`wer.normalize_words` (``benchmarks/wer.py``) (lowercase,
 punctuation dropped, digits as number words, British spellings as American), plus one rule
 of its own: ``and`` between ``hundred``/``thousand``/``million`` and a number word is
 dropped, so "three hundred and twelve", "three hundred twelve" and "312" compare equal.
@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from streamasr.actors.asr.wer import WerCounts, normalize_words, number_to_words, word_edits
+from wer import WerCounts, normalize_words, number_to_words, word_edits
 
 Event = dict[str, Any]
 
@@ -43,7 +42,7 @@ def words(text: str) -> list[str]:
 
 def counts(ref: str, hyp: str) -> WerCounts:
     """Word edits of ``hyp`` against ``ref`` after :func:`words` (the project's
-    :class:`~streamasr.actors.asr.wer.WerCounts`, summable)."""
+    :class:`~wer.WerCounts`, summable)."""
     r = words(ref)
     return WerCounts(word_edits(r, words(hyp)), len(r))
 

@@ -25,11 +25,12 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 import soxr
+from wer import WerCounts
 
 from streamasr.actors.asr.base import Recognizer
+from streamasr.actors.asr.decode import decode_all
 from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
-from streamasr.actors.asr.wer import WerCounts
 
 AUDIO_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio"
 
@@ -76,25 +77,7 @@ def load_pcm16k(path: Path) -> npt.NDArray[np.int16]:
 
 def decode_pcm(recognizer: Recognizer, pcm: npt.NDArray[np.int16], chunk: int) -> list[Result]:
     """Finals of ``pcm`` fed in chunks of ``chunk`` samples, flushed at the end."""
-    stream = recognizer.create_stream()
-    finals: list[Result] = []
-    for i in range(0, len(pcm), chunk):
-        stream.accept(pcm[i : i + chunk])
-        while True:
-            while stream.is_ready():
-                stream.step()
-            if not stream.is_endpoint():
-                break
-            final = stream.finalize()
-            if final is not None:
-                finals.append(final)
-    final = stream.finalize()
-    if final is not None:
-        finals.append(final)
-    close = getattr(stream, "close", None)
-    if close is not None:
-        close()
-    return finals
+    return decode_all(recognizer.create_stream(), pcm, chunk, close=True)
 
 
 def score(finals: list[Result], refs: list[RefUtterance], rate_hz: int) -> FileScore:

@@ -28,13 +28,14 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 import soxr
+from wer import WerCounts, normalize_words
 
+from streamasr.actors.asr.decode import decode_all
 from streamasr.actors.asr.pocketsphinx_backend import (
     PocketsphinxOptions,
     PocketsphinxRecognizer,
     PocketsphinxStream,
 )
-from streamasr.actors.asr.wer import WerCounts, normalize_words
 
 GRAMMAR = Path(__file__).resolve().parents[1] / "configs" / "commands.jsgf"
 RATE_HZ = 16000
@@ -101,16 +102,7 @@ def to_pcm(
 
 def decode(stream: PocketsphinxStream, pcm: npt.NDArray[np.int16]) -> str:
     """Text of all finals of ``pcm`` (the stream API in 100 ms chunks)."""
-    texts: list[str] = []
-    for i in range(0, len(pcm), CHUNK):
-        stream.accept(pcm[i : i + CHUNK])
-        while stream.is_ready():
-            stream.step()
-        if stream.is_endpoint() and (final := stream.finalize()) is not None:
-            texts.append(final.text)
-    if (final := stream.finalize()) is not None:
-        texts.append(final.text)
-    return " ".join(texts)
+    return " ".join(final.text for final in decode_all(stream, pcm, CHUNK))
 
 
 def run_one(rec: PocketsphinxRecognizer, pcm: npt.NDArray[np.int16], tally: Tally) -> str:

@@ -8,7 +8,7 @@ Usage::
 What is measured (every clock is ``time.time_ns()`` on this one machine):
 
 * **Gateway path.** ``streamasr-supervisor serve --finals fast`` on a private instance. For
-  each N, N :class:`~streamasr.actors.gateway_client.NativeClient` s in *one* asyncio loop in
+  each N, N :class:`~streamasr.actors.frontdoors.client.NativeClient` s in *one* asyncio loop in
   this process each send the same cut of conversation1 (16 kHz mono s16le) in 100 ms
   messages paced to absolute deadlines (client ``i`` starts ``i * 100 / N`` ms after client
   0, so the streams are not phase-locked). ``W_k`` is the wall clock just after message
@@ -79,7 +79,7 @@ from _common import (
     write_wav,
 )
 
-from streamasr.actors.gateway_client import NativeClient
+from streamasr.actors.frontdoors.client import NativeClient
 from streamasr.actors.messages import StatusRequest
 from streamasr.supervisor.client import request
 

@@ -48,8 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _quality_metrics as qm
 import speech_sets
 from _common import AUDIO_DIR, CONVERSATIONS, PipelineRun, cpu_model, load_average
-
-from streamasr.actors.asr.wer import WerCounts
+from wer import WerCounts
 
 SETS = ("conversations", "long_form", "noisy", "reverberant", "unseen", "real")
 #: Targets of the transcript-quality issue: pipeline WER / whole-file WER.
@@ -109,7 +108,7 @@ def whole_file(paths: Sequence[Path]) -> tuple[dict[Path, str], float]:
     text per path and the CPU seconds it took (this process)."""
     from faster_whisper import WhisperModel
 
-    from streamasr.actors.whisper.model_store import resolve_model
+    from streamasr.actors.refine.model_store import resolve_model
 
     model = WhisperModel(str(resolve_model("base")), device="cpu", compute_type="int8")
     out: dict[Path, str] = {}

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from wer import wer
 
-from streamasr.actors.asr.wer import wer
-from streamasr.actors.whisper.model_store import ensure_model
-from streamasr.actors.whisper.refiner import RefineOptions, WhisperRefiner
+from streamasr.actors.refine.model_store import ensure_model
+from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio"
 SR = 16_000

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from wer import WerCounts
 
-from streamasr.actors.asr.wer import WerCounts
-from streamasr.actors.whisper.refiner import RefineOptions, WhisperRefiner
+from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 NAMES = ("conversation1", "conversation2", "conversation3")

@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _wake_audio as wa
 
-from streamasr.actors.wake import Detection, WakeOptions, create_wake_engine
+from streamasr.actors.asr.decode import decode_all
+from streamasr.actors.wake.base import Detection, WakeOptions
+from streamasr.actors.wake.registry import create_wake_engine
 
 CHUNK = 1600  # samples: 100 ms chunks
 NOISE_LEVELS: tuple[tuple[str, float | None], ...] = (
@@ -170,15 +172,7 @@ def report_cpu(opts: WakeOptions) -> tuple[float, float]:
         _, ungated = run(replace(opts, vad_gate=False), pcm)
         stream = rec.create_stream()
         t0 = time.process_time()
-        for i in range(0, len(pcm), CHUNK):
-            stream.accept(pcm[i : i + CHUNK])
-            while True:
-                while stream.is_ready():
-                    stream.step()
-                if not stream.is_endpoint():
-                    break
-                stream.finalize()
-        stream.finalize()
+        decode_all(stream, pcm, CHUNK)
         lm = time.process_time() - t0
         stream.close()
         print(

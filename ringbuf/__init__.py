@@ -3,6 +3,9 @@
 Public API: :class:`Ring` (create/attach/write/read_into/zero-copy regions/seek/read_at),
 :class:`ReadResult`, :class:`LossRange`, :class:`RingStats`, :class:`RingError`, and the
 segment helpers :func:`list_segments`, :func:`remove_stale`, :data:`NAME_PREFIX`.
+
+The bottom layer: imports only numpy and the standard library; ``actors`` and ``supervisor``
+build on it.
 """
 
 from .errors import RingError, StreamAsrError

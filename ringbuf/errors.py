@@ -1,7 +1,9 @@
 """Exception hierarchy root shared by every streamasr package.
 
 ``ringbuf`` sits at the bottom of the dependency graph (``ringbuf`` <- ``actors`` <-
-``supervisor``), so the root class lives here and the other packages extend it.
+``supervisor``) and imports nothing of streamasr, so the root class lives here and the other
+packages extend it. Code above ``ringbuf`` imports the whole hierarchy from
+:mod:`streamasr.actors.errors`.
 """
 
 from __future__ import annotations

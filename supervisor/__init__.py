@@ -1,1 +1,4 @@
-"""streamasr supervisor: config, restart policy, process management and the CLI."""
+"""streamasr supervisor: config, plan, restart policy, process management, status and the CLI.
+
+The top layer: may import ``actors`` and ``ringbuf``; nothing imports it.
+"""

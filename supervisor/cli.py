@@ -20,6 +20,7 @@ import psutil
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import StreamAsrError
+from streamasr.actors.settings import SAMPLE
 from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
 from streamasr.supervisor.client import NotRunning, Subscriber, request
@@ -119,8 +120,8 @@ def _load_config(args: argparse.Namespace) -> Config:
             src["kind"] = "mic"
         elif args.source == "-":
             src["kind"] = "stdin"
-        elif args.source == config_mod.SAMPLE:
-            src.update(kind="file", path=config_mod.SAMPLE)
+        elif args.source == SAMPLE:
+            src.update(kind="file", path=SAMPLE)
         else:
             src.update(kind="file", path=str(Path(args.source).resolve()))
     for flag, key in (
@@ -291,7 +292,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """List audio input devices."""
-    from streamasr.actors.sources import list_input_devices
+    from streamasr.actors.capture.mic import list_input_devices
 
     devices = list_input_devices()
     if not devices:
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stream"]:
-        from streamasr.actors.gateway_client import stream_main
+        from streamasr.supervisor.stream_command import stream_main
 
         return stream_main(argv[1:])
     args = _parser().parse_args(argv)

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from streamasr.actors import messages as m
 from streamasr.ringbuf import Ring
 from streamasr.supervisor.config import Config
@@ -99,14 +97,7 @@ class DynamicStreams:
             (1,),
             rate,
         )
-        ring = Ring.create(
-            plan.name,
-            plan.capacity,
-            np.dtype(plan.dtype),
-            plan.frame_shape,
-            max_readers=2,
-            sample_rate_hz=rate,
-        )
+        ring = plan.create()
         # the decoders have not attached yet: hold their slots so a front door pacing itself
         # on the ring's room waits for them instead of overwriting the stream's first seconds
         ring.reserve_reader(PCM_READER_INFERENCE)

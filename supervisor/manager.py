@@ -20,7 +20,6 @@ from collections.abc import Callable
 from types import FrameType
 from typing import IO, Any
 
-import numpy as np
 import zmq
 
 from streamasr.actors import messages as m
@@ -28,6 +27,7 @@ from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.actors.spec import ActorSpec
 from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
+from streamasr.supervisor import restart_types as rt
 from streamasr.supervisor.adaptive import ChunkController
 from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
@@ -131,15 +131,7 @@ class Supervisor:
         if self.cfg.supervisor.hot_standby:
             self.standby = Standby("inference", plan.actor("inference"), self._popen)
         self.paths.pid_file.write_text(str(os.getpid()))
-        for r in plan.rings:
-            self.rings[r.name] = Ring.create(
-                r.name,
-                r.capacity,
-                np.dtype(r.dtype),
-                r.frame_shape,
-                max_readers=2,
-                sample_rate_hz=r.sample_rate_hz,
-            )
+        self.rings.update((r.name, r.create()) for r in plan.rings)
         return plan
 
     def _open_sockets(self) -> None:
@@ -178,10 +170,10 @@ class Supervisor:
         try:
             self._plan = self._prepare()
             self._open_sockets()
-            spec = rp.SupervisorSpec(
+            spec = rt.SupervisorSpec(
                 children=self._plan.children,
-                strategy=rp.Strategy(self.cfg.supervisor.strategy),
-                intensity=rp.Intensity(
+                strategy=rt.Strategy(self.cfg.supervisor.strategy),
+                intensity=rt.Intensity(
                     self.cfg.supervisor.max_restarts, self.cfg.supervisor.period_s
                 ),
             )
@@ -196,27 +188,27 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signal.Signals(signum).name
 
-    def _loop(self, state: rp.SupervisorState) -> int:
-        state = self._apply(state, rp.Start())
+    def _loop(self, state: rt.SupervisorState) -> int:
+        state = self._apply(state, rt.Start())
         next_status = time.monotonic()
         while True:
             if self._stop_signal is not None:
-                state = self._apply(state, rp.StopRequested(f"{self._stop_signal} received"))
+                state = self._apply(state, rt.StopRequested(f"{self._stop_signal} received"))
                 self._stop_signal = None
             state = self._reap(state)
             if self.standby is not None and state.all_ready_published:
                 self.standby.ensure()
-            if state.phase is rp.Phase.DONE:
+            if state.phase is rt.Phase.DONE:
                 return state.shutdown_exit_code or 0
             deadline = rp.next_deadline(state)
             wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
             if self.router.poll(int(wait * 1000)):
                 state = self._drain_router(state)
-            state = self._apply(state, rp.Tick())
-            if state.phase is rp.Phase.DONE:
+            state = self._apply(state, rt.Tick())
+            if state.phase is rt.Phase.DONE:
                 return state.shutdown_exit_code or 0
-            healthy = state.phase is rp.Phase.RUNNING and all(
-                c.state is rp.ChildState.RUNNING for c in state.children
+            healthy = state.phase is rt.Phase.RUNNING and all(
+                c.state is rt.ChildState.RUNNING for c in state.children
             )
             self.notifier.watchdog(healthy)
             if time.monotonic() >= next_status:
@@ -227,26 +219,26 @@ class Supervisor:
                 self._publish("status", m.StatusReply(self.status.build(state)))
             self._state = state
 
-    def _apply(self, state: rp.SupervisorState, event: rp.Event) -> rp.SupervisorState:
+    def _apply(self, state: rt.SupervisorState, event: rt.Event) -> rt.SupervisorState:
         """Feed one event to the policy and carry out its actions (recursively)."""
         self._state = state
         state, actions = rp.step(state, event, time.monotonic())
         for action in actions:
-            if isinstance(action, rp.Spawn):
+            if isinstance(action, rt.Spawn):
                 pid = self._spawn(action.id)
-                state = self._apply(state, rp.Spawned(action.id, pid))
-            elif isinstance(action, rp.Kill):
+                state = self._apply(state, rt.Spawned(action.id, pid))
+            elif isinstance(action, rt.Kill):
                 child = self.children.get(action.id)
                 if child is not None and child.proc.poll() is None:
                     child.proc.send_signal(action.signal)
-            elif isinstance(action, rp.Publish):
+            elif isinstance(action, rt.Publish):
                 self._notify_lifecycle(action.topic, dict(action.fields), state)
                 self._publish(
                     action.topic, m.Lifecycle(action.topic, dict(action.fields), time.time_ns())
                 )
-            elif isinstance(action, rp.Log):
+            elif isinstance(action, rt.Log):
                 log.log(action.level, "%s", action.message)
-            elif isinstance(action, rp.Shutdown):
+            elif isinstance(action, rt.Shutdown):
                 self.exit_reason = self._explain(action.reason)
         self._state = state
         return state
@@ -280,7 +272,7 @@ class Supervisor:
         )
 
     def _notify_lifecycle(
-        self, topic: str, fields: dict[str, Any], state: rp.SupervisorState
+        self, topic: str, fields: dict[str, Any], state: rt.SupervisorState
     ) -> None:
         if topic.endswith(".ready") and int(fields.get("incarnation") or 0) > 1:
             self._check_bridge(topic.split(".")[1], float(fields.get("startup_s") or 0.0))
@@ -311,14 +303,14 @@ class Supervisor:
                 ),
             )
 
-    def _reap(self, state: rp.SupervisorState) -> rp.SupervisorState:
+    def _reap(self, state: rt.SupervisorState) -> rt.SupervisorState:
         """Feed the policy an Exited event for every child process that has ended."""
         for actor_id, child in list(self.children.items()):
             rc = child.proc.poll()
             if rc is not None and not child.reaped:
                 child.reaped = True
                 state = self._end_owned_streams(state, actor_id)
-                state = self._apply(state, rp.Exited(actor_id, rc, child.proc.pid))
+                state = self._apply(state, rt.Exited(actor_id, rc, child.proc.pid))
         return state
 
     # ------------------------------------------------------------------ processes
@@ -358,7 +350,7 @@ class Supervisor:
             self.sink(topic, msg)
 
     # ------------------------------------------------------------------ messages
-    def _drain_router(self, state: rp.SupervisorState) -> rp.SupervisorState:
+    def _drain_router(self, state: rt.SupervisorState) -> rt.SupervisorState:
         for _ in range(1000):
             try:
                 frames = self.router.recv_multipart(zmq.NOBLOCK)
@@ -373,7 +365,7 @@ class Supervisor:
             state = self._handle(state, ident, msg)
         return state
 
-    def _handle(self, state: rp.SupervisorState, ident: bytes, msg: Any) -> rp.SupervisorState:
+    def _handle(self, state: rt.SupervisorState, ident: bytes, msg: Any) -> rt.SupervisorState:
         sender = ident.decode(errors="replace")
         if self.standby is not None and self.standby.owns(sender):
             self.standby.on_message(msg)
@@ -382,9 +374,9 @@ class Supervisor:
         child = self.children.get(sender)
         if isinstance(msg, m.Heartbeat) and child is not None:
             child.heartbeat = msg
-            return self._apply(state, rp.Heartbeat(sender, pid=msg.pid))
+            return self._apply(state, rt.Heartbeat(sender, pid=msg.pid))
         if isinstance(msg, m.Ready) and child is not None:
-            state = self._apply(state, rp.Ready(sender, msg.pid))
+            state = self._apply(state, rt.Ready(sender, msg.pid))
             self._on_ready(sender, state)
             return state
         if isinstance(msg, m.Transcript) and child is not None:
@@ -427,7 +419,7 @@ class Supervisor:
             )
         elif isinstance(msg, m.StopRequest):
             self.router.send_multipart([ident, *m.pack("stop", m.Stop("stopping"))])
-            return self._apply(state, rp.StopRequested(msg.reason))
+            return self._apply(state, rt.StopRequested(msg.reason))
         else:
             self._protocol_error("unexpected %s from %r", msg.KIND, sender[:32])
         return state
@@ -439,7 +431,7 @@ class Supervisor:
         if n <= 10 or n % 100 == 0:
             log.warning(fmt + " (%d protocol errors so far)", *args, n)
 
-    def _on_ready(self, actor_id: str, state: rp.SupervisorState) -> None:
+    def _on_ready(self, actor_id: str, state: rt.SupervisorState) -> None:
         """Re-send what a (re)started actor needs; start capture once all are Ready."""
         if self.dynamic is not None:
             self.dynamic.attach_all(actor_id)
@@ -453,7 +445,7 @@ class Supervisor:
         kind = self._plan.actor(actor_id).kind
         if self.chunk is not None and kind in ("capture", "feature"):
             self._send(actor_id, m.SetChunk(self.chunk.chunk_ms))
-        all_ready = all(c.state is rp.ChildState.RUNNING for c in state.children)
+        all_ready = all(c.state is rt.ChildState.RUNNING for c in state.children)
         if all_ready and not self._started:
             self._started = True
             for cap in self._plan.captures():
@@ -485,8 +477,8 @@ class Supervisor:
         return self._plan.chains.get(stream_id) or self.dynamic.chain(stream_id)
 
     def _on_eos(
-        self, state: rp.SupervisorState, sender: str, msg: m.EndOfStream
-    ) -> rp.SupervisorState:
+        self, state: rt.SupervisorState, sender: str, msg: m.EndOfStream
+    ) -> rt.SupervisorState:
         assert self._plan is not None and self.dynamic is not None
         chain = self._chain(msg.stream_id)
         if chain is None or sender not in chain:
@@ -511,10 +503,10 @@ class Supervisor:
             return state
         self._ended.add(msg.stream_id)
         if self.exit_on_eos and self._ended >= set(self._plan.chains):
-            return self._apply(state, rp.StopRequested("source ended"))
+            return self._apply(state, rt.StopRequested("source ended"))
         return state
 
-    def _end_owned_streams(self, state: rp.SupervisorState, owner: str) -> rp.SupervisorState:
+    def _end_owned_streams(self, state: rt.SupervisorState, owner: str) -> rt.SupervisorState:
         """A front door died: end its streams at what their rings hold."""
         if self.dynamic is None:
             return state

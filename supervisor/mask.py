@@ -20,14 +20,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.whisper.agreement import normalise
-
-if TYPE_CHECKING:
-    from streamasr.supervisor.config import Config
+from streamasr.actors.refine.agreement import normalise
+from streamasr.actors.settings import InferenceConfig
+from streamasr.actors.wake.settings import WakeConfig
 
 __all__ = ["DEFAULT_MASK_WORDS", "DisplayConfig", "WordMask", "command_words"]
 
@@ -116,7 +115,22 @@ class WordMask:
         return entry
 
 
-def command_words(cfg: Config) -> frozenset[str]:
+class Grammars(Protocol):
+    """The sections :func:`command_words` reads (a :class:`~streamasr.supervisor.config.Config`
+    has them; the config module imports this one, so this one does not import it)."""
+
+    @property
+    def wake(self) -> WakeConfig:
+        """``[wake]``."""
+        ...
+
+    @property
+    def inference(self) -> InferenceConfig:
+        """``[inference]``."""
+        ...
+
+
+def command_words(cfg: Grammars) -> frozenset[str]:
     """The words of the command grammars ``cfg`` configures (``[wake] grammar`` /
     ``commands``, ``[inference.pocketsphinx] grammar_path`` / ``commands``), normalised.
 

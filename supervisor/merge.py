@@ -14,7 +14,7 @@ as they come, a display would swap whole hypotheses that disagree ("Set a timer 
   grows with the first pass's new words instead of switching back to the first pass's
   hypothesis. So the source of an utterance's partials switches at most once, 1 -> 2.
 * Words are *committed* by local agreement over the Whisper partials' texts (the rule of
-  :mod:`streamasr.actors.whisper.agreement`, which the refine actor applies to its runs:
+  :mod:`streamasr.actors.refine.agreement`, which the refine actor applies to its runs:
   fed the texts it sends, it commits the same words) and never retracted: each partial
   begins with the committed words of the one before.
 * A provisional final (the first pass's endpoint) of an utterance that had Whisper partials
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamasr.actors import messages as m
-from streamasr.actors.whisper.agreement import LocalAgreement, normalise
+from streamasr.actors.refine.agreement import LocalAgreement, normalise
 
 __all__ = ["MAX_OVERLAP_WORDS", "PartialMerger", "skip_overlap", "tail_start"]
 
@@ -103,7 +103,7 @@ def tail_start(second: Sequence[str], first_count: int, first: Sequence[str]) ->
 def skip_overlap(second: Sequence[str], first: Sequence[str], start: int) -> int:
     """``start`` (capped at ``len(first)``), moved past the words of ``first`` from there
     that repeat the last words of ``second`` (at most :data:`MAX_OVERLAP_WORDS`, compared
-    with :func:`~streamasr.actors.whisper.agreement.normalise`)."""
+    with :func:`~streamasr.actors.refine.agreement.normalise`)."""
     start = min(len(first), max(0, start))
     rest = [normalise(w) for w in first[start:]]
     last = [normalise(w) for w in second]

@@ -12,18 +12,21 @@ several, ``capture-<stream>`` / ``feature-<stream>``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
-from streamasr.actors.sources import SourceFormat, probe_source
+from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.capture.sources import probe_source
+from streamasr.actors.settings import SourceConfig
 from streamasr.actors.spec import ActorSpec, RingRef
-from streamasr.supervisor.config import Config, SourceConfig
+from streamasr.actors.typed import table_of
+from streamasr.ringbuf import Ring
+from streamasr.supervisor.config import Config
 from streamasr.supervisor.paths import InstancePaths
-from streamasr.supervisor.restart_policy import ChildSpec
+from streamasr.supervisor.restart_types import ChildSpec
 
 #: Reader slots of the PCM ring: inference, refine.
 PCM_READER_INFERENCE, PCM_READER_REFINE = 0, 1
@@ -40,6 +43,17 @@ class RingPlan:
     frame_shape: tuple[int, ...]
     sample_rate_hz: int
     dtype: str = "float32"
+
+    def create(self) -> Ring:
+        """Create the ring's segment (the supervisor owns it and unlinks it at the end)."""
+        return Ring.create(
+            self.name,
+            self.capacity,
+            np.dtype(self.dtype),
+            self.frame_shape,
+            max_readers=2,
+            sample_rate_hz=self.sample_rate_hz,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +155,6 @@ def build(
     inf_bells: dict[str, dict[str, str]] = {w: {} for w in workers}
     ref_rings: dict[str, RingRef] = {}
     chains: dict[str, tuple[str, ...]] = {}
-    audio_opts = dataclasses.asdict(cfg.audio)
     for i, src in enumerate(sources):
         sid, fmt = src.stream_id, formats[src.stream_id]
         worker = workers[i % len(workers)]
@@ -164,7 +177,6 @@ def build(
         rings += [audio, pcm]
         cap_id = "capture" if single else f"capture-{sid}"
         feat_id = "feature" if single else f"feature-{sid}"
-        src_opts = dataclasses.asdict(src)
         actors.append(
             ctx.spec(
                 cap_id,
@@ -172,7 +184,7 @@ def build(
                 sid,
                 {"out": RingRef(audio.name)},
                 {"out": paths.bell(f"{sid}-audio", 0)},
-                {"source": src_opts, "audio": audio_opts},
+                sections(cfg, "audio", source=src),
             )
         )
         actors.append(
@@ -182,11 +194,7 @@ def build(
                 sid,
                 {"in": RingRef(audio.name, 0), "out": RingRef(pcm.name)},
                 {"in": paths.bell(f"{sid}-audio", 0), "out": paths.bell(f"{sid}-pcm", 0)},
-                {
-                    "source": src_opts,
-                    "audio": audio_opts,
-                    "feature": dataclasses.asdict(cfg.feature),
-                },
+                sections(cfg, "audio", "feature", source=src),
             )
         )
         inf_rings[worker][f"in:{sid}"] = RingRef(pcm.name, PCM_READER_INFERENCE)
@@ -204,10 +212,7 @@ def build(
                 rings_of,
                 inf_bells[worker],
                 {
-                    "inference": dataclasses.asdict(cfg.inference),
-                    "refine": dataclasses.asdict(cfg.refine),
-                    "audio": audio_opts,
-                    "wake": dataclasses.asdict(cfg.wake),
+                    **sections(cfg, "inference", "refine", "audio", "wake"),
                     "wake_streams": gated_streams(cfg),
                 },
             )
@@ -220,14 +225,12 @@ def build(
                 first,
                 ref_rings,
                 {},
-                {"refine": dataclasses.asdict(cfg.refine), "deadline": has_deadline(cfg)},
+                {**sections(cfg, "refine"), "deadline": has_deadline(cfg)},
             )
         )
         chains = {sid: (*chain, "refine") for sid, chain in chains.items()}
     front: dict[str, Any] = {
-        "audio": audio_opts,
-        "wake": dataclasses.asdict(cfg.wake),
-        "refine": dataclasses.asdict(cfg.refine),
+        **sections(cfg, "audio", "wake", "refine"),
         "events_endpoint": paths.events,
     }
     if cfg.gateway.enabled:
@@ -238,7 +241,7 @@ def build(
                 "",
                 {},
                 {},
-                {**front, "gateway": dataclasses.asdict(cfg.gateway)},
+                {**front, **sections(cfg, "gateway")},
             )
         )
     if cfg.wyoming.enabled:
@@ -249,7 +252,7 @@ def build(
                 "",
                 {},
                 {},
-                {**front, "wyoming": dataclasses.asdict(cfg.wyoming)},
+                {**front, **sections(cfg, "wyoming")},
             )
         )
     sup = cfg.supervisor
@@ -266,6 +269,13 @@ def build(
     return Plan(
         formats=formats, rings=tuple(rings), actors=tuple(actors), children=children, chains=chains
     )
+
+
+def sections(cfg: Config, *names: str, **given: Any) -> dict[str, Any]:
+    """Spec options: the config sections ``names`` (and ``given`` ones, e.g. one stream's
+    ``source``) as the plain maps an actor reads back with :meth:`ActorSpec.section`."""
+    chosen = {name: getattr(cfg, name) for name in names} | given
+    return {name: table_of(section) for name, section in chosen.items()}
 
 
 def has_deadline(cfg: Config) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from streamasr.actors import messages as m
+from streamasr.actors.settings import SourceConfig
 from streamasr.actors.spec import ActorSpec
 
 __all__ = ["Child", "actor_env", "popen_actor", "read_log_tail"]
@@ -44,7 +45,7 @@ def popen_actor(spec: ActorSpec, spec_path: Path, log: IO[bytes] | None) -> subp
     (None: inherited).
     """
     spec.write(spec_path)
-    reads_stdin = spec.kind == "capture" and spec.options["source"]["kind"] == "stdin"
+    reads_stdin = spec.kind == "capture" and spec.section("source", SourceConfig).kind == "stdin"
     return subprocess.Popen(
         [sys.executable, "-m", "streamasr.actors", str(spec_path)],
         stdin=None if reads_stdin else subprocess.DEVNULL,

@@ -31,6 +31,9 @@ Lifecycle events are :class:`Publish` actions with topics ``actor.<id>.<event>``
 ``ready``, ``exited``, ``restarted``, ``hung``, ``ready_timeout``, ``stopping``, ``killed``,
 ``lost``, ``gave_up``, ``format_changed``) and ``supervisor.<event>`` (``ready``, ``stopping``,
 ``shutdown``).
+
+The states, events, actions and specs it steps over are plain data in
+:mod:`streamasr.supervisor.restart_types`; import them from there.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from streamasr.supervisor.restart_types import (
     EXIT_GAVE_UP,
     EXIT_OK,
     Action,
-    ChildSpec,
     ChildState,
     ChildStatus,
     Event,
@@ -55,13 +57,11 @@ from streamasr.supervisor.restart_types import (
     FormatChanged,
     Heartbeat,
     HeartbeatMissed,
-    Intensity,
     Kill,
     Log,
     Phase,
     Publish,
     Ready,
-    RestartType,
     Shutdown,
     Spawn,
     Spawned,
@@ -73,40 +73,7 @@ from streamasr.supervisor.restart_types import (
     Tick,
 )
 
-__all__ = [
-    "EXIT_CONFIG",
-    "EXIT_GAVE_UP",
-    "EXIT_OK",
-    "Action",
-    "ChildSpec",
-    "ChildState",
-    "ChildStatus",
-    "Event",
-    "Exited",
-    "FieldValue",
-    "FormatChanged",
-    "Heartbeat",
-    "HeartbeatMissed",
-    "Intensity",
-    "Kill",
-    "Log",
-    "Phase",
-    "Publish",
-    "Ready",
-    "RestartType",
-    "Shutdown",
-    "Spawn",
-    "Spawned",
-    "Start",
-    "StopRequested",
-    "Strategy",
-    "SupervisorSpec",
-    "SupervisorState",
-    "Tick",
-    "initial_state",
-    "next_deadline",
-    "step",
-]
+__all__ = ["initial_state", "next_deadline", "step"]
 
 _ALIVE = (ChildState.STARTING, ChildState.RUNNING)
 

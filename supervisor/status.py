@@ -8,26 +8,98 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from streamasr.actors import messages as m
 from streamasr.ringbuf import Ring
-from streamasr.supervisor import restart_policy as rp
+from streamasr.supervisor import restart_types as rt
+from streamasr.supervisor.adaptive import ChunkController
+from streamasr.supervisor.config import Config
+from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.latency import LatencyWindow
-from streamasr.supervisor.plan import RingPlan
-
-if TYPE_CHECKING:
-    from streamasr.supervisor.manager import Supervisor
-    from streamasr.supervisor.plan import Plan
+from streamasr.supervisor.paths import InstancePaths
+from streamasr.supervisor.plan import Plan, RingPlan
+from streamasr.supervisor.processes import Child
+from streamasr.supervisor.standby import Standby
+from streamasr.supervisor.streams import StreamBook
 
 #: Seconds of latency samples the status percentiles cover (sliding window).
 LATENCY_WINDOW_S = 60.0
 
 
+class Observed(Protocol):
+    """What the status view reads of the pipeline it reports on (read-only).
+
+    :class:`~streamasr.supervisor.manager.Supervisor` satisfies it; status never imports the
+    supervisor, so the view cannot reach further into its owner than these names.
+    """
+
+    @property
+    def cfg(self) -> Config:
+        """The running configuration."""
+        ...
+
+    @property
+    def paths(self) -> InstancePaths:
+        """The instance's name and runtime paths."""
+        ...
+
+    @property
+    def children(self) -> Mapping[str, Child]:
+        """Actor id -> its process (last heartbeat, errors)."""
+        ...
+
+    @property
+    def rings(self) -> Mapping[str, Ring]:
+        """Segment name -> the planned rings, attached."""
+        ...
+
+    @property
+    def dynamic(self) -> DynamicStreams | None:
+        """Streams the front doors opened at run time (None: no front door)."""
+        ...
+
+    @property
+    def chunk(self) -> ChunkController | None:
+        """The adaptive chunk controller (None: fixed chunk)."""
+        ...
+
+    @property
+    def standby(self) -> Standby | None:
+        """The hot standby (None: off)."""
+        ...
+
+    @property
+    def book(self) -> StreamBook:
+        """Per-stream transcript counters."""
+        ...
+
+    @property
+    def gaps(self) -> Mapping[str, Sequence[m.Gap]]:
+        """Stream id -> the capture gaps reported so far."""
+        ...
+
+    @property
+    def restart_s(self) -> Mapping[str, float]:
+        """Actor id -> its last restart's duration (seconds)."""
+        ...
+
+    @property
+    def bridge_warnings(self) -> int:
+        """Restarts longer than the rings could bridge."""
+        ...
+
+    @property
+    def protocol_errors(self) -> int:
+        """Malformed messages dropped."""
+        ...
+
+
 class StatusBuilder:
     """Collects latency observations and renders the status map."""
 
-    def __init__(self, sup: Supervisor, plan: Plan) -> None:
+    def __init__(self, sup: Observed, plan: Plan) -> None:
         """Report on ``sup`` running ``plan``."""
         self._sup = sup
         self._plan = plan
@@ -35,10 +107,10 @@ class StatusBuilder:
         self._lat = LatencyWindow(LATENCY_WINDOW_S)
         self._budget_s = sup.cfg.audio.latency_budget_ms / 1000.0
 
-    def summary(self, state: rp.SupervisorState) -> str:
+    def summary(self, state: rt.SupervisorState) -> str:
         """The one-line status for systemd (actors running, streams, finals, restarts)."""
         sup = self._sup
-        running = sum(c.state is rp.ChildState.RUNNING for c in state.children)
+        running = sum(c.state is rt.ChildState.RUNNING for c in state.children)
         restarts = sum(max(0, c.incarnation - 1) for c in state.children)
         finals = sum(c["finals"] for c in sup.book.counters().values())
         streams = len(sup.cfg.sources()) + (len(sup.dynamic.streams) if sup.dynamic else 0)
@@ -84,7 +156,7 @@ class StatusBuilder:
             for key, p in sorted(self._lat.summary(budget).items())
         }
 
-    def build(self, state: rp.SupervisorState) -> dict[str, Any]:
+    def build(self, state: rt.SupervisorState) -> dict[str, Any]:
         """The status map."""
         sup = self._sup
         actors = []
@@ -144,7 +216,7 @@ class StatusBuilder:
         }
 
 
-def _standby_status(sup: Supervisor) -> dict[str, Any]:
+def _standby_status(sup: Observed) -> dict[str, Any]:
     """The hot standby: its process, whether it is warm, how often it took over."""
     if sup.standby is None:
         return {}

@@ -16,11 +16,13 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -31,8 +33,7 @@ from typing import IO, Any
 
 import psutil
 import pytest
-
-from streamasr.actors.asr.wer import wer
+from wer import wer
 
 #: Repository root (``tests/``'s parent); the shared test audio lives beside it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -303,6 +304,22 @@ class EventReader:
     def stderr(self) -> str:
         """The process's stderr (its last 2000 lines; complete after :meth:`finish`)."""
         return self._stderr.text(wait_s=10.0 if self.proc.poll() is not None else 0.0)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def healthy(port: int) -> bool:
+    """Whether the gateway on ``port`` answers ``/healthz`` with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return int(r.status) == 200
+    except OSError:
+        return False
 
 
 def pid_gone(pid: int) -> bool:

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from streamasr.actors.asr.types import Result
 
-__all__ = ["InputKind", "Recognizer", "RecognizerStream"]
+__all__ = ["InputKind", "Recognizer", "RecognizerStream", "close_decoder"]
 
 InputKind = Literal["pcm_s16", "features"]
 
@@ -101,3 +101,10 @@ class Recognizer(Protocol):
     def warm_up(self) -> None:
         """Decode about 1 s of synthetic input so the first real result pays no cold start."""
         ...
+
+
+def close_decoder(decoder: RecognizerStream) -> None:
+    """Return a decoder's resources to its engine (backends that pool them have close())."""
+    close = getattr(decoder, "close", None)
+    if callable(close):
+        close()

@@ -10,48 +10,25 @@ import time.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
+import importlib.util
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from streamasr.actors.asr.base import Recognizer
 from streamasr.actors.errors import ConfigError
+from streamasr.actors.typed import fields_of
 
-__all__ = ["BACKENDS", "create_recognizer", "options_from_mapping"]
+__all__ = ["BACKENDS", "NO_TORCH_MSG", "check_torch", "create_recognizer", "options_from_mapping"]
+
+#: The one-line error when the torch backend is chosen without the optional extra.
+NO_TORCH_MSG = (
+    "inference.backend: 'torch' needs PyTorch, which is not installed: "
+    "pip install 'streamasr[torch]'"
+)
 
 BACKENDS = ("pocketsphinx", "torch")
 
 T = TypeVar("T")
-
-
-def _check_scalar(path: str, value: object, expected: type) -> object:
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is not bool and isinstance(value, bool):
-        raise ConfigError(f"{path}: expected {expected.__name__}, got bool")
-    if not isinstance(value, expected):
-        raise ConfigError(f"{path}: expected {expected.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _coerce(path: str, value: object, hint: Any) -> object:
-    """``value`` checked (and int -> float widened) against a field's type hint."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(path, value, inner[0]) if len(inner) == 1 else value
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
-        item = typing.get_args(hint)[0]
-        return tuple(_coerce(f"{path}[{i}]", v, item) for i, v in enumerate(value))
-    if hint in (int, float, bool, str):
-        return _check_scalar(path, value, hint)
-    return value
 
 
 def options_from_mapping(cls: type[T], table: Mapping[str, object], prefix: str) -> T:
@@ -62,13 +39,7 @@ def options_from_mapping(cls: type[T], table: Mapping[str, object], prefix: str)
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    kwargs: dict[str, object] = {}
-    for key, value in table.items():
-        if key not in names:
-            raise ConfigError(f"{prefix}.{key}: unknown key")
-        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+    kwargs = fields_of(cls, dict(table), prefix)
     try:
         return cls(**kwargs)
     except ConfigError as exc:
@@ -94,7 +65,27 @@ def create_recognizer(
 
         return PocketsphinxRecognizer(options_from_mapping(PocketsphinxOptions, options, path))
     if backend == "torch":
-        from streamasr.actors.asr.torch_backend import TorchCtcOptions, TorchCtcRecognizer
+        check_torch()
+        try:
+            from streamasr.actors.asr.torch_backend import TorchCtcOptions, TorchCtcRecognizer
+        except ImportError as exc:
+            if exc.name != "torch":
+                raise
+            raise ConfigError(NO_TORCH_MSG) from None
 
         return TorchCtcRecognizer(options_from_mapping(TorchCtcOptions, options, path))
     raise ConfigError(f"{prefix}.backend: unknown backend {backend!r} (expected one of {BACKENDS})")
+
+
+def check_torch() -> None:
+    """Raise ConfigError naming ``pip install 'streamasr[torch]'`` unless PyTorch is installed.
+
+    The torch backend is an optional extra; an inference process that is asked for it without
+    the extra fails before Ready with this one line (a configuration error, no restart loop).
+    """
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation
+        found = False
+    if not found:
+        raise ConfigError(NO_TORCH_MSG)

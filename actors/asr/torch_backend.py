@@ -20,6 +20,10 @@ INT8: with ``quantize_int8`` the loaded TorchScript module is quantized in graph
 methods such as ``initial_state`` are taken from the unquantized module) and only linear layers;
 TorchScript LSTMs stay float.  For LSTM quantization call :func:`quantize_module` on the eager
 module *before* ``torch.jit.script`` and ship that file.
+
+PyTorch is the optional extra ``streamasr[torch]``; the default pipeline never imports this
+module. :func:`streamasr.actors.asr.registry.create_recognizer` turns a missing PyTorch into a
+one-line :class:`~streamasr.actors.errors.ConfigError` naming the extra.
 """
 
 from __future__ import annotations

@@ -1,27 +1,4 @@
-"""Wake-word detection: a cheap keyphrase spotter that gates recognition per stream.
+"""Wake-word engine library: a keyphrase spotter (``registry.create_wake_engine``) gating streams.
 
-``create_wake_engine("pocketsphinx", WakeOptions())`` loads the engine once per process;
-``engine.create_detector(start_frame)`` gives each stream its own :class:`WakeDetector`.
+May import the shared ``errors`` and ``typed`` modules and the ``asr`` library; no stage.
 """
-
-from __future__ import annotations
-
-from streamasr.actors.wake.base import (
-    DEFAULT_THRESHOLDS,
-    FALLBACK_THRESHOLD,
-    Detection,
-    WakeDetector,
-    WakeEngine,
-    WakeOptions,
-    create_wake_engine,
-)
-
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "FALLBACK_THRESHOLD",
-    "Detection",
-    "WakeDetector",
-    "WakeEngine",
-    "WakeOptions",
-    "create_wake_engine",
-]

@@ -26,7 +26,6 @@ __all__ = [
     "WakeDetector",
     "WakeEngine",
     "WakeOptions",
-    "create_wake_engine",
     "dictionary_words",
 ]
 
@@ -203,13 +202,3 @@ class WakeEngine(Protocol):
     def warm_up(self) -> None:
         """Run a little audio through a detector so the first real chunk is not cold."""
         ...
-
-
-def create_wake_engine(engine: str, options: WakeOptions) -> WakeEngine:
-    """Load the wake engine named ``engine`` (``"pocketsphinx"``); ConfigError if unknown."""
-    if engine == "pocketsphinx":
-        from streamasr.actors.wake.pocketsphinx_kws import PocketsphinxKwsEngine
-
-        loaded: WakeEngine = PocketsphinxKwsEngine(options)
-        return loaded
-    raise ConfigError(f"wake.engine: unknown engine {engine!r} (known: 'pocketsphinx')")

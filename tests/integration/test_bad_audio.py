@@ -11,7 +11,7 @@ import soundfile as sf
 from conftest import EventReader, Instance, last_finals, wait_until
 
 from streamasr.actors import messages as m
-from streamasr.actors.sources import sample_path
+from streamasr.actors.capture.sources import sample_path
 from streamasr.supervisor.client import Subscriber
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

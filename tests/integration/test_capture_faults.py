@@ -6,7 +6,7 @@ through the capture actor's microphone code path; ``<runtime_dir>/fault-<capture
 holding a number of seconds takes it down for that long. The clip is conversation1 with a
 longer pause after the first utterance, so an outage started at the first final lands in
 the pause and every later utterance is intact. The frames lost are filled with comfort noise
-(see ``streamasr.actors.capture``), so the later utterances are segmented as without a gap.
+(see ``streamasr.actors.capture.actor``), so the later utterances are segmented as without a gap.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import psutil
 import pytest
 import soundfile as sf
 from numpy.typing import NDArray
+from wer import WerCounts
 
 from streamasr.actors import messages as m
-from streamasr.actors.asr.wer import WerCounts
 from streamasr.ringbuf import Ring
 from streamasr.supervisor.client import NotRunning, Subscriber, request
 

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
-from conftest import EventReader, Instance
+from conftest import EventReader, Instance, free_port
 
 from streamasr.actors import messages as m
 from streamasr.supervisor.client import Subscriber
 from streamasr.supervisor.curve import keygen
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_known_key_gets_transcripts_unknown_and_plain_get_nothing(instance: Instance) -> None:
@@ -30,7 +23,7 @@ def test_known_key_gets_transcripts_unknown_and_plain_get_nothing(instance: Inst
     clients.mkdir()
     alice_public.rename(clients / alice_public.name)
     server_public = keys / "server.key"
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
     instance.write_config(
         f'[events]\ntcp = "{endpoint}"\ncurve_secret = "{server_secret}"\n'
         f'curve_clients = "{clients}"\n[refine]\nfinals = "fast"\n'

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,6 +27,7 @@ from conftest import (
     PipeTail,
     audio_file,
     cut_conversation,
+    free_port,
     instance_scope,
     kill_group,
     last_finals,
@@ -39,16 +39,9 @@ from conftest import wer_of as wer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamasr.actors.gateway_client import classic_client, stream_file, vosk_client
+from streamasr.actors.frontdoors.client import classic_client, stream_file, vosk_client
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http_get(url: str, token: str = "") -> tuple[int, str]:

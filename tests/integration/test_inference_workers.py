@@ -6,15 +6,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EventReader, Instance, cut_conversation, stop_pipeline, wait_until, wer_of
+from conftest import (
+    EventReader,
+    Instance,
+    cut_conversation,
+    free_port,
+    healthy,
+    stop_pipeline,
+    wait_until,
+    wer_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -70,27 +77,17 @@ def test_two_workers_each_decode_their_stream_and_survive_a_kill(
         assert wer_of(refs[sid], texts) <= FIRST_PASS_WER, (sid, texts)
 
 
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return int(r.status) == 200
-    except OSError:
-        return False
-
-
 def test_run_time_streams_go_to_the_least_loaded_worker(instance: Instance, tmp_path: Path) -> None:
     """Two gateway clients at once: one stream per worker, each transcribed."""
     tables, refs = streams_config(tmp_path, realtime=True)
     del tables
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     instance.write_config("[inference]\nworkers = 2\n")
     serve = instance.popen(
         "serve", "-c", str(instance.config), "--port", str(port), "--finals", "fast", "--quiet"
     )
     try:
-        wait_until(lambda: _healthy(port), 90, "the gateway's /healthz")
+        wait_until(lambda: healthy(port), 90, "the gateway's /healthz")
         url = f"ws://127.0.0.1:{port}/v1/stream"
         clients = {
             sid: subprocess.Popen(

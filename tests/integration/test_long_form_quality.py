@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from conftest import audio_file, instance_scope, parse_events
+from wer import WerCounts
 
 from benchmarks import speech_sets as ss
-from streamasr.actors.asr.wer import WerCounts
 
 pytestmark = [
     pytest.mark.slow,
@@ -71,7 +71,7 @@ def whole_file() -> Iterator[Any]:
     """faster-whisper's ``transcribe`` with its defaults (beam 5) and the shipped weights."""
     from faster_whisper import WhisperModel
 
-    from streamasr.actors.whisper.model_store import resolve_model
+    from streamasr.actors.refine.model_store import resolve_model
 
     model = WhisperModel(str(resolve_model("base")), device="cpu", compute_type="int8")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from conftest import (
     CliResult,
     Instance,
     audio_file,
+    free_port,
     instance_scope,
     last_finals,
     parse_events,
@@ -63,13 +63,6 @@ class Runs:
     meeting: list[dict[str, Any]]
     alone: dict[str, list[dict[str, Any]]]
     config: Path
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def transcript(inst: Instance, *args: str, stdin: bytes | None = None) -> CliResult:

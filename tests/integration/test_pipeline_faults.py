@@ -23,8 +23,8 @@ from conftest import (
     pid_gone,
     wait_until,
 )
+from wer import normalize_words, word_edits
 
-from streamasr.actors.asr.wer import normalize_words, word_edits
 from streamasr.supervisor.client import Subscriber
 
 pytestmark = pytest.mark.slow

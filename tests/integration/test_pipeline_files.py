@@ -1,7 +1,7 @@
 """End-to-end runs of ``streamasr-supervisor up`` on the shared conversations: real
 processes, rings, sockets and models. Each run is leak-checked when it ends.
 
-Measured on the 2-core dev box (WER after ``streamasr.actors.asr.wer`` normalisation):
+Measured on the 2-core dev box (WER after ``benchmarks/wer.py`` normalisation):
 accurate finals (Whisper base, short window, two views) conversation1 0.02, conversation2
 0.08, conversation3 0.04 (24 utterances: 0.048, no fallbacks); first pass (PocketSphinx)
 0.127 / 0.200 / 0.128; conversation1_8k accurate 0.00; 48 kHz stereo and stdin runs equal
@@ -25,8 +25,7 @@ from conftest import (
     read_tsv,
     wer_of,
 )
-
-from streamasr.actors.asr.wer import WerCounts
+from wer import WerCounts
 
 pytestmark = pytest.mark.slow
 
@@ -211,7 +210,7 @@ def test_raw_pcm_on_stdin_gives_the_same_finals(runs: Runs) -> None:
 
 @pytest.mark.timeout(120)
 def test_bundled_sample() -> None:
-    from streamasr.actors.sources import sample_path
+    from streamasr.actors.capture.sources import sample_path
 
     reference = sample_path().with_suffix(".txt").read_text()
     events = run_up("--source", "sample", "--fast")

@@ -14,12 +14,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,8 @@ from conftest import (
     Instance,
     PipeTail,
     audio_file,
+    free_port,
+    healthy,
     instance_scope,
     kill_group,
     parse_events,
@@ -71,31 +71,17 @@ class Gateway:
     url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return int(r.status) == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[Gateway]:
     """``serve --finals fast`` on a free port, until the module's tests are done."""
     with instance_scope() as inst:
-        port = _free_port()
+        port = free_port()
         proc = inst.popen(
             "serve", "-c", str(inst.config), "--port", str(port), "--finals", "fast", "--quiet"
         )
         tails = (PipeTail(proc.stdout, lines=10), PipeTail(proc.stderr))  # drained throughout
         deadline = time.monotonic() + 90
-        while not _healthy(port):
+        while not healthy(port):
             if proc.poll() is not None:
                 err = tails[1].text(wait_s=5.0)
                 pytest.fail(f"serve exited {proc.returncode}: {err[-2000:]}")

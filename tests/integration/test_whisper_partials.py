@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 from conftest import EventReader, Instance, audio_file, read_tsv, wait_until
+from wer import wer
 
-from streamasr.actors.asr.wer import wer
-from streamasr.actors.whisper.agreement import normalise
+from streamasr.actors.refine.agreement import normalise
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -8,7 +8,6 @@ backpressure paces them); transcripts are scored against the ``.tsv`` references
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +17,15 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import Instance, PipeTail, audio_file, instance_scope, read_tsv, stop_pipeline
+from conftest import (
+    Instance,
+    PipeTail,
+    audio_file,
+    free_port,
+    instance_scope,
+    read_tsv,
+    stop_pipeline,
+)
 from conftest import wer_of as wer
 from numpy.typing import NDArray
 from synth import needs_flite, say, silence
@@ -32,20 +39,13 @@ from wyoming.ping import Ping
 from wyoming.wake import Detect, Detection
 
 from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.wyoming_server import pcm_to_float
+from streamasr.actors.frontdoors.wyoming import pcm_to_float
 
 pytestmark = pytest.mark.timeout(240)
 
 #: The issue's bound on the transcript's word error rate with accurate finals.
 WER_BOUND = 0.15
 READ_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import soxr
 
+from streamasr.actors.asr.decode import decode_all
 from streamasr.actors.asr.grammar import (
     check_words,
     jsgf_from_phrases,
@@ -48,16 +49,7 @@ def say(text: str, tmp_path: Path, voice: str = "slt") -> npt.NDArray[np.int16]:
 
 
 def decode(stream: PocketsphinxStream, pcm: npt.NDArray[np.int16]) -> list[Result]:
-    finals: list[Result] = []
-    for i in range(0, len(pcm), 1600):
-        stream.accept(pcm[i : i + 1600])
-        while stream.is_ready():
-            stream.step()
-        if stream.is_endpoint() and (final := stream.finalize()) is not None:
-            finals.append(final)
-    if (final := stream.finalize()) is not None:
-        finals.append(final)
-    return finals
+    return decode_all(stream, pcm, 1600)
 
 
 @pytest.fixture(scope="module")

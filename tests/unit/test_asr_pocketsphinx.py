@@ -11,8 +11,10 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 import soxr
+from wer import WerCounts, word_edits
 
 from streamasr.actors.asr.base import Recognizer, RecognizerStream
+from streamasr.actors.asr.decode import decode_all, endpoints
 from streamasr.actors.asr.pocketsphinx_backend import (
     PocketsphinxOptions,
     PocketsphinxRecognizer,
@@ -20,7 +22,6 @@ from streamasr.actors.asr.pocketsphinx_backend import (
 )
 from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.asr.types import Result
-from streamasr.actors.asr.wer import WerCounts, word_edits
 from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
@@ -47,24 +48,6 @@ def refs(name: str) -> list[tuple[float, float, str]]:
         ]
 
 
-def decode(stream: RecognizerStream, pcm: npt.NDArray[np.int16], chunk: int) -> list[Result]:
-    finals: list[Result] = []
-    for i in range(0, len(pcm), chunk):
-        stream.accept(pcm[i : i + chunk])
-        while True:
-            while stream.is_ready():
-                stream.step()
-            if not stream.is_endpoint():
-                break
-            final = stream.finalize()
-            if final is not None:
-                finals.append(final)
-    final = stream.finalize()
-    if final is not None:
-        finals.append(final)
-    return finals
-
-
 @pytest.fixture(scope="module")
 def rec() -> PocketsphinxRecognizer:
     r = create_recognizer("pocketsphinx", {})
@@ -75,7 +58,7 @@ def rec() -> PocketsphinxRecognizer:
 
 @pytest.fixture(scope="module")
 def conv1_100ms(rec: PocketsphinxRecognizer) -> list[Result]:
-    return decode(rec.create_stream(), load16k(AUDIO / "conversation1.wav"), 1600)
+    return decode_all(rec.create_stream(), load16k(AUDIO / "conversation1.wav"), 1600)
 
 
 def test_satisfies_protocol(rec: PocketsphinxRecognizer) -> None:
@@ -111,7 +94,7 @@ def test_options_are_validated() -> None:
         create_recognizer("pocketsphinx", {"foo": 1})
     with pytest.raises(ConfigError, match=r"^inference\.pocketsphinx\.vad_mode: must be 0\.\.3"):
         create_recognizer("pocketsphinx", {"vad_mode": 7})
-    with pytest.raises(ConfigError, match=r"endpoint_silence_ms: expected int, got str"):
+    with pytest.raises(ConfigError, match=r"endpoint_silence_ms: must be int, got str '600'"):
         create_recognizer("pocketsphinx", {"endpoint_silence_ms": "600"})
     with pytest.raises(ConfigError, match=r"^inference\.backend: unknown backend 'kaldi'"):
         create_recognizer("kaldi", {})
@@ -167,8 +150,8 @@ def test_chunk_size_does_not_change_finals(chunk_ms: int) -> None:
     # fresh decoders on both sides: PocketSphinx's live cepstral mean carries over from the
     # audio a decoder decoded before, which can change a borderline word
     pcm = load16k(AUDIO / "conversation1.wav")
-    ref = decode(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 1600)
-    finals = decode(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 16 * chunk_ms)
+    ref = decode_all(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 1600)
+    finals = decode_all(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 16 * chunk_ms)
     assert [f.text for f in finals] == [f.text for f in ref]
     assert [f.start_frame for f in finals] == [f.start_frame for f in ref]
     assert [f.end_frame for f in finals] == [f.end_frame for f in ref]
@@ -179,7 +162,7 @@ def test_48k_stereo_resampled_matches(
     rec: PocketsphinxRecognizer, conv1_100ms: list[Result]
 ) -> None:
     pcm = load16k(AUDIO / "conversation1_48k_stereo.wav")[:HEAD]  # first 3 utterances
-    finals = decode(rec.create_stream(), pcm, 1600)
+    finals = decode_all(rec.create_stream(), pcm, 1600)
     head = [f for f in conv1_100ms if f.start_frame < HEAD]
     assert len(finals) == len(head) == 3
     for got, want in zip(finals, head, strict=True):  # same segmentation within 0.1 s
@@ -195,7 +178,7 @@ def test_8k_upsampled_keeps_segmentation(rec: PocketsphinxRecognizer) -> None:
 
     Measured WER on the whole file is about 50 % (vs 13 % at 16 kHz); segmentation holds.
     """
-    finals = decode(rec.create_stream(), load16k(AUDIO / "conversation1_8k.wav")[:HEAD], 1600)
+    finals = decode_all(rec.create_stream(), load16k(AUDIO / "conversation1_8k.wav")[:HEAD], 1600)
     expected = refs("conversation1")[:3]
     assert len(finals) == len(expected)
     for final, (start_s, end_s, _) in zip(finals, expected, strict=True):
@@ -221,7 +204,7 @@ def test_stream_close_returns_decoder_to_pool(rec: PocketsphinxRecognizer) -> No
 def test_fwdflat_off_keeps_the_same_utterances(conv1_100ms: list[Result]) -> None:
     """Without the end-of-utterance fwdflat search: same segmentation, words still close."""
     rec_off = create_recognizer("pocketsphinx", {"fwdflat": False})
-    finals = decode(rec_off.create_stream(), load16k(AUDIO / "conversation1.wav"), 1600)
+    finals = decode_all(rec_off.create_stream(), load16k(AUDIO / "conversation1.wav"), 1600)
     assert [(f.start_frame, f.end_frame) for f in finals] == [
         (f.start_frame, f.end_frame) for f in conv1_100ms
     ]
@@ -245,13 +228,11 @@ def test_fwdflat_off_keeps_the_same_utterances(conv1_100ms: list[Result]) -> Non
 def test_inference_resolves_fwdflat_from_the_finals_mode(
     finals: str, table: dict[str, object], expected: bool | None
 ) -> None:
-    from streamasr.actors.inference_support import recognizer_options
+    from streamasr.actors.inference.actor import recognizer_options
+    from streamasr.actors.settings import InferenceConfig
 
     backend, options = recognizer_options(
-        {
-            "inference": {"backend": "pocketsphinx", "pocketsphinx": table},
-            "refine": {"finals": finals},
-        }
+        InferenceConfig(backend="pocketsphinx", pocketsphinx=table), finals
     )
     assert backend == "pocketsphinx"
     assert options.get("fwdflat") == expected
@@ -268,18 +249,10 @@ def test_trailing_silence_is_not_decoded_past_the_feed_limit() -> None:
     stream = create_recognizer("pocketsphinx", {}).create_stream()
     pcm = load16k(AUDIO / "conversation1.wav")
     fed_past_speech: list[int] = []
-    for i in range(0, len(pcm), 1600):
-        stream.accept(pcm[i : i + 1600])
-        while True:
-            while stream.is_ready():
-                stream.step()
-            if not stream.is_endpoint():
-                break
-            partial = stream.result()
-            final = stream.finalize()
-            if partial is not None and final is not None:
-                speech_end = final.end_frame - 16 * 60  # minus end_hangover_ms
-                fed_past_speech.append(partial.end_frame - speech_end)
+    for partial, final in endpoints(stream, pcm, 1600, with_partial=True):
+        if partial is not None and final is not None:
+            speech_end = final.end_frame - 16 * 60  # minus end_hangover_ms
+            fed_past_speech.append(partial.end_frame - speech_end)
     assert len(fed_past_speech) == 8
     assert all(0 < n <= 16 * (FEED_SILENCE_MS + 30) for n in fed_past_speech), fed_past_speech
 
@@ -297,9 +270,9 @@ def test_a_pause_shorter_than_the_endpoint_keeps_every_word(
     second = load16k(AUDIO / "utterances" / "utt02_rms.wav")
     noise = load16k(AUDIO / "conversation1.wav")[:7200]  # the lead-in: background noise only
     pcm = np.concatenate([noise, first, noise, second, noise, noise])
-    held = decode(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 1600)
+    held = decode_all(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 1600)
     monkeypatch.setattr(pocketsphinx_backend, "FEED_SILENCE_MS", 10_000)
-    unheld = decode(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 1600)
+    unheld = decode_all(create_recognizer("pocketsphinx", {}).create_stream(), pcm, 1600)
     assert len(held) == 1, [f.text for f in held]
     assert {"kitchen", "lights", "minutes"} <= set(held[0].text.split()), held[0].text
     assert [(f.text, f.start_frame, f.end_frame) for f in held] == [
@@ -323,14 +296,14 @@ def test_a_monologue_is_split_at_its_pauses() -> None:
     overlap, no word is lost at a cut, and results do not depend on the chunk size."""
     mono = _run_on(load16k(AUDIO / "conversation1.wav"), 0.25)
     assert len(mono) / 16000 > 19.0
-    whole = decode(PocketsphinxRecognizer(PocketsphinxOptions(max_utterance_s=0)).create_stream(),
-                   mono, 1600)  # fmt: skip
+    unlimited = PocketsphinxRecognizer(PocketsphinxOptions(max_utterance_s=0))
+    whole = decode_all(unlimited.create_stream(), mono, 1600)
     assert len(whole) == 1
     # fresh decoders on both sides: PocketSphinx's live cepstral mean carries over between
     # the utterances a pooled decoder decoded
     split_stream = PocketsphinxRecognizer(PocketsphinxOptions()).create_stream()
     assert isinstance(split_stream, PocketsphinxStream)
-    split = decode(split_stream, mono, 1600)
+    split = decode_all(split_stream, mono, 1600)
     assert len(split) >= 2 and split_stream.splits == len(split) - 1
     for a, b in itertools.pairwise(split):
         # the spans meet at the cut: no overlap (nothing published twice), no gap (no audio
@@ -345,7 +318,7 @@ def test_a_monologue_is_split_at_its_pauses() -> None:
         assert 12.0 * 16000 <= r.end_frame - r.start_frame <= 24.0 * 16000
     words = sum(len(r.text.split()) for r in split)
     assert abs(words - len(whole[0].text.split())) <= 3
-    again = decode(PocketsphinxRecognizer(PocketsphinxOptions()).create_stream(), mono, 3200)
+    again = decode_all(PocketsphinxRecognizer(PocketsphinxOptions()).create_stream(), mono, 3200)
     assert [(r.text, r.start_frame, r.end_frame) for r in again] == [
         (r.text, r.start_frame, r.end_frame) for r in split
     ]

@@ -12,17 +12,20 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-import torch
-from torch import nn
 
+from streamasr.actors.asr.decode import endpoints
 from streamasr.actors.asr.registry import create_recognizer
-from streamasr.actors.asr.torch_backend import (
+from streamasr.actors.asr.types import Result
+from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
+
+torch = pytest.importorskip("torch", reason="the torch backend is the extra streamasr[torch]")
+nn = torch.nn
+
+from streamasr.actors.asr.torch_backend import (  # noqa: E402  (needs torch)
     TorchCtcRecognizer,
     TorchCtcStream,
     quantize_module,
 )
-from streamasr.actors.asr.types import Result
-from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
 
 TOKENS = ("<blk>", "|", "a", "b", "c", "h", "i", "o")
 N_MELS = len(TOKENS)
@@ -103,16 +106,9 @@ def make(model_path: Path, **kw: object) -> TorchCtcRecognizer:
 
 def run(stream: TorchCtcStream, feats: npt.NDArray[np.float32], chunk: int) -> list[Result]:
     finals: list[Result] = []
-    for i in range(0, len(feats), chunk):
-        stream.accept(feats[i : i + chunk])
-        while True:
-            while stream.is_ready():
-                stream.step()
-            if not stream.is_endpoint():
-                break
-            final = stream.finalize()
-            assert final is not None
-            finals.append(final)
+    for _, final in endpoints(stream, feats, chunk):
+        assert final is not None
+        finals.append(final)
     return finals
 
 
@@ -231,7 +227,7 @@ def test_errors(model_path: Path, tmp_path: Path) -> None:
         make(model_path, foo=1)
     with pytest.raises(ConfigError, match=r"inference\.torch\.chunk_frames: must be a multiple"):
         make(model_path, subsampling=4, chunk_frames=6)
-    with pytest.raises(ConfigError, match=r"inference\.torch\.quantize_int8: expected bool"):
+    with pytest.raises(ConfigError, match=r"inference\.torch\.quantize_int8: must be bool"):
         make(model_path, quantize_int8=1)
     with pytest.raises(ModelError, match="cannot load"):
         make(tmp_path / "missing.pt")

@@ -13,25 +13,21 @@ import pytest
 import soundfile as sf
 from numpy.typing import NDArray
 
-from streamasr.actors.capture import (
+from streamasr.actors.capture.actor import _skip
+from streamasr.actors.capture.core import (
     ClockAnchor,
     ClockFile,
-    LiveOptions,
     ReopenBackoff,
-    _skip,
     comfort_noise,
     fill_gap,
     noise_floor,
 )
+from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.capture.sources import FileSource, RawPcmSource, probe_source
+from streamasr.actors.capture.testing_sources import FaultTrigger, FileMic
 from streamasr.actors.errors import ConfigError, DeviceError
-from streamasr.actors.sources import (
-    FaultTrigger,
-    FileMic,
-    FileSource,
-    RawPcmSource,
-    SourceFormat,
-    probe_source,
-)
+from streamasr.actors.settings import SourceConfig
+from streamasr.actors.typed import from_table
 from streamasr.ringbuf import Ring
 
 
@@ -61,7 +57,7 @@ def _wav(path: Path, frames: int, rate: int = 16000, channels: int = 1) -> NDArr
 
 def test_backoff_doubles_to_the_cap_and_counts() -> None:
     clock = FakeClock()
-    b = ReopenBackoff(LiveOptions(), clock)
+    b = ReopenBackoff(SourceConfig(), clock)
     assert not b.down and not b.attempt_due()
     assert b.device_failed() == pytest.approx(0.2)
     assert b.down and b.device_errors == 1
@@ -81,7 +77,7 @@ def test_backoff_doubles_to_the_cap_and_counts() -> None:
 
 def test_backoff_flapping_device_keeps_backing_off_until_stable() -> None:
     clock = FakeClock()
-    opts = LiveOptions(reopen_stable_s=10.0)
+    opts = SourceConfig(reopen_stable_s=10.0)
     b = ReopenBackoff(opts, clock)
     b.opened()  # the first open is not a reopen attempt
     assert b.reopen_attempts == 0
@@ -102,7 +98,7 @@ def test_backoff_flapping_device_keeps_backing_off_until_stable() -> None:
 
 def test_backoff_outage_of_a_restarted_process_is_due_at_once() -> None:
     clock = FakeClock()
-    b = ReopenBackoff(LiveOptions(), clock)
+    b = ReopenBackoff(SourceConfig(), clock)
     b.begin_outage()
     assert b.down and b.attempt_due() and b.device_errors == 0
     clock.advance(0.5)
@@ -112,7 +108,7 @@ def test_backoff_outage_of_a_restarted_process_is_due_at_once() -> None:
 
 def test_backoff_never_overflows() -> None:
     clock = FakeClock()
-    b = ReopenBackoff(LiveOptions(reopen_initial_s=0.001, reopen_max_s=1e9), clock)
+    b = ReopenBackoff(SourceConfig(reopen_initial_s=0.001, reopen_max_s=1e9), clock)
     b.device_failed()
     for _ in range(5000):
         delay = b.attempt_failed()
@@ -120,22 +116,24 @@ def test_backoff_never_overflows() -> None:
 
 
 def test_live_options_validation_and_mapping() -> None:
+    """The live-source settings are ``[source]``'s own (one definition, checked at load)."""
     with pytest.raises(ConfigError, match=r"^source\.reopen_initial_s: must be > 0$"):
-        LiveOptions(reopen_initial_s=0.0)
+        SourceConfig(reopen_initial_s=0.0).validate()
     with pytest.raises(ConfigError, match=r"^source\.reopen_factor: must be >= 1$"):
-        LiveOptions(reopen_factor=0.5)
+        SourceConfig(reopen_factor=0.5).validate()
     with pytest.raises(
         ConfigError, match=r"^source\.reopen_max_s: must be >= source\.reopen_initial_s$"
     ):
-        LiveOptions(reopen_initial_s=2.0, reopen_max_s=1.0)
+        SourceConfig(reopen_initial_s=2.0, reopen_max_s=1.0).validate()
     with pytest.raises(
         ConfigError, match=r"^source\.gap_fill: must be one of comfort_noise, zeros$"
     ):
-        LiveOptions(gap_fill="pink")
-    opts = LiveOptions.from_source({"kind": "mic", "device": "", "stall_s": 1, "reopen_max_s": 2})
+        SourceConfig(gap_fill="pink").validate()  # type: ignore[arg-type]
+    table = {"kind": "mic", "device": "", "stall_s": 1, "reopen_max_s": 2}
+    opts = from_table(SourceConfig, table, "source")
     assert (opts.stall_s, opts.reopen_max_s, opts.reopen_initial_s) == (1.0, 2.0, 0.2)
     assert opts.gap_fill == "comfort_noise"
-    assert LiveOptions.from_source({"gap_fill": "zeros"}).gap_fill == "zeros"
+    assert from_table(SourceConfig, {"gap_fill": "zeros"}, "source").gap_fill == "zeros"
 
 
 # --- capture clock ----------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from streamasr.actors.capture.sources import sample_path
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.sources import sample_path
 from streamasr.supervisor import config as c
 
 REPO = Path(__file__).resolve().parents[2]
@@ -339,6 +339,13 @@ RANGE_ERRORS = [
     ({"source": {"raw_rate_hz": 384001}}, "source.raw_rate_hz: must be in 1000..384000"),
     ({"source": {"raw_format": "u8"}}, "source.raw_format: must be one of s16le, s32le, f32le"),
     ({"source": {"stream_id": "a/b"}}, "source.stream_id: must be letters, digits, '-' or '_'"),
+    ({"source": {"reopen_initial_s": 0.0}}, "source.reopen_initial_s: must be > 0"),
+    ({"source": {"reopen_factor": 0.5}}, "source.reopen_factor: must be >= 1"),
+    (
+        {"source": {"reopen_initial_s": 2.0, "reopen_max_s": 1.0}},
+        "source.reopen_max_s: must be >= source.reopen_initial_s",
+    ),
+    ({"source": {"gap_fill": "pink"}}, "source.gap_fill: must be one of 'comfort_noise', 'zeros'"),
     # [audio]
     ({"audio": {"sample_rate_hz": 44100}}, "audio.sample_rate_hz: must be 8000 or 16000"),
     ({"audio": {"chunk_ms": 49}}, "audio.chunk_ms: must be in 50..200"),
@@ -351,7 +358,7 @@ RANGE_ERRORS = [
     ({"inference": {"pocketsphinx": {"foo": 1}}}, "inference.pocketsphinx.foo: unknown key"),
     (
         {"inference": {"pocketsphinx": {"endpoint_silence_ms": "600"}}},
-        "inference.pocketsphinx.endpoint_silence_ms: expected int, got str",
+        "inference.pocketsphinx.endpoint_silence_ms: must be int, got str '600'",
     ),
     (
         {"inference": {"pocketsphinx": {"vad_mode": 5}}},
@@ -406,12 +413,24 @@ def test_range_errors(table: dict[str, Any], message: str) -> None:
         c.from_mapping(table)
 
 
+#: Where the config sections and their range checks are defined.
+SECTION_MODULES = ("supervisor/config.py", "actors/settings.py", "actors/wake/settings.py")
+
+
 def _require_key_patterns() -> list[str]:
-    """The key argument of every ``_require(ok, key, message)`` call in config.py, as regexes."""
-    tree = ast.parse((REPO / "supervisor" / "config.py").read_text(encoding="utf-8"))
+    """The key argument of every ``require(ok, key, message)`` call in the modules that define
+    config sections, as regexes."""
+    patterns: list[str] = []
+    for module in SECTION_MODULES:
+        patterns += _require_keys_of(REPO / module)
+    return patterns
+
+
+def _require_keys_of(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     patterns: list[str] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_require":
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "require":
             key = node.args[1]
             if isinstance(key, ast.Constant):
                 patterns.append(re.escape(str(key.value)))
@@ -427,7 +446,7 @@ def _require_key_patterns() -> list[str]:
 
 
 def test_range_errors_cover_every_require() -> None:
-    """Each ``_require`` of config.py has at least one case in RANGE_ERRORS."""
+    """Each ``require`` of the config sections has at least one case in RANGE_ERRORS."""
     patterns = _require_key_patterns()
     assert len(patterns) >= 15
     covered = {msg.split(":")[0] for _, msg in RANGE_ERRORS}

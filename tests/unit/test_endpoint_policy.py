@@ -81,19 +81,24 @@ def test_open_words(text: str, open_: bool) -> None:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"policy": "smart"}, "endpoint.policy: must be 'adaptive' or 'fixed'"),
+        ({"policy": "smart"}, "endpoint.policy: must be one of 'adaptive', 'fixed'"),
         ({"min_silence_ms": 700}, "endpoint.silence: need 60 <= min_silence_ms"),
         ({"max_silence_ms": 500}, "endpoint.silence: need"),
         ({"recheck_ms": 5}, "endpoint.recheck_ms: must be in 20..5000"),
         ({"unfinished_probability": 0.8}, "endpoint.probability: need"),
         ({"silence": 600}, "endpoint.silence: unknown key"),
-        ({"min_silence_ms": "fast"}, "endpoint.min_silence_ms: expected int"),
+        ({"min_silence_ms": "fast"}, "endpoint.min_silence_ms: must be int, got str 'fast'"),
     ],
 )
 def test_bad_options_are_one_line_errors(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)) as err:
         options_from_mapping(EndpointOptions, table, "endpoint")
     assert "\n" not in str(err.value)
+
+
+def test_a_policy_built_in_code_is_checked_too() -> None:
+    with pytest.raises(ConfigError, match=re.escape("policy: must be 'adaptive' or 'fixed'")):
+        EndpointOptions(policy="smart")  # type: ignore[arg-type]
 
 
 def test_a_missing_model_file_is_a_config_error(tmp_path: Path) -> None:

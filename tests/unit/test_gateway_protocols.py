@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from streamasr.actors import gateway_metrics
-from streamasr.actors import gateway_protocols as gp
 from streamasr.actors import messages as m
+from streamasr.actors.frontdoors import metrics as gateway_metrics
+from streamasr.actors.frontdoors import protocols as gp
 
 
 def tr(text: str, *, final: bool, provisional: bool = False, start: float = 1.0) -> m.Transcript:

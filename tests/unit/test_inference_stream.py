@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamasr.actors.doorbell import Stamp
-from streamasr.actors.inference_stream import engine_wait_s, stage_split
+from streamasr.actors.inference.stream import engine_wait_s, stage_split
 
 MS = 1_000_000  # ns
 

@@ -354,7 +354,7 @@ def test_finish_forgets_the_utterance() -> None:
 def test_the_refine_actors_agreement_is_reproduced() -> None:
     """Fed the texts the refine actor sends (committed + tail of its own local agreement),
     the merger commits the same words."""
-    from streamasr.actors.whisper.agreement import LocalAgreement
+    from streamasr.actors.refine.agreement import LocalAgreement
 
     runs = [
         "Set a",

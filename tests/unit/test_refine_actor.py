@@ -16,11 +16,11 @@ import numpy as np
 import soundfile as sf
 
 from streamasr.actors import messages as m
-from streamasr.actors.inference_support import DelayOverride
-from streamasr.actors.refine import _Actor, _refine, _shed, _thorough
-from streamasr.actors.refine_stream import RefineStream
-from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
-from streamasr.actors.whisper.speculation import Speculator
+from streamasr.actors.delay import DelayOverride
+from streamasr.actors.refine.actor import _Actor, _refine, _shed, _thorough
+from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.refine.speculation import Speculator
+from streamasr.actors.refine.stream import RefineStream
 from streamasr.ringbuf import Ring
 
 UTTERANCES = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio" / "utterances"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from streamasr.actors import messages as m
-from streamasr.actors.refine_stream import RefineStream
+from streamasr.actors.refine.stream import RefineStream
 from streamasr.ringbuf import Ring
 
 RATE_HZ = 16000

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from streamasr.actors.errors import ConfigError
-from streamasr.supervisor.restart_policy import (
+from streamasr.supervisor.restart_policy import initial_state, next_deadline, step
+from streamasr.supervisor.restart_types import (
     EXIT_CONFIG,
     EXIT_GAVE_UP,
     EXIT_OK,
@@ -38,9 +39,6 @@ from streamasr.supervisor.restart_policy import (
     SupervisorSpec,
     SupervisorState,
     Tick,
-    initial_state,
-    next_deadline,
-    step,
 )
 
 BAD_RESTART: Any = "sometimes"

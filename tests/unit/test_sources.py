@@ -25,17 +25,17 @@ import sounddevice as sd
 import soundfile as sf
 from numpy.typing import NDArray
 
-from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
-from streamasr.actors.sources import (
-    FailingSource,
+from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.capture.mic import MicSource
+from streamasr.actors.capture.sources import (
     FileSource,
-    MicSource,
     Pacer,
     RawPcmSource,
-    SourceFormat,
     probe_source,
     sample_path,
 )
+from streamasr.actors.capture.testing_sources import FailingSource
+from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 ALSA_BASE = Path("/usr/share/alsa/alsa.conf")
@@ -198,7 +198,7 @@ def test_raw_partial_reads_from_pipe() -> None:
 def test_raw_trailing_partial_frame_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     data = np.arange(10, dtype="<i2").tobytes() + b"\x01\x02\x03"  # 2.5 stereo frames + 3 B
     src = RawPcmSource(io.BytesIO(data), "s16le", channels=2, block_frames=100)
-    with caplog.at_level(logging.WARNING, logger="streamasr.actors.sources"):
+    with caplog.at_level(logging.WARNING, logger="streamasr.actors.capture.sources"):
         got = _read_all(src)
     assert got.shape == (5, 2)
     assert src.trailing_bytes == 3
@@ -301,7 +301,9 @@ def _run_child(script: str, alsa_conf: Path) -> dict[str, Any]:
 NO_DEVICE_SCRIPT = """
 import json
 from streamasr.actors.errors import DeviceError
-from streamasr.actors.sources import MicSource, SourceFormat, list_input_devices, probe_source
+from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.capture.mic import MicSource, list_input_devices
+from streamasr.actors.capture.sources import probe_source
 out = {"devices": list_input_devices()}
 for name, call in [("probe", lambda: probe_source("mic")),
                    ("start", lambda: MicSource(lambda *a: None, SourceFormat(16000, 1)).start())]:
@@ -332,7 +334,8 @@ def test_no_input_device_error() -> None:
 VIRTUAL_MIC_SCRIPT = """
 import json, threading, time
 import numpy as np
-from streamasr.actors.sources import MicSource, list_input_devices, probe_source
+from streamasr.actors.capture.mic import MicSource, list_input_devices
+from streamasr.actors.capture.sources import probe_source
 devices = [d for d in list_input_devices() if d["name"] == "virtmic"]
 fmt = probe_source("mic", device="virtmic", raw_channels=2)
 ring = np.full((32000, fmt.channels), 7.0, np.float32)
@@ -375,7 +378,7 @@ def test_virtual_alsa_microphone(tmp_path: Path) -> None:
 BROKEN_PORTAUDIO_SCRIPT = """
 import json
 from streamasr.actors.errors import DeviceError
-from streamasr.actors.sources import list_input_devices
+from streamasr.actors.capture.mic import list_input_devices
 try:
     list_input_devices()
     print(json.dumps({"error": None}))

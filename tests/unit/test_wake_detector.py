@@ -15,8 +15,9 @@ import soundfile as sf
 import soxr
 
 from streamasr.actors.errors import AudioFormatError, ConfigError, ModelError
-from streamasr.actors.wake import Detection, WakeOptions, create_wake_engine
+from streamasr.actors.wake.base import Detection, WakeOptions
 from streamasr.actors.wake.pocketsphinx_kws import PocketsphinxKwsDetector, PocketsphinxKwsEngine
+from streamasr.actors.wake.registry import create_wake_engine
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 RATE = 16000

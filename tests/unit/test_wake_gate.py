@@ -8,8 +8,9 @@ import pytest
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
+from streamasr.actors.inference.wake_gate import PHRASE_END_GUARD_S, WakeGate, gate_options
 from streamasr.actors.wake.base import Detection
-from streamasr.actors.wake_gate import PHRASE_END_GUARD_S, WakeGate, gate_options
+from streamasr.actors.wake.settings import WakeConfig
 from streamasr.supervisor.wake_book import WakeBook
 
 RATE = 16000
@@ -36,7 +37,7 @@ class ScriptedDetector:
 
 
 def gate(fire_at: dict[int, Detection], mode: str = "assistant", **wake: int) -> WakeGate:
-    return WakeGate(ScriptedDetector(fire_at), gate_options(mode, wake, RATE))  # type: ignore[arg-type]
+    return WakeGate(ScriptedDetector(fire_at), gate_options(mode, WakeConfig(**wake), RATE))  # type: ignore[arg-type]
 
 
 DET = Detection("hey computer", start_frame=RATE * 2, end_frame=RATE * 3, score=5.0)
@@ -102,7 +103,7 @@ def test_listening_commit_stays_behind_by_the_lookback() -> None:
 
 def test_unknown_gate_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="gate: unknown mode 'sometimes'"):
-        gate_options("sometimes", {}, RATE)
+        gate_options("sometimes", WakeConfig(), RATE)
 
 
 def wake(wake_id: str, start_s: float, end_s: float, stream: str = "s0") -> m.WakeDetected:

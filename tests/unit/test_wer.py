@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from streamasr.actors.asr.wer import WerCounts, normalize_words, number_to_words, wer, word_edits
+from wer import WerCounts, normalize_words, number_to_words, wer, word_edits
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Local agreement (actors/whisper/agreement.py) and the accurate-partials scheduler
-(actors/whisper/partials.py): pure cores, fake clock, no model; then the refiner's draft
+"""Local agreement (actors/refine/agreement.py) and the accurate-partials scheduler
+(actors/refine/partials.py): pure cores, fake clock, no model; then the refiner's draft
 mode and gated second view (Whisper base, shared test audio)."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 import soundfile as sf
 
 from streamasr.actors import messages as m
-from streamasr.actors.whisper.agreement import (
+from streamasr.actors.refine.agreement import (
     AgreedText,
     LocalAgreement,
     common_prefix_len,
     normalise,
 )
-from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, start_frame_of
-from streamasr.actors.whisper.refiner import RefineOptions, WhisperRefiner
+from streamasr.actors.refine.partials import PartialOptions, PartialScheduler, start_frame_of
+from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
 
 RATE_HZ = 16_000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamasr.actors.whisper.filters import (
+from streamasr.actors.refine.filters import (
     FilterOptions,
     collapse_repeats,
     compression_ratio,

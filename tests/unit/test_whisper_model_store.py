@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streamasr.actors.errors import ModelError
-from streamasr.actors.whisper import model_store
-from streamasr.actors.whisper.model_store import (
+from streamasr.actors.refine import model_store
+from streamasr.actors.refine.model_store import (
     INSTALL_HINT,
     MODEL_BIN_SIZE_BYTES,
     MODEL_DIR_NAME,
@@ -131,7 +131,7 @@ def test_concurrent_assemblies_all_get_a_valid_model(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "from pathlib import Path; from streamasr.actors.whisper.model_store import ensure_model; "
+        "from pathlib import Path; from streamasr.actors.refine.model_store import ensure_model; "
         f"print(ensure_model(Path({str(tmp_path / 'cache')!r})))"
     )
     procs = [

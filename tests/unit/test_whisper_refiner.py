@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from wer import wer
 
-from streamasr.actors.asr.wer import wer
 from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.whisper.filters import max_ngram_repeats, words_of
-from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.refine.filters import max_ngram_repeats, words_of
+from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 SR = 16_000
@@ -305,7 +305,7 @@ def test_gated_wide_view_only_where_the_short_views_disagree_or_are_unsure(
 ) -> None:
     from dataclasses import replace
 
-    from streamasr.actors.whisper.filters import words_of
+    from streamasr.actors.refine.filters import words_of
 
     gated = replace(refiner.options, trim_view_logprob=-0.5)
     with_wide = WhisperRefiner(replace(gated, wide_view=True))

@@ -10,8 +10,8 @@ import soundfile as sf
 
 from streamasr.actors import messages as m
 from streamasr.actors.asr.registry import create_recognizer
-from streamasr.actors.whisper.refiner import RefineOutput
-from streamasr.actors.whisper.speculation import MAX_AGE_S, Speculator
+from streamasr.actors.refine.refiner import RefineOutput
+from streamasr.actors.refine.speculation import MAX_AGE_S, Speculator
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 OUT = RefineOutput("turn on the light", (), 0.01, -0.2, 1.2, 6.0, 0.1)

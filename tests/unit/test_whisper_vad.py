@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.whisper.vad import SpeechGate, split_at_pauses
+from streamasr.actors.refine.vad import SpeechGate, split_at_pauses
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 SR = 16_000

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.whisper.agreement import LocalAgreement
+from streamasr.actors.refine.agreement import LocalAgreement
 
 __all__ = ["PartialOptions", "PartialScheduler", "Utterance", "start_frame_of"]
 

@@ -3,8 +3,8 @@
 Paths: ``/`` (Vosk or classic JSON, decided by the first message), ``/v1/stream`` (native),
 ``/v1/status`` (a WebSocket that pushes the status map every second), and plain HTTP
 ``/ui`` (live page), ``/metrics`` (Prometheus text), ``/healthz``. Each connection is one
-run-time stream (:class:`~streamasr.actors.frontdoor.FrontDoor`); the protocol logic lives
-in :mod:`streamasr.actors.gateway_protocols`.
+run-time stream (:class:`~streamasr.actors.frontdoors.base.FrontDoor`); the protocol logic lives
+in :mod:`streamasr.actors.frontdoors.protocols`.
 
 Nothing is lost and nothing grows without bound: when the stream's ring has no room for a
 message's audio the connection stops reading its socket until there is (TCP backpressure);
@@ -23,10 +23,8 @@ import json
 import logging
 import ssl
 import time
-from dataclasses import dataclass, fields
 from http import HTTPStatus
 from importlib import resources
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,12 +32,13 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from streamasr.actors import gateway_metrics
-from streamasr.actors import gateway_protocols as gp
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors import metrics as gateway_metrics
+from streamasr.actors.frontdoors import protocols as gp
+from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.settings import AudioConfig, GatewayConfig, RefineConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,30 +67,6 @@ class IdleTimeout(gp.GatewayProtocolError):
     """A connection sent nothing for ``idle_timeout_s`` (closed with 1008, not an error)."""
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayOptions:
-    """``[gateway]`` options (see configs/README.md); times in seconds, sizes in bytes."""
-
-    host: str = "127.0.0.1"
-    port: int = 2700
-    max_streams: int = 16
-    max_message_bytes: int = 1 << 20
-    idle_timeout_s: float = 30.0
-    token: str = ""
-    tls_cert: str = ""
-    tls_key: str = ""
-    origins: tuple[str, ...] = ()
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GatewayOptions:
-        """Build from the spec's ``options["gateway"]`` (unknown keys ignored)."""
-        known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known}
-        if "origins" in kw:
-            kw["origins"] = tuple(kw["origins"])
-        return cls(**kw)
-
-
 def _response(status: int, body: bytes, content_type: str) -> Response:
     headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
     headers["Cache-Control"] = "no-store"
@@ -102,7 +77,7 @@ class Gateway:
     """Serves every connection of one gateway actor."""
 
     def __init__(
-        self, rt: ActorRuntime, front: FrontDoor, opts: GatewayOptions, model_chunk_ms: int
+        self, rt: ActorRuntime, front: FrontDoor, opts: GatewayConfig, model_chunk_ms: int
     ) -> None:
         """Serve ``front``'s streams under ``opts``; advice starts at ``model_chunk_ms``."""
         self.rt, self.front, self.opts = rt, front, opts
@@ -111,7 +86,7 @@ class Gateway:
             rt.counters.setdefault(key, 0)
         self.live: set[str] = set()
         self._ids = itertools.count(1)
-        accurate = rt.spec.options.get("refine", {}).get("finals", "accurate") == "accurate"
+        accurate = rt.spec.section("refine", RefineConfig).finals == "accurate"
         self.reader_slots = READER_SLOTS_ACCURATE if accurate else READER_SLOTS_FAST
 
     def room_frames(self, stream: PcmStream) -> int:
@@ -149,7 +124,8 @@ class Gateway:
         if path in STATIC:
             name, ctype = STATIC[path]
             try:
-                body = resources.files("streamasr.actors").joinpath("web", name).read_bytes()
+                web = resources.files("streamasr.actors.frontdoors").joinpath("web")
+                body = web.joinpath(name).read_bytes()
             except FileNotFoundError:
                 return _response(404, b"not found\n", "text/plain; charset=utf-8")
             return _response(200, body, ctype)
@@ -338,7 +314,7 @@ class Connection:
         await self.ws.close(1000, "end of stream")
 
 
-def _ssl_context(opts: GatewayOptions) -> ssl.SSLContext | None:
+def _ssl_context(opts: GatewayConfig) -> ssl.SSLContext | None:
     if not opts.tls_cert:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -350,8 +326,8 @@ def _ssl_context(opts: GatewayOptions) -> ssl.SSLContext | None:
 
 
 async def _serve(rt: ActorRuntime) -> None:
-    opts = GatewayOptions.from_dict(rt.spec.options["gateway"])
-    chunk_ms = int(rt.spec.options.get("audio", {}).get("chunk_ms", 100))
+    opts = rt.spec.section("gateway", GatewayConfig)
+    chunk_ms = rt.spec.section("audio", AudioConfig).chunk_ms
     front = FrontDoor(rt)
     front.start()
     gw = Gateway(rt, front, opts, chunk_ms)

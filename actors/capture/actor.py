@@ -36,7 +36,7 @@ endpointers: with PocketSphinx, 1.3 s of zeros in a pause of conversation1 made 
 background noise after it decode as speech ("if shitty") and merged the next two utterances
 into one final, while comfort noise gave the same finals as the intact audio.
 
-**Restarts.** The anchor is saved (at most every ``clock_interval_s``, atomically) to
+**Restarts.** The anchor is saved (at most every ``CLOCK_INTERVAL_S``, atomically) to
 ``<runtime_dir>/capture-<stream>.clock``, tagged with the supervisor's pid and the ring's
 name. A replacement process for a live source reads it and the ring's write counter, fills
 the frames lost while no process captured with silence and reports them as a Gap (reason
@@ -44,10 +44,11 @@ the frames lost while no process captured with silence and reports them as a Gap
 all processes, and it keeps counting through a suspend, when the microphone hears nothing).
 
 **Fault injection (tests only).** ``source.device = "file-mic:<wav>"`` selects
-:class:`~streamasr.actors.sources.FileMic`, which plays the file in real time through this
-same microphone path; creating ``<runtime_dir>/fault-<actor_id>`` holding a number of
-seconds makes it fail (see :class:`~streamasr.actors.sources.FaultTrigger`). At the file's
-end the actor sends EndOfStream, as for a file source.
+:class:`~streamasr.actors.capture.testing_sources.FileMic`, which plays the file in real time
+through this same microphone path; creating ``<runtime_dir>/fault-<actor_id>`` holding a number
+of seconds makes it fail (see :class:`~streamasr.actors.capture.testing_sources.FaultTrigger`).
+At the file's end the actor sends EndOfStream, as for a file source. This is the only
+production module that imports the test-only sources.
 """
 
 from __future__ import annotations
@@ -60,12 +61,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.capture_core import (
-    GAP_FILLS,
-    MAX_COMFORT_RMS,
+from streamasr.actors.capture.core import (
+    CLOCK_INTERVAL_S,
     ClockAnchor,
     ClockFile,
-    LiveOptions,
     ReopenBackoff,
     _read,
     _RingSink,
@@ -74,35 +73,17 @@ from streamasr.actors.capture_core import (
     fill_gap,
     noise_floor,
 )
+from streamasr.actors.capture.formats import FILE_MIC_PREFIX, BlockSource, SourceFormat
+from streamasr.actors.capture.mic import MicSource
+from streamasr.actors.capture.sources import FileSource, Pacer, RawPcmSource
+from streamasr.actors.capture.testing_sources import FaultTrigger, FileMic
 from streamasr.actors.doorbell import Bell, Stamp
 from streamasr.actors.errors import ConfigError, DeviceError
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.actors.sources import (
-    FILE_MIC_PREFIX,
-    BlockSource,
-    FaultTrigger,
-    FileMic,
-    FileSource,
-    MicSource,
-    Pacer,
-    RawPcmSource,
-    SourceFormat,
-)
+from streamasr.actors.settings import AudioConfig, SourceConfig
 from streamasr.ringbuf import Ring
 
-__all__ = [
-    "GAP_FILLS",
-    "MAX_COMFORT_RMS",
-    "ClockAnchor",
-    "ClockFile",
-    "LiveOptions",
-    "ReopenBackoff",
-    "capture_clock",
-    "comfort_noise",
-    "fill_gap",
-    "noise_floor",
-    "run",
-]
+__all__ = ["run"]
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +93,9 @@ def run(rt: ActorRuntime) -> None:
     """Actor main: capture until the source ends or the supervisor stops us."""
     ring = Ring.attach(rt.spec.rings["out"].name)
     bell = Bell(rt.ctx, rt.spec.bells["out"])
-    src = rt.spec.options["source"]
+    src = rt.spec.section("source", SourceConfig)
     try:
-        if src["kind"] == "mic":
+        if src.kind == "mic":
             _LiveCapture(rt, ring, bell).run()
         else:
             _run_pull(rt, ring, bell)
@@ -125,7 +106,7 @@ def run(rt: ActorRuntime) -> None:
 
 def _wait_started(rt: ActorRuntime) -> int:
     """Wait for the supervisor's Start; return the chunk size (ms) to use."""
-    chunk_ms = int(rt.spec.options["audio"]["chunk_ms"])
+    chunk_ms = rt.spec.section("audio", AudioConfig).chunk_ms
     while not rt.stopping:
         msgs, _ = rt.poll(0.2)
         for msg in msgs:
@@ -146,14 +127,12 @@ def _end_of_stream(rt: ActorRuntime, ring: Ring) -> None:
 
 
 # --------------------------------------------------------------------------- pull sources
-def _open_pull_source(src: dict[str, Any], block_frames: int, rate_hz: int) -> BlockSource:
-    if src["kind"] == "file":
-        return FileSource(src["path"], block_frames)
-    if src["kind"] == "stdin":
-        return RawPcmSource(
-            sys.stdin.buffer, src["raw_format"], src["channels"], block_frames, rate_hz
-        )
-    raise ConfigError(f"source.kind: cannot pull from {src['kind']!r}")
+def _open_pull_source(src: SourceConfig, block_frames: int, rate_hz: int) -> BlockSource:
+    if src.kind == "file":
+        return FileSource(src.path, block_frames)
+    if src.kind == "stdin":
+        return RawPcmSource(sys.stdin.buffer, src.raw_format, src.channels, block_frames, rate_hz)
+    raise ConfigError(f"source.kind: cannot pull from {src.kind!r}")
 
 
 def _skip(source: BlockSource, frames: int) -> int:
@@ -169,17 +148,17 @@ def _skip(source: BlockSource, frames: int) -> int:
 
 
 def _run_pull(rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
-    src = rt.spec.options["source"]
+    src = rt.spec.section("source", SourceConfig)
     rate = ring.sample_rate_hz
-    chunk_ms = int(rt.spec.options["audio"]["chunk_ms"])
+    chunk_ms = rt.spec.section("audio", AudioConfig).chunk_ms
     source = _open_pull_source(src, rate * chunk_ms // 1000, rate)
     resume = ring.write_counter
     if resume:
-        log.info("resuming %s at frame %d", src.get("path") or "stdin", resume)
+        log.info("resuming %s at frame %d", src.path or "stdin", resume)
         _skip(source, resume)
     rt.ready()
     chunk_ms = _wait_started(rt)
-    pacer = Pacer(rate) if src["realtime"] else None
+    pacer = Pacer(rate) if src.realtime else None
     if pacer is not None:
         pacer.reset()
     base = ring.write_counter
@@ -240,13 +219,13 @@ class _LiveCapture:
     """The live-source loop: device, reopen backoff, capture clock, silence for gaps."""
 
     def __init__(self, rt: ActorRuntime, ring: Ring, bell: Bell) -> None:
-        src = rt.spec.options["source"]
+        src = rt.spec.section("source", SourceConfig)
         self.rt, self.ring, self.bell = rt, ring, bell
-        self.opts = LiveOptions.from_source(src)
+        self.opts = src
         self.backoff = ReopenBackoff(self.opts, capture_clock)
         self.rate = ring.sample_rate_hz
         self.fmt = SourceFormat(self.rate, ring.frame_shape[0])
-        self.device_name = str(src["device"])
+        self.device_name = src.device
         run_dir = rt.runtime_dir
         self.trigger: FaultTrigger | None = None
         if self.device_name.startswith(FILE_MIC_PREFIX):
@@ -464,7 +443,7 @@ class _LiveCapture:
     def _save_clock(self, *, force: bool) -> None:
         now = time.monotonic()
         if force or now >= self.next_save:
-            self.next_save = now + self.opts.clock_interval_s
+            self.next_save = now + CLOCK_INTERVAL_S
             try:
                 self.clock_file.save(self.anchor)
             except OSError as exc:

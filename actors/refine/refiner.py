@@ -42,8 +42,8 @@ from numpy.typing import NDArray
 
 from streamasr.actors.asr.types import Word
 from streamasr.actors.errors import ModelError
-from streamasr.actors.whisper.decoder import Decoded, WhisperDecoder
-from streamasr.actors.whisper.filters import (
+from streamasr.actors.refine.decoder import Decoded, WhisperDecoder
+from streamasr.actors.refine.filters import (
     FilterOptions,
     collapse_repeats,
     compression_ratio,
@@ -51,9 +51,9 @@ from streamasr.actors.whisper.filters import (
     rejection_reason,
     words_of,
 )
-from streamasr.actors.whisper.model_store import resolve_model
-from streamasr.actors.whisper.pieces import Piece, check_audio, to_stream
-from streamasr.actors.whisper.vad import SAMPLE_RATE_HZ, SpeechGate, VadGateOptions, plan_pieces
+from streamasr.actors.refine.model_store import resolve_model
+from streamasr.actors.refine.pieces import Piece, check_audio, to_stream
+from streamasr.actors.refine.vad import SAMPLE_RATE_HZ, SpeechGate, VadGateOptions, plan_pieces
 
 __all__ = ["RefineOptions", "RefineOutput", "WhisperRefiner"]
 

@@ -22,14 +22,14 @@ than the ring is refined from the part still held (counted as ``partial_audio``)
 nothing left falls back (``lost_audio``). Streams opened at run time arrive as
 :class:`StreamAttach` / :class:`StreamDetach`.
 
-Early transcription (:mod:`~streamasr.actors.whisper.speculation`): when the first pass
+Early transcription (:mod:`~streamasr.actors.refine.speculation`): when the first pass
 reports that an utterance's speech has paused (:class:`SpeechPaused`, 300 ms into the 600 ms
 endpoint silence) and nothing else is waiting, its span is transcribed at once; the job that
 follows with the same span is answered from that result (counters ``early_runs``,
 ``early_hits``, ``early_misses``), so the accurate final follows the endpoint immediately.
 
 Accurate partials (``partials = "auto"``): the supervisor also forwards the first pass's
-partials; a :class:`~streamasr.actors.whisper.partials.PartialScheduler` tracks each
+partials; a :class:`~streamasr.actors.refine.partials.PartialScheduler` tracks each
 stream's utterance in progress and, every ``partial_interval_ms`` when the job queue is
 empty and the measured compute leaves headroom, the audio so far is transcribed again
 (:meth:`WhisperRefiner.transcribe_draft`) and local agreement decides the text of a
@@ -52,15 +52,15 @@ from typing import Any
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.inference_support import DelayOverride
-from streamasr.actors.refine_stream import RefineStream, read_span, take_batch
+from streamasr.actors.delay import DelayOverride
+from streamasr.actors.errors import RingError
+from streamasr.actors.refine.filters import words_of
+from streamasr.actors.refine.partials import PartialOptions, PartialScheduler, Utterance
+from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.refine.speculation import Speculator
+from streamasr.actors.refine.stream import RefineStream, read_span, take_batch
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.actors.whisper.filters import words_of
-from streamasr.actors.whisper.partials import PartialOptions, PartialScheduler, Utterance
-from streamasr.actors.whisper.refiner import RefineOptions, RefineOutput, WhisperRefiner
-from streamasr.actors.whisper.speculation import Speculator
 from streamasr.ringbuf import Ring
-from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ on one asyncio loop. The events it understands:
   session; after ``audio-stop``, ``not-detected`` if none was.
 * ``ping`` -> ``pong``.
 * ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
-  run-time stream opened through :class:`~streamasr.actors.frontdoor.FrontDoor` (supervised
+  run-time stream opened through :class:`~streamasr.actors.frontdoors.base.FrontDoor` (supervised
   and loss-accounted like any other stream), then ``transcript-start`` at once, one
   ``transcript-chunk`` per final as utterances end, and after ``audio-stop`` (once the
   supervisor reports ``stream.<id>.ended``) the ``transcript`` with the whole text and
@@ -57,9 +57,12 @@ from wyoming.wake import Detect, Detection, NotDetected
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
-from streamasr.actors.frontdoor import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.settings import RefineConfig, WyomingConfig
+from streamasr.actors.spec import ActorSpec
 from streamasr.actors.wake.base import WakeOptions
+from streamasr.actors.wake.settings import WakeConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,29 +87,28 @@ class ClientError(StreamAsrError):
 
 @dataclass(frozen=True, slots=True)
 class WyomingOptions:
-    """``[wyoming]`` as the actor sees it.
+    """What the Wyoming server reads of the config: ``[wyoming]`` itself, and of the others.
 
     Attributes:
-        host: listen address.
-        port: TCP port.
-        max_streams: concurrent transcriptions (the supervisor enforces the limit too).
-        finals: ``accurate`` (Whisper pass 2) or ``fast`` (first pass only).
-        phrases: the wake phrases ``detect`` sessions listen for.
+        server: ``[wyoming]`` (listen address, port, concurrent transcriptions).
+        finals: ``[refine] finals``: ``accurate`` (Whisper pass 2) or ``fast`` (first pass).
+        phrases: ``[wake] phrases`` (the engine's defaults if empty): what ``detect``
+            sessions listen for.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 10300
-    max_streams: int = 4
+    server: WyomingConfig = field(default_factory=WyomingConfig)
     finals: str = "accurate"
     phrases: tuple[str, ...] = ()
 
     @classmethod
-    def from_spec(cls, options: dict[str, Any]) -> WyomingOptions:
-        """Build from the actor spec's options (``wyoming``, ``refine`` and ``wake`` tables)."""
-        w = options["wyoming"]
-        finals = str(options.get("refine", {}).get("finals", "accurate"))
-        phrases = tuple(options.get("wake", {}).get("phrases") or WakeOptions().phrases)
-        return cls(str(w["host"]), int(w["port"]), int(w["max_streams"]), finals, phrases)
+    def from_spec(cls, spec: ActorSpec) -> WyomingOptions:
+        """Read from the actor spec's ``wyoming``, ``refine`` and ``wake`` sections."""
+        wake = spec.section("wake", WakeConfig)
+        return cls(
+            spec.section("wyoming", WyomingConfig),
+            spec.section("refine", RefineConfig).finals,
+            wake.phrases or WakeOptions().phrases,
+        )
 
 
 def pcm_to_float(payload: bytes, width: int, channels: int) -> NDArray[np.float32]:
@@ -441,15 +443,16 @@ async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
     door = FrontDoor(rt)
     door.start()
     shared = _Shared(rt, door, build_info(opts, _version()).event())
-    server = AsyncTcpServer(opts.host, opts.port)
+    host, port = opts.server.host, opts.server.port
+    server = AsyncTcpServer(host, port)
     try:
         await server.start(lambda r, w: WyomingHandler(r, w, shared))
     except OSError as exc:
         await door.stop()
         raise ConfigError(
-            f"wyoming.port: cannot listen on {opts.host}:{opts.port}: {exc.strerror or exc}"
+            f"wyoming.port: cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None
-    log.info("wyoming: listening on %s:%d", opts.host, opts.port)
+    log.info("wyoming: listening on %s:%d", host, port)
     rt.ready()
     try:
         while not rt.stopping:
@@ -466,5 +469,5 @@ async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
 
 def run(rt: ActorRuntime) -> None:
     """Actor entry point: serve Wyoming on ``[wyoming] host:port`` until told to stop."""
-    opts = WyomingOptions.from_spec(rt.spec.options)
+    opts = WyomingOptions.from_spec(rt.spec)
     asyncio.run(_serve(rt, opts))

@@ -1,21 +1,19 @@
-"""Audio capture sources: microphone, audio file, raw PCM on stdin, and a fault injector.
+"""Audio capture sources read by the capture actor: audio file, raw PCM on stdin, and the
+format probe for every source kind (microphone included).
 
 Every source produces float32 blocks shaped ``(n_frames, channels)`` in ``[-1, 1]`` at the
 source's native sample rate; conversion to the pipeline rate is the job of
 :mod:`streamasr.actors.conditioning`.
 
-Pull sources (:class:`FileSource`, :class:`RawPcmSource`, :class:`FailingSource`) offer
+Pull sources (:class:`FileSource`, :class:`RawPcmSource`) offer
 ``read_block() -> NDArray | None`` (``None`` = end of source). They never sleep: real-time
 pacing is a separate :class:`Pacer` the capture loop consults (``--fast`` means: no pacer).
 
-:class:`MicSource` is a push source: PortAudio calls back from its own thread and the callback
-hands each block to a user ``sink`` (the capture actor writes it into the audio ring). It lives
-in :mod:`streamasr.actors.mic_source` with the device listing and is re-exported here.
-
-:class:`FileMic` and :class:`FaultTrigger` are a **test and fault-injection facility only**: a
-microphone stand-in (device spec ``"file-mic:<wav path>"``) that plays a file in real time
-through the same push path as :class:`MicSource`, and a trigger file that makes it fail on
-command. Never use them for real capture.
+The microphone (a push source: PortAudio calls back from its own thread) is
+:mod:`streamasr.actors.capture.mic`; the shared types are in
+:mod:`streamasr.actors.capture.formats`. The test-only stand-ins (``FileMic``,
+``FaultTrigger``, ``FailingSource``) are in :mod:`streamasr.actors.capture.testing_sources`,
+which builds on this module (never the other way round).
 
 ``sounddevice`` is imported lazily, so file and stdin capture work on a machine without
 PortAudio; a missing PortAudio or input device becomes a :class:`DeviceError` whose one-line
@@ -27,89 +25,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Final, Protocol
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from streamasr.actors.capture.formats import FILE_MIC_PREFIX, RAW_FORMATS, SourceFormat
+from streamasr.actors.capture.mic import NO_DEVICE_MSG, list_input_devices
+from streamasr.actors.capture.mic import import_sounddevice as _import_sounddevice
 from streamasr.actors.errors import AudioFormatError, ConfigError, DeviceError
-from streamasr.actors.fault_sources import FailingSource, FaultTrigger, FileMic
-from streamasr.actors.mic_source import (
-    FILE_MIC_PREFIX,
-    NO_DEVICE_MSG,
-    NO_PORTAUDIO_MSG,
-    PORTAUDIO_INIT_MSG,
-    MicSink,
-    MicSource,
-    list_input_devices,
-)
-from streamasr.actors.mic_source import import_sounddevice as _import_sounddevice
 
 __all__ = [
-    "FILE_MIC_PREFIX",
-    "NO_DEVICE_MSG",
-    "NO_PORTAUDIO_MSG",
-    "PORTAUDIO_INIT_MSG",
-    "RAW_FORMATS",
-    "BlockSource",
-    "DeviceError",
-    "FailingSource",
-    "FaultTrigger",
-    "FileMic",
     "FileSource",
-    "MicSink",
-    "MicSource",
     "Pacer",
     "RawPcmSource",
-    "SourceFormat",
-    "list_input_devices",
     "probe_source",
     "sample_path",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Raw PCM formats accepted on stdin: name -> (numpy little-endian dtype, scale to [-1, 1]).
-RAW_FORMATS: Final[dict[str, tuple[str, float]]] = {
-    "s16le": ("<i2", 1.0 / 32768.0),
-    "s32le": ("<i4", 1.0 / 2147483648.0),
-    "f32le": ("<f4", 1.0),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFormat:
-    """Native format of a capture source.
-
-    Attributes:
-        sample_rate_hz: frames per second delivered by the source.
-        channels: samples per frame.
-    """
-
-    sample_rate_hz: int
-    channels: int
-
-
-class BlockSource(Protocol):
-    """A pull source: ``read_block()`` returns float32 ``(n, channels)`` or ``None`` at the end."""
-
-    @property
-    def format(self) -> SourceFormat:
-        """Native rate (Hz) and channel count of the blocks."""
-        ...
-
-    def read_block(self) -> NDArray[np.float32] | None:
-        """Next block of float32 frames ``(n, channels)``, or ``None`` at end of source."""
-        ...
-
-    def close(self) -> None:
-        """Release the underlying file or stream."""
-        ...
 
 
 def sample_path() -> Path:
@@ -121,7 +59,8 @@ def sample_path() -> Path:
 def _probe_mic(device: str | int | None, max_channels: int) -> SourceFormat:
     """Default rate and channel count (capped to ``max_channels``) of an input device.
 
-    A ``"file-mic:<path>"`` device (test facility, see :class:`FileMic`) has its file's
+    A ``"file-mic:<path>"`` device (test facility, see
+    :class:`~streamasr.actors.capture.testing_sources.FileMic`) has its file's
     rate and channel count (capped the same way).
     """
     if isinstance(device, str) and device.startswith(FILE_MIC_PREFIX):

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamasr.actors.asr.types import Word
-from streamasr.actors.whisper.vad import SAMPLE_RATE_HZ
+from streamasr.actors.refine.vad import SAMPLE_RATE_HZ
 
 __all__ = ["HOP_SAMPLES", "MAX_DECODE_TOKENS", "Decoded", "WhisperDecoder"]
 

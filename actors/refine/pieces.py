@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from streamasr.actors.asr.types import Word
 from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.whisper.vad import SAMPLE_RATE_HZ
+from streamasr.actors.refine.vad import SAMPLE_RATE_HZ
 
 __all__ = ["Piece", "check_audio", "to_stream"]
 

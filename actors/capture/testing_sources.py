@@ -3,10 +3,10 @@
 :class:`FailingSource` wraps a pull source and raises :class:`DeviceError` after a number of
 blocks. :class:`FileMic` is a microphone stand-in (device spec ``"file-mic:<wav path>"``) that
 plays a file in real time through the same push path as
-:class:`~streamasr.actors.sources.MicSource`, and :class:`FaultTrigger` is a trigger file that
-makes it fail on command. Times in seconds, sizes in frames. All three are re-exported by
-:mod:`streamasr.actors.sources`, which imports this module, so the sources it builds on are
-imported here only for type checking and inside the methods that run them.
+:class:`~streamasr.actors.capture.mic.MicSource`, and :class:`FaultTrigger` is a trigger file
+that makes it fail on command. Times in seconds, sizes in frames. Imported only by tests, the
+``stream --mic`` client's test device and the capture actor's fault-injection path (device
+spec ``"file-mic:<wav>"``); nothing else builds on this module.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from streamasr.actors.capture.formats import BlockSource, MicSink, SourceFormat
+from streamasr.actors.capture.sources import FileSource, Pacer
 from streamasr.actors.errors import DeviceError
-
-if TYPE_CHECKING:
-    from streamasr.actors.sources import BlockSource, FileSource, MicSink, SourceFormat
 
 __all__ = ["FailingSource", "FaultTrigger", "FileMic"]
 
@@ -156,8 +154,6 @@ class FileMic:
         Raises:
             DeviceError: an injected outage lasts, the file is missing, or its rate differs.
         """
-        from streamasr.actors.sources import FileSource  # sources imports this module
-
         if self._trigger is not None:
             self._trigger.check()
         src = FileSource(self._path, self._block_frames)
@@ -175,8 +171,6 @@ class FileMic:
         self._thread.start()
 
     def _play(self, src: FileSource) -> None:
-        from streamasr.actors.sources import Pacer  # sources imports this module
-
         pacer = Pacer(self._format.sample_rate_hz)
         pacer.reset()
         done = 0

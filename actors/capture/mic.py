@@ -6,30 +6,24 @@ into the audio ring; the ``stream --mic`` client sends it to a gateway).
 
 ``sounddevice`` is imported lazily (:func:`import_sounddevice`), so file and stdin capture
 work on a machine without PortAudio; a missing PortAudio or input device becomes a
-:class:`DeviceError` whose one-line message says what to do instead. Everything here is
-re-exported by :mod:`streamasr.actors.sources`.
+:class:`DeviceError` whose one-line message says what to do instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from streamasr.actors.capture.formats import MicSink, SourceFormat
 from streamasr.actors.errors import DeviceError
 
-if TYPE_CHECKING:
-    from streamasr.actors.sources import SourceFormat
-
 __all__ = [
-    "FILE_MIC_PREFIX",
     "NO_DEVICE_MSG",
     "NO_PORTAUDIO_MSG",
     "PORTAUDIO_INIT_MSG",
-    "MicSink",
     "MicSource",
     "import_sounddevice",
     "list_input_devices",
@@ -47,14 +41,6 @@ NO_DEVICE_MSG: Final = (
     "no input device found (PortAudio sees none); use --source FILE.wav "
     "or --source - for raw PCM on stdin"
 )
-
-#: Device spec prefix selecting the test-only :class:`FileMic` (``"file-mic:/path/x.wav"``).
-FILE_MIC_PREFIX: Final = "file-mic:"
-
-#: Signature of the sink a :class:`MicSource` feeds: ``(indata (frames, channels) float32
-#: (int16 if the source was made with ``dtype="int16"``), frames, status_flags)``. It runs on
-#: PortAudio's thread: no allocation, locks or logging.
-MicSink = Callable[[NDArray[np.float32], int, Any], None]
 
 
 def import_sounddevice() -> ModuleType:

@@ -23,6 +23,7 @@ from streamasr.actors.conditioning import Conditioner, ConditionerOptions
 from streamasr.actors.doorbell import Bell, Listener, Stamp
 from streamasr.actors.errors import AudioFormatError, ConfigError
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.settings import AudioConfig, FeatureConfig, SourceConfig
 from streamasr.ringbuf import Ring
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ def run(rt: ActorRuntime) -> None:
     listener = Listener(rt.ctx, rt.spec.bells["in"])
     rt.poller.register(listener.socket)
     bell = Bell(rt.ctx, rt.spec.bells["out"])
-    audio = rt.spec.options["audio"]
-    fast = not rt.spec.options["source"]["realtime"]
-    channel = int(rt.spec.options["source"].get("channel", -1))
+    source = rt.spec.section("source", SourceConfig)
+    fast = not source.realtime
+    channel = source.channel
     if channel >= src.frame_shape[0]:
         raise ConfigError(
             f"source.channel: {channel} but the source has {src.frame_shape[0]} channel(s)"
@@ -63,9 +64,9 @@ def run(rt: ActorRuntime) -> None:
         src.sample_rate_hz,
         1 if channel >= 0 else src.frame_shape[0],
         dst.sample_rate_hz,
-        ConditionerOptions(remove_dc=bool(rt.spec.options["feature"]["dc_block"])),
+        ConditionerOptions(remove_dc=rt.spec.section("feature", FeatureConfig).dc_block),
     )
-    chunk_ms = int(audio["chunk_ms"])
+    chunk_ms = rt.spec.section("audio", AudioConfig).chunk_ms
     stamps = _Stamps()
     eos_at: int | None = None
     buf = np.empty((src.capacity, *tuple(src.frame_shape)), dtype=np.float32)

@@ -1,18 +1,8 @@
-"""Inference actor: model-rate PCM rings -> a streaming recogniser -> transcript events.
+"""The inference loop: every stream an inference process decodes, read from its PCM ring,
+decoded by one recogniser, committed at idle points, and turned into transcript events.
 
-One process serves every stream of the pipeline: one engine (the loaded model), one
-recogniser stream (decoder state) per audio stream, one PCM ring and doorbell per stream.
-The model is loaded and warmed before the actor reports Ready. Partials are sent when a
-stream's hypothesis changes, finals at each endpoint (pass 1); with
-``finals = "accurate"`` each final's exact stream positions also go to the refine actor as
-a :class:`RefineJob`.
-
-Crash safety: each stream is read with ``read_at`` from the actor's own position, and the
-stream's shared ring cursor (the commit point) moves only to positions where the
-recogniser was idle between utterances. A replacement process resumes from those cursors
-and re-decodes the utterances that were in flight from audio the rings still hold; the
-supervisor drops a re-decoded final it has already published (same stream, overlapping
-times).
+The process around it (recogniser options, hot standby, the spec's rings) is
+:mod:`streamasr.actors.inference.actor`.
 """
 
 from __future__ import annotations
@@ -25,30 +15,23 @@ from typing import Any
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.asr.base import Recognizer, RecognizerStream
-from streamasr.actors.asr.registry import create_recognizer
+from streamasr.actors.asr.base import Recognizer, RecognizerStream, close_decoder
+from streamasr.actors.asr.log_mel import LogMelOptions, StreamingLogMel
 from streamasr.actors.asr.types import Result
 from streamasr.actors.conditioning import to_int16
+from streamasr.actors.delay import DelayOverride
 from streamasr.actors.doorbell import Listener
-from streamasr.actors.errors import ConfigError
-from streamasr.actors.features import LogMelOptions, StreamingLogMel
-from streamasr.actors.inference_stream import (
+from streamasr.actors.errors import ConfigError, RingError
+from streamasr.actors.inference.stream import (
     InferenceStream,
     engine_wait_s,
     seek_cursor,
     stage_split,
 )
-from streamasr.actors.inference_support import (
-    DelayOverride,
-    close_decoder,
-    recognizer_options,
-    stream_rings,
-    wait_for_promotion,
-)
+from streamasr.actors.inference.wake_setup import WakeSetup
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.actors.wake_setup import WakeSetup
+from streamasr.actors.settings import AudioConfig, InferenceConfig, RefineConfig
 from streamasr.ringbuf import Ring
-from streamasr.ringbuf.errors import RingError
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +47,20 @@ MAX_STEP_S = 0.5
 PAUSE_MS = 300
 
 
-class _Inference:
-    """The actor's state: the engine and every stream it decodes."""
+class InferenceLoop:
+    """The inference loop's state: the engine and every stream it decodes."""
 
     def __init__(self, rt: ActorRuntime, recognizer: Recognizer, wake: WakeSetup) -> None:
         self.rt = rt
         self.recognizer = recognizer
-        self.accurate = rt.spec.options["refine"]["finals"] == "accurate"
+        inference = rt.spec.section("inference", InferenceConfig)
+        self.accurate = rt.spec.section("refine", RefineConfig).finals == "accurate"
         self.streams: dict[str, InferenceStream] = {}
-        self.delay = DelayOverride(
-            rt, "inference", float(rt.spec.options["inference"].get("delay_ms", 0.0))
-        )
+        self.delay = DelayOverride(rt, "inference", inference.delay_ms)
         self.features = recognizer.input_kind == "features"
         self.mel_options = LogMelOptions(
-            sample_rate_hz=int(rt.spec.options["audio"]["sample_rate_hz"]),
-            n_mels=int(rt.spec.options["inference"].get("torch", {}).get("n_mels", 80)),
+            sample_rate_hz=rt.spec.section("audio", AudioConfig).sample_rate_hz,
+            n_mels=int(inference.torch.get("n_mels", 80)),
         )
         self.hop = self.mel_options.hop_length
         #: engine frames (PCM samples or feature frames) per second
@@ -491,25 +473,3 @@ class _Inference:
         st.decoder = self._new_decoder(resume)
         st.pos = resume
         st.last_partial = ""
-
-
-def run(rt: ActorRuntime) -> None:
-    """Actor main."""
-    backend, table = recognizer_options(rt.spec.options)
-    recognizer = create_recognizer(backend, table)
-    recognizer.warm_up()
-    wake = WakeSetup(rt.spec.options, recognizer)
-    wake.warm_up()  # before a standby waits: a promoted spare must not load anything
-    if rt.spec.options.get("standby") and not wait_for_promotion(rt):
-        return
-    actor = _Inference(rt, recognizer, wake)
-    try:
-        for sid, (name, reader, bell) in stream_rings(rt).items():
-            actor.attach(sid, name, reader, bell)
-        rt.ready()
-        while not rt.stopping:
-            msgs, ready = rt.poll(0.05)
-            actor.handle(msgs, ready)
-            actor.work()
-    finally:
-        actor.close()

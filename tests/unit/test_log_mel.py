@@ -7,17 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from numpy.typing import NDArray
 
-from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.features import (
+from streamasr.actors.asr.log_mel import (
     LogMelOptions,
     StreamingLogMel,
     frame_count,
     log_mel_offline,
     mel_filterbank,
 )
+from streamasr.actors.errors import AudioFormatError
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 OPTS = LogMelOptions()
@@ -106,6 +105,7 @@ def test_frame_i_covers_its_own_samples_only() -> None:
 
 
 def test_matches_torch_stft_reference() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch is the optional extra streamasr[torch]")
     x = (np.random.default_rng(2).standard_normal(8000) * 0.1).astype(np.float32)
     spec = torch.stft(
         torch.from_numpy(x.astype(np.float64)),

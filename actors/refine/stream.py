@@ -21,9 +21,9 @@ from collections import deque
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.whisper.filters import has_repeated_phrase, words_of
+from streamasr.actors.errors import RingError
+from streamasr.actors.refine.filters import has_repeated_phrase, words_of
 from streamasr.ringbuf import Ring
-from streamasr.ringbuf.errors import RingError
 
 __all__ = [
     "CONTEXT_GAP_S",

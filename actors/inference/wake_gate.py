@@ -19,13 +19,14 @@ and turns its decisions into messages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.wake.base import Detection, WakeDetector
+from streamasr.actors.wake.settings import WakeConfig
 
 __all__ = ["GateMode", "GateOptions", "WakeGate", "gate_options"]
 
@@ -64,16 +65,16 @@ class GateOptions:
     guard_frames: int = 0
 
 
-def gate_options(mode: str, wake: dict[str, Any], rate_hz: int) -> GateOptions:
-    """:class:`GateOptions` from the ``[wake]`` table (milliseconds) at ``rate_hz``."""
+def gate_options(mode: str, wake: WakeConfig, rate_hz: int) -> GateOptions:
+    """:class:`GateOptions` from ``[wake]`` (milliseconds) at ``rate_hz``."""
     if mode not in ("assistant", "detect"):
         raise ConfigError(f"gate: unknown mode {mode!r}")
     per_ms = rate_hz / 1000.0
     return GateOptions(
         mode="assistant" if mode == "assistant" else "detect",
-        preroll_frames=int(int(wake.get("preroll_ms", 1000)) * per_ms),
-        timeout_frames=int(int(wake.get("command_timeout_ms", 5000)) * per_ms),
-        max_command_frames=int(int(wake.get("max_command_ms", 15000)) * per_ms),
+        preroll_frames=int(wake.preroll_ms * per_ms),
+        timeout_frames=int(wake.command_timeout_ms * per_ms),
+        max_command_frames=int(wake.max_command_ms * per_ms),
         lookback_frames=int(LISTEN_LOOKBACK_S * rate_hz),
         guard_frames=int(PHRASE_END_GUARD_S * rate_hz),
     )

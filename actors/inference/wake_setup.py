@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streamasr.actors import messages as m
-from streamasr.actors.asr.base import Recognizer, RecognizerStream
+from streamasr.actors.asr.base import Recognizer, RecognizerStream, close_decoder
 from streamasr.actors.asr.registry import create_recognizer
-from streamasr.actors.inference_support import close_decoder
-from streamasr.actors.wake.base import Detection, WakeEngine, WakeOptions, create_wake_engine
-from streamasr.actors.wake_gate import GateMode, WakeGate, gate_options
+from streamasr.actors.inference.wake_gate import GateMode, WakeGate, gate_options
+from streamasr.actors.wake.base import Detection, WakeEngine
+from streamasr.actors.wake.registry import create_wake_engine
+from streamasr.actors.wake.settings import WakeConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +30,19 @@ __all__ = ["WakeSetup"]
 class WakeSetup:
     """Wake-word engines and per-stream gates of one inference process."""
 
-    def __init__(self, options: dict[str, Any], recognizer: Recognizer) -> None:
-        """``options``: the actor spec's options (``wake``, ``wake_streams``, ``inference``)."""
-        self.config: dict[str, Any] = dict(options.get("wake") or {})
-        self.gated: set[str] = set(options.get("wake_streams") or ())
-        inference = options.get("inference") or {}
-        self.grammar: dict[str, Any] = {}
-        if self.config.get("grammar"):
-            self.grammar = {"grammar_path": self.config["grammar"]}
-        elif self.config.get("commands"):
-            self.grammar = {"commands": list(self.config["commands"])}
-        self._ps_options: dict[str, Any] = dict(inference.get("pocketsphinx") or {})
+    def __init__(
+        self,
+        config: WakeConfig,
+        gated: Iterable[str],
+        pocketsphinx: Mapping[str, Any],
+        recognizer: Recognizer,
+    ) -> None:
+        """``config``: ``[wake]``; ``gated``: the local streams it gates; ``pocketsphinx``:
+        ``[inference.pocketsphinx]``, the base of a grammar-restricted command recogniser."""
+        self.config = config
+        self.gated: set[str] = set(gated)
+        self.grammar: dict[str, Any] = config.recognizer_options()
+        self._ps_options: dict[str, Any] = dict(pocketsphinx)
         self._recognizer = recognizer
         self._command: Recognizer | None = None
         self._engine: WakeEngine | None = None
@@ -55,21 +59,10 @@ class WakeSetup:
         """The wake engine, loaded on first use."""
         if self._engine is None:
             t0 = time.perf_counter()
-            self._engine = create_wake_engine(
-                str(self.config.get("engine", "pocketsphinx")), self.detector_options()
-            )
+            self._engine = create_wake_engine(self.config.engine, self.config.detector_options())
             self._engine.warm_up()
             log.info("wake engine loaded in %.2f s", time.perf_counter() - t0)
         return self._engine
-
-    def detector_options(self) -> WakeOptions:
-        """:class:`WakeOptions` from ``[wake]`` (engine defaults where it leaves them empty)."""
-        kwargs: dict[str, Any] = {}
-        if self.config.get("phrases"):
-            kwargs["phrases"] = tuple(self.config["phrases"])
-        if self.config.get("thresholds"):
-            kwargs["thresholds"] = tuple(float(t) for t in self.config["thresholds"])
-        return WakeOptions(**kwargs)
 
     def gate(self, mode: GateMode, start_frame: int, rate_hz: int) -> WakeGate:
         """A gate for a stream whose next frame is ``start_frame``."""

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from streamasr.actors.asr.base import RecognizerStream
+from streamasr.actors.asr.log_mel import StreamingLogMel
 from streamasr.actors.doorbell import Listener, Stamp
-from streamasr.actors.features import StreamingLogMel
-from streamasr.actors.wake_gate import WakeGate
+from streamasr.actors.errors import RingError
+from streamasr.actors.inference.wake_gate import WakeGate
 from streamasr.ringbuf import Ring
-from streamasr.ringbuf.errors import RingError
 
 __all__ = ["InferenceStream", "engine_wait_s", "seek_cursor", "stage_split"]
 

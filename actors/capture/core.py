@@ -1,11 +1,11 @@
-"""Pure core of the capture actor (:mod:`streamasr.actors.capture`): no processes, no sockets.
+"""Pure core of the capture actor (:mod:`~streamasr.actors.capture.actor`): no processes, no
+sockets.
 
-Live-source options (:class:`LiveOptions`), the device reopen backoff (:class:`ReopenBackoff`),
+The device reopen backoff (:class:`ReopenBackoff`, under ``[source]``'s ``reopen_*`` settings),
 the capture clock (:func:`capture_clock`, :class:`ClockAnchor`, :class:`ClockFile`) and the
 gap fill (:func:`noise_floor`, :func:`comfort_noise`, :func:`fill_gap`), plus the actor's
 exact-size block reader and ring-writing push sink. Times in seconds, positions in frames; see
-:mod:`streamasr.actors.capture` for how the actor uses them. The public names are re-exported by
-:mod:`streamasr.actors.capture`.
+:mod:`streamasr.actors.capture.actor` for how the actor uses them.
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from streamasr.actors.errors import ConfigError
-from streamasr.actors.sources import BlockSource
+from streamasr.actors.capture.formats import BlockSource
+from streamasr.actors.settings import SourceConfig
 from streamasr.ringbuf import Ring
 
 __all__ = [
-    "GAP_FILLS",
+    "CLOCK_INTERVAL_S",
     "MAX_COMFORT_RMS",
     "ClockAnchor",
     "ClockFile",
-    "LiveOptions",
     "ReopenBackoff",
     "capture_clock",
     "comfort_noise",
@@ -38,8 +37,6 @@ __all__ = [
     "noise_floor",
 ]
 
-#: What may fill the frames a live source could not capture (``source.gap_fill``).
-GAP_FILLS = ("comfort_noise", "zeros")
 #: Loudest comfort noise (RMS, full scale 1.0): -34 dBFS.
 MAX_COMFORT_RMS = 0.02
 
@@ -51,45 +48,8 @@ def capture_clock() -> float:
     return time.clock_gettime(_CLOCK_ID)
 
 
-@dataclass(frozen=True, slots=True)
-class LiveOptions:
-    """How a live source is watched and reopened. Times in seconds.
-
-    Attributes:
-        reopen_initial_s: delay before the first reopen attempt after a failure.
-        reopen_factor: each further consecutive failure multiplies the delay by this.
-        reopen_max_s: the delay never exceeds this.
-        reopen_stable_s: a device up this long counts as stable: the delay resets.
-        stall_s: an open device that delivers no audio this long counts as failed.
-        clock_interval_s: the clock file is refreshed at most this often.
-        gap_fill: ``"comfort_noise"`` or ``"zeros"``: what fills frames not captured.
-    """
-
-    reopen_initial_s: float = 0.2
-    reopen_factor: float = 2.0
-    reopen_max_s: float = 5.0
-    reopen_stable_s: float = 10.0
-    stall_s: float = 3.0
-    clock_interval_s: float = 1.0
-    gap_fill: str = "comfort_noise"
-
-    def __post_init__(self) -> None:
-        for f in ("reopen_initial_s", "reopen_max_s", "reopen_stable_s", "stall_s"):
-            if not getattr(self, f) > 0:
-                raise ConfigError(f"source.{f}: must be > 0")
-        if self.reopen_factor < 1.0:
-            raise ConfigError("source.reopen_factor: must be >= 1")
-        if self.reopen_max_s < self.reopen_initial_s:
-            raise ConfigError("source.reopen_max_s: must be >= source.reopen_initial_s")
-        if self.gap_fill not in GAP_FILLS:
-            raise ConfigError(f"source.gap_fill: must be one of {', '.join(GAP_FILLS)}")
-
-    @classmethod
-    def from_source(cls, src: dict[str, Any]) -> LiveOptions:
-        """Options from the ``[source]`` map; absent keys keep their defaults."""
-        names = ("reopen_initial_s", "reopen_factor", "reopen_max_s", "reopen_stable_s")
-        kwargs = {k: float(src[k]) for k in (*names, "stall_s", "clock_interval_s") if k in src}
-        return cls(**kwargs, gap_fill=str(src.get("gap_fill", "comfort_noise")))
+#: Seconds between two saves of the capture clock file (at most).
+CLOCK_INTERVAL_S = 1.0
 
 
 class ReopenBackoff:
@@ -107,7 +67,7 @@ class ReopenBackoff:
         delay_s: the delay scheduled by the last failure (seconds).
     """
 
-    def __init__(self, options: LiveOptions, clock: Callable[[], float]) -> None:
+    def __init__(self, options: SourceConfig, clock: Callable[[], float]) -> None:
         """Use ``options``' reopen_* fields; ``clock`` returns monotonic seconds."""
         self._o = options
         self._clock = clock

@@ -1,1 +1,0 @@
-"""Whisper second pass: offline model store, short-window refiner, VAD gate, output filters."""
