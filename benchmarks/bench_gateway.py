@@ -112,18 +112,20 @@ def free_port() -> int:
 
 
 class GatewayServer:
-    """``serve --finals fast`` on a private instance; a context manager."""
+    """``serve --finals FINALS`` on a private instance; a context manager."""
 
-    def __init__(self, base: Path) -> None:
-        """Write the config under ``base`` (a short /tmp directory)."""
+    def __init__(self, base: Path, finals: str = "fast", extra_toml: str = "") -> None:
+        """Write the config under ``base`` (a short /tmp directory); ``extra_toml`` is
+        appended to it (more sections)."""
         self.base = base
+        self.finals = finals
         self.name = f"bgw{uuid.uuid4().hex[:8]}"
         self.root = base / "r"
         self.port = free_port()
         self.config = base / "gw.toml"
         self.config.write_text(
             f'[supervisor]\ninstance = "{self.name}"\nruntime_dir = "{self.root}"\n'
-            "[gateway]\nmax_streams = 32\n"
+            "[gateway]\nmax_streams = 32\n" + extra_toml
         )
         self.env = {**os.environ, "XDG_RUNTIME_DIR": str(base)}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -148,7 +150,7 @@ class GatewayServer:
         argv = [*CLI, "serve", "--port", str(self.port), "-c", str(self.config)]
         with (self.base / "gw.err").open("wb") as err:
             self.proc = subprocess.Popen(
-                [*argv, "--finals", "fast", "--quiet"],
+                [*argv, "--finals", self.finals, "--quiet"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from streamasr.actors.asr.endpoint_policy import EndpointOptions
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.settings import (
     MAX_WORKERS,
@@ -137,6 +138,7 @@ class Config:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
+    endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     streams: tuple[SourceConfig, ...] = ()
 

@@ -212,8 +212,9 @@ def build(
                 rings_of,
                 inf_bells[worker],
                 {
-                    **sections(cfg, "inference", "refine", "audio", "wake"),
+                    **sections(cfg, "inference", "refine", "audio", "wake", "endpoint"),
                     "wake_streams": gated_streams(cfg),
+                    "deadline": has_deadline(cfg),
                 },
             )
         )

@@ -63,6 +63,8 @@ import numpy.typing as npt
 import pocketsphinx
 
 from streamasr.actors.asr.base import InputKind
+from streamasr.actors.asr.endpoint_policy import EndpointKind
+from streamasr.actors.asr.endpointer import Endpointer
 from streamasr.actors.asr.grammar import score_ratio
 from streamasr.actors.asr.pauses import PauseTracker
 from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
@@ -85,6 +87,8 @@ FEED_SILENCE_MS = 300
 #: Seconds after a monologue split within which the next utterance starts at the cut itself
 #: (the speech that resumes right after the cut's pause belongs to it).
 CONTINUE_WITHIN_S = 1.0
+#: Seconds of an utterance's end kept for the turn model (Smart Turn v3 reads 8 s).
+TURN_AUDIO_S = 8.0
 _PHONE_LOOP_LW = 1.0  # phone-LM weight of the rejection phone loop (in-grammar ratio >= ~1)
 
 
@@ -239,6 +243,21 @@ class PocketsphinxStream:
         #: The cut of the last split: the next utterance starts there if speech resumes
         #: within ``CONTINUE_WITHIN_S`` (contiguous spans: no audio between them is lost).
         self._continue_from: int | None = None
+        #: The endpoint policy (None: ``endpoint_silence_ms`` alone), see :meth:`use_endpointer`.
+        self._endpointer: Endpointer | None = None
+        self._checkpoints: list[int] = []
+        self._next_checkpoint = 0
+        #: The utterance's last ``TURN_AUDIO_S`` seconds of audio, VAD frames (for the turn model).
+        self._tail: collections.deque[npt.NDArray[np.int16]] = collections.deque(
+            maxlen=max(1, round(TURN_AUDIO_S * 1000.0 / frame_ms))
+        )
+        #: (kind, trailing silence in ms) of the last endpoint, None before the first.
+        self.last_endpoint: tuple[EndpointKind, int] | None = None
+
+    def use_endpointer(self, endpointer: Endpointer | None) -> None:
+        """Let ``endpointer`` decide where utterances end (None: ``endpoint_silence_ms``)."""
+        self._endpointer = endpointer
+        self._checkpoints = endpointer.checkpoints_ms() if endpointer is not None else []
 
     @property
     def position_frame(self) -> int:
@@ -282,20 +301,39 @@ class PocketsphinxStream:
                     to_feed.extend(self._begin_utterance(decoder))
             else:
                 to_feed.extend(self._hold(frame, speech))
-                self._track_silence(start + n, speech, frame)
+                self._tail.append(frame)
+                if self._track_silence(start + n, speech, frame):
+                    self._feed(decoder, to_feed)  # the text the policy reads: all speech so far
+                    to_feed = []
+                    self._judge()
         self._pending = self._pending[used:]
         self._pending_start += used
-        if to_feed:
-            # one call per VAD frame: PocketSphinx's results depend on how its input is
-            # grouped into calls, so the grouping must not depend on the chunk size
-            for f in to_feed:
-                pcm = f.tobytes()
-                decoder.process_raw(pcm, False, False)
-                if self._phone is not None:
-                    self._phone.process_raw(pcm, False, False)
-            self._fed_end += sum(len(f) for f in to_feed)
-            hyp = decoder.hyp()
-            self._partial = hyp.hypstr if hyp is not None else ""
+        self._feed(decoder, to_feed)
+
+    def _feed(self, decoder: pocketsphinx.Decoder, frames: list[npt.NDArray[np.int16]]) -> None:
+        """Decode ``frames`` and update the partial hypothesis."""
+        if not frames:
+            return
+        # one call per VAD frame: PocketSphinx's results depend on how its input is
+        # grouped into calls, so the grouping must not depend on the chunk size
+        for f in frames:
+            pcm = f.tobytes()
+            decoder.process_raw(pcm, False, False)
+            if self._phone is not None:
+                self._phone.process_raw(pcm, False, False)
+        self._fed_end += sum(len(f) for f in frames)
+        hyp = decoder.hyp()
+        self._partial = hyp.hypstr if hyp is not None else ""
+
+    def _judge(self) -> None:
+        """Ask the endpoint policy at a checkpoint of trailing silence (see _track_silence)."""
+        assert self._endpointer is not None
+        silence_ms = round(self._silence_frames * self._frame_ms)
+        audio = np.concatenate(list(self._tail))
+        kind = self._endpointer.judge(audio, silence_ms, self._partial)
+        if kind is not None:
+            self._endpoint = True
+            self.last_endpoint = (kind, silence_ms)
 
     def _hold(self, frame: npt.NDArray[np.int16], speech: bool) -> list[npt.NDArray[np.int16]]:
         """The frames to feed the decoder for ``frame`` inside an utterance.
@@ -329,6 +367,9 @@ class PocketsphinxStream:
         first = max(0, first_speech - self._preroll_frames)
         kept = entries[first:]
         self._history.clear()
+        self._tail.clear()
+        self._tail.extend(f for _, f, _ in kept)
+        self._next_checkpoint = 0
         self._utt_start = kept[0][0]
         self._fed_end = kept[0][0]
         cut, self._continue_from = self._continue_from, None
@@ -346,23 +387,34 @@ class PocketsphinxStream:
         self._pauses = PauseTracker()
         return [f for _, f, _ in kept]
 
-    def _track_silence(self, frame_end: int, speech: bool, frame: npt.NDArray[np.int16]) -> None:
+    def _track_silence(self, frame_end: int, speech: bool, frame: npt.NDArray[np.int16]) -> bool:
+        """Count trailing non-speech; end the utterance by the fixed rule or a monologue
+        split. True when the endpoint policy must be asked (a checkpoint was reached)."""
         if speech:
             self._silence_frames = 0
             self._last_speech_end = frame_end
+            self._next_checkpoint = 0
         else:
             self._silence_frames += 1
         if self._max_utt > 0:
             self._pauses.add(frame, speech)
-        if self._silence_frames >= self._endpoint_frames:
+        if self._endpointer is not None:
+            cps, k = self._checkpoints, self._next_checkpoint
+            if k < len(cps) and self._silence_frames * self._frame_ms >= cps[k] - 1e-6:
+                self._next_checkpoint = k + 1
+                return True
+        elif self._silence_frames >= self._endpoint_frames:
             self._endpoint = True
-        elif self._split_due(frame_end):
+            self.last_endpoint = ("normal", round(self._silence_frames * self._frame_ms))
+            return False
+        if self._split_due(frame_end):
             self._endpoint = True
             self.splits += 1
             # cut in the middle of the pause's quietest frame, not at the end of the run
             # (which may already hold the next word's weak onset)
             back = self._pauses.quietest_back
             self._split_cut = frame_end - back * self._frame_len - self._frame_len // 2
+        return False
 
     def _split_due(self, frame_end: int) -> bool:
         """Whether an utterance over ``max_utterance_s`` ends here (at a long enough pause;

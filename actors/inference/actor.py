@@ -21,6 +21,7 @@ from typing import Any
 
 from streamasr.actors import messages as m
 from streamasr.actors.asr.registry import create_recognizer
+from streamasr.actors.inference import endpoints
 from streamasr.actors.inference.decoding import InferenceLoop
 from streamasr.actors.inference.wake_setup import WakeSetup
 from streamasr.actors.runtime import ActorRuntime
@@ -46,7 +47,7 @@ def run(rt: ActorRuntime) -> None:
     wake.warm_up()  # before a standby waits: a promoted spare must not load anything
     if rt.spec.options.get("standby") and not wait_for_promotion(rt):
         return
-    actor = InferenceLoop(rt, recognizer, wake)
+    actor = InferenceLoop(rt, recognizer, wake, endpoints.endpointer(rt, backend, table))
     try:
         for sid, (name, reader, bell) in stream_rings(rt).items():
             actor.attach(sid, name, reader, bell)

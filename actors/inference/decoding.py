@@ -16,12 +16,14 @@ import numpy as np
 
 from streamasr.actors import messages as m
 from streamasr.actors.asr.base import Recognizer, RecognizerStream, close_decoder
+from streamasr.actors.asr.endpointer import Endpointer
 from streamasr.actors.asr.log_mel import LogMelOptions, StreamingLogMel
 from streamasr.actors.asr.types import Result
 from streamasr.actors.conditioning import to_int16
 from streamasr.actors.delay import DelayOverride
 from streamasr.actors.doorbell import Listener
 from streamasr.actors.errors import ConfigError, RingError
+from streamasr.actors.inference import endpoints
 from streamasr.actors.inference.stream import (
     InferenceStream,
     engine_wait_s,
@@ -42,17 +44,21 @@ COMMIT_LAG_S = 1.0
 #: Most audio decoded per stream per loop iteration, in seconds (keeps control responsive).
 MAX_STEP_S = 0.5
 
-#: Non-speech after an utterance's speech, in ms, at which its span goes to the second pass
-#: ahead of the endpoint (:class:`SpeechPaused`); half the default endpoint silence.
-PAUSE_MS = 300
-
 
 class InferenceLoop:
     """The inference loop's state: the engine and every stream it decodes."""
 
-    def __init__(self, rt: ActorRuntime, recognizer: Recognizer, wake: WakeSetup) -> None:
+    def __init__(
+        self,
+        rt: ActorRuntime,
+        recognizer: Recognizer,
+        wake: WakeSetup,
+        endpointer: Endpointer | None = None,
+    ) -> None:
         self.rt = rt
         self.recognizer = recognizer
+        self.endpointer = endpointer
+        self.pause_ms = endpoints.pause_ms(endpointer)
         inference = rt.spec.section("inference", InferenceConfig)
         self.accurate = rt.spec.section("refine", RefineConfig).finals == "accurate"
         self.streams: dict[str, InferenceStream] = {}
@@ -98,8 +104,13 @@ class InferenceLoop:
             st.gate = self.wake.gate(mode, start, ring.sample_rate_hz)
 
     def _new_decoder(self, ring_pos: int) -> RecognizerStream:
-        """A decoder whose first frame is ring position ``ring_pos`` (in engine frames)."""
-        return self.recognizer.create_stream(start_frame=self._to_engine(ring_pos))
+        """A decoder whose first frame is ring position ``ring_pos`` (in engine frames),
+        ending its utterances by the endpoint policy where it takes one."""
+        decoder = self.recognizer.create_stream(start_frame=self._to_engine(ring_pos))
+        use = getattr(decoder, "use_endpointer", None)
+        if use is not None and self.endpointer is not None:
+            use(self.endpointer)
+        return decoder
 
     def _to_engine(self, ring_pos: int) -> int:
         return ring_pos // self.hop if self.features else ring_pos
@@ -166,10 +177,13 @@ class InferenceLoop:
         self.rt.gauges["streams"] = len(self.streams)
         if self.compute_ms:
             self.rt.gauges["proc_ms_p95"] = float(np.percentile(self.compute_ms, 95))
-        self.rt.gauges["backlog_ratio"] = max(
+        backlog = max(
             ((s.ring.write_counter - s.pos) / s.ring.capacity for s in self.streams.values()),
             default=0.0,
         )
+        self.rt.gauges["backlog_ratio"] = backlog
+        if self.endpointer is not None:
+            endpoints.publish(self.rt, self.endpointer, backlog)
         if self.delay.check(time.monotonic()):
             self.compute_ms.clear()  # measurements at the old load no longer apply
         self.rt.counters["frames_lost"] = sum(s.frames_lost for s in self.streams.values())
@@ -374,7 +388,7 @@ class InferenceLoop:
         paused_span = getattr(st.decoder, "paused_span", None)
         if not self.accurate or paused_span is None or (st.gate and self.wake.grammar):
             return
-        span = paused_span(PAUSE_MS)
+        span = paused_span(self.pause_ms)
         if span is None or span == st.paused:
             return
         st.paused = span

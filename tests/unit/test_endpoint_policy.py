@@ -11,11 +11,17 @@ import pytest
 import soundfile as sf
 
 from streamasr.actors.asr import turn_model
+from streamasr.actors.asr.base import close_decoder
+from streamasr.actors.asr.decode import decode_all, endpoints
 from streamasr.actors.asr.endpoint_policy import EndpointOptions, decide, ends_open
-from streamasr.actors.asr.registry import options_from_mapping
+from streamasr.actors.asr.endpointer import Endpointer
+from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxStream
+from streamasr.actors.asr.registry import create_recognizer
 from streamasr.actors.errors import ConfigError
+from streamasr.supervisor.config import from_mapping
 
-OPTS = EndpointOptions()  # 200 / 600 / 1500 ms, complete >= 0.5, unfinished < 0.2
+OPTS = EndpointOptions("adaptive", min_silence_ms=200, recheck_ms=200)  # p: 0.5 / 0.2
+FIXED_MS = 600  # the recogniser's endpoint_silence_ms
 UTTERANCES = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio" / "utterances"
 
 
@@ -30,10 +36,11 @@ UTTERANCES = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio" / "
         (600, 0.40, False, False, "normal"),  # unsure, not clearly unfinished: fixed rule
         (600, 0.90, False, False, "normal"),  # complete at the fixed silence is normal
         (600, 0.10, False, False, None),  # clearly unfinished: wait longer
-        (600, 0.90, True, False, None),  # open word: wait longer
+        (600, 0.90, True, False, "normal"),  # an open word only stops an early endpoint
+        (600, 0.10, True, False, None),
         (1000, 0.10, False, False, None),
         (1500, 0.10, False, False, "extended"),  # at most max_silence_ms
-        (1500, 0.90, True, False, "extended"),
+        (1500, 0.10, True, False, "extended"),
         (1200, 0.70, False, False, "normal"),  # became complete while waiting
         # no model, or overloaded: the fixed rule
         (200, None, False, False, None),
@@ -46,20 +53,29 @@ UTTERANCES = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio" / "
 def test_decide(
     silence_ms: int, p: float | None, open_word: bool, overloaded: bool, expected: str | None
 ) -> None:
-    assert decide(silence_ms, p, open_word, overloaded, OPTS) == expected
+    assert decide(silence_ms, p, open_word, overloaded, OPTS, FIXED_MS) == expected
 
 
 def test_the_fixed_policy_ignores_the_model() -> None:
     fixed = EndpointOptions(policy="fixed")
-    assert decide(200, 0.99, False, False, fixed) is None
-    assert decide(600, 0.01, True, False, fixed) == "normal"
-    assert fixed.checkpoints_ms() == [600]
+    assert decide(200, 0.99, False, False, fixed, FIXED_MS) is None
+    assert decide(600, 0.01, True, False, fixed, FIXED_MS) == "normal"
+    assert fixed.checkpoints_ms(FIXED_MS) == [600]
 
 
 def test_checkpoints_are_fixed_silences() -> None:
-    assert OPTS.checkpoints_ms() == [200, 400, 600, 800, 1000, 1200, 1400, 1500]
-    odd = EndpointOptions(min_silence_ms=250, silence_ms=500, max_silence_ms=900, recheck_ms=300)
-    assert odd.checkpoints_ms() == [250, 500, 550, 850, 900]
+    assert OPTS.checkpoints_ms(FIXED_MS) == [200, 400, 600, 800, 1000, 1200, 1400, 1500]
+    odd = EndpointOptions("adaptive", min_silence_ms=250, max_silence_ms=900, recheck_ms=300)
+    assert odd.checkpoints_ms(500) == [250, 500, 550, 850, 900]
+    # a fixed silence outside [min, max] widens the range: the policy never ends later
+    # than the fixed rule for a turn that is not clearly unfinished
+    assert OPTS.checkpoints_ms(2000)[-1] == 2000 and OPTS.checkpoints_ms(100)[0] == 100
+
+
+def test_a_fixed_silence_outside_the_range_still_holds() -> None:
+    assert decide(150, 0.9, False, False, OPTS, 100) == "normal"  # complete, past fixed
+    assert decide(1500, 0.1, False, False, OPTS, 2000) is None  # unfinished, before fixed
+    assert decide(2000, 0.1, False, False, OPTS, 2000) == "normal"
 
 
 @pytest.mark.parametrize(
@@ -82,23 +98,18 @@ def test_open_words(text: str, open_: bool) -> None:
     ("table", "message"),
     [
         ({"policy": "smart"}, "endpoint.policy: must be one of 'adaptive', 'fixed'"),
-        ({"min_silence_ms": 700}, "endpoint.silence: need 60 <= min_silence_ms"),
-        ({"max_silence_ms": 500}, "endpoint.silence: need"),
+        ({"min_silence_ms": 40}, "endpoint.min_silence_ms: need 60 <= min_silence_ms"),
+        ({"max_silence_ms": 150}, "endpoint.min_silence_ms: need"),
         ({"recheck_ms": 5}, "endpoint.recheck_ms: must be in 20..5000"),
-        ({"unfinished_probability": 0.8}, "endpoint.probability: need"),
+        ({"unfinished_probability": 0.8}, "endpoint.complete_probability: need"),
         ({"silence": 600}, "endpoint.silence: unknown key"),
-        ({"min_silence_ms": "fast"}, "endpoint.min_silence_ms: must be int, got str 'fast'"),
+        ({"min_silence_ms": "fast"}, "endpoint.min_silence_ms: must be"),
     ],
 )
 def test_bad_options_are_one_line_errors(table: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)) as err:
-        options_from_mapping(EndpointOptions, table, "endpoint")
+        from_mapping({"endpoint": table})
     assert "\n" not in str(err.value)
-
-
-def test_a_policy_built_in_code_is_checked_too() -> None:
-    with pytest.raises(ConfigError, match=re.escape("policy: must be 'adaptive' or 'fixed'")):
-        EndpointOptions(policy="smart")  # type: ignore[arg-type]
 
 
 def test_a_missing_model_file_is_a_config_error(tmp_path: Path) -> None:
@@ -141,3 +152,58 @@ def test_smart_turn_hears_finished_and_cut_off_commands() -> None:
         cut = _speech(name)
         cut = cut[: len(cut) // 2]  # "set a timer", "turn off all"
         assert model.probability(_then_quiet(cut, 0.3)) < OPTS.unfinished_probability
+
+
+def test_a_policy_built_in_code_is_checked_too() -> None:
+    with pytest.raises(ConfigError, match=re.escape("endpoint.policy: must be 'adaptive'")):
+        EndpointOptions(policy="smart").validate()  # type: ignore[arg-type]
+
+
+def _conversation(name: str) -> np.ndarray:
+    audio, rate = sf.read(UTTERANCES.parent / f"{name}.wav", dtype="int16")
+    assert rate == turn_model.SAMPLE_RATE_HZ
+    return np.asarray(audio, dtype=np.int16)
+
+
+def test_streams_end_complete_turns_early_whatever_the_chunk_size() -> None:
+    """PocketSphinx streams with the adaptive policy and the real turn model: the policy is
+    asked at fixed silences, so the finals (text and span) and each endpoint's kind are the
+    same for 50 ms and 200 ms chunks; the shared conversation's sentences end early (at
+    min_silence_ms, before the fixed 600 ms), and none is merged with the next, not even
+    "the meeting has been moved to room four", which the first pass reads "... root for"."""
+    if turn_model.bundled_model() is None:
+        pytest.skip("pipecat-ai is not installed (the turn model's package)")
+    opts = EndpointOptions("adaptive")
+    runs = []
+    for chunk_ms in (50, 200):
+        ep = Endpointer(opts, FIXED_MS, turn_model.load())
+        stream = create_recognizer("pocketsphinx", {}).create_stream()  # fresh CMN state
+        assert isinstance(stream, PocketsphinxStream)
+        stream.use_endpointer(ep)
+        kinds: list[tuple[str, int] | None] = []
+        finals = []
+        head = _conversation("conversation3")[: int(13.5 * turn_model.SAMPLE_RATE_HZ)]
+        for _, final in endpoints(stream, head, 16 * chunk_ms):
+            if final is not None:
+                finals.append((final.text, final.start_frame, final.end_frame))
+                kinds.append(stream.last_endpoint)
+        close_decoder(stream)
+        runs.append((finals, kinds, dict(ep.counts)))
+    assert runs[0] == runs[1]
+    finals, kinds, counts = runs[0]
+    assert len(finals) == 4  # its first four sentences, none cut, none merged
+    assert counts["early"] >= 3, kinds
+    assert all(k is not None and k[1] < FIXED_MS for k in kinds if k and k[0] == "early")
+
+
+def test_without_a_model_the_fixed_rule_ends_utterances() -> None:
+    rec = create_recognizer("pocketsphinx", {})
+    ep = Endpointer(EndpointOptions("adaptive"), FIXED_MS, None)
+    assert not ep.adaptive and ep.checkpoints_ms() == [FIXED_MS]
+    stream = rec.create_stream()
+    assert isinstance(stream, PocketsphinxStream)
+    stream.use_endpointer(ep)
+    head = _conversation("conversation3")[: int(13.5 * turn_model.SAMPLE_RATE_HZ)]
+    finals = decode_all(stream, head, 1600, close=True)
+    assert len(finals) == 4
+    assert ep.counts == {"early": 0, "normal": 4, "extended": 0}
