@@ -23,7 +23,8 @@ import soundfile as sf
 from wer import wer
 
 from streamasr.actors.refine.model_store import ensure_model
-from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
+from streamasr.actors.refine.options import RefineOptions
+from streamasr.actors.refine.refiner import WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[1] / ".." / "shared" / "audio"
 SR = 16_000

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from wer import WerCounts
 
-from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
+from streamasr.actors.refine.options import RefineOptions
+from streamasr.actors.refine.refiner import WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 NAMES = ("conversation1", "conversation2", "conversation3")

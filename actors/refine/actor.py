@@ -54,9 +54,15 @@ import numpy as np
 from streamasr.actors import messages as m
 from streamasr.actors.delay import DelayOverride
 from streamasr.actors.errors import RingError
-from streamasr.actors.refine.filters import words_of
-from streamasr.actors.refine.partials import PartialOptions, PartialScheduler, Utterance
-from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.refine.events import (
+    agree,
+    confident,
+    final_transcript,
+    partial_transcript,
+)
+from streamasr.actors.refine.options import RefineOptions, RefineOutput
+from streamasr.actors.refine.partials import PartialOptions, PartialScheduler
+from streamasr.actors.refine.refiner import WhisperRefiner
 from streamasr.actors.refine.speculation import Speculator
 from streamasr.actors.refine.stream import RefineStream, read_span, take_batch
 from streamasr.actors.runtime import ActorRuntime
@@ -325,8 +331,8 @@ def _decode(
             heard[k] = gate_heard and reasons[k] != "no_speech"
             if not gate_heard:  # a short or cut-off word, too little for the gate
                 again = act.refiner.transcribe(*items[k], prompts[k], gate=False, thorough=thorough)
-                out = _confident(again)
-                outs[k] = out if out is not None and _agree(out.text, job.first_pass.text) else None
+                out = confident(again)
+                outs[k] = out if out is not None and agree(out.text, job.first_pass.text) else None
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
     return [
@@ -342,27 +348,6 @@ def _thorough(act: _Actor) -> bool:
     unsure final, and under load (measured: two Wyoming connections, a killed first pass)
     it pushed finals past ``budget_s`` into first-pass fallbacks."""
     return act.budget_s is None
-
-
-#: An ungated transcription (a word too short for the speech gate) is kept only when Whisper
-#: is this sure there was speech: no-speech probability below, mean log-probability above.
-UNGATED_NO_SPEECH_MAX = 0.4
-UNGATED_LOGPROB_MIN = -1.0
-
-
-def _confident(out: RefineOutput | None) -> RefineOutput | None:
-    """``out`` if Whisper is sure enough of it without the speech gate (else None)."""
-    if out is None:
-        return None
-    ok = out.no_speech_prob < UNGATED_NO_SPEECH_MAX and out.avg_logprob > UNGATED_LOGPROB_MIN
-    return out if ok else None
-
-
-def _agree(whisper_text: str, first_pass_text: str) -> bool:
-    """Whether two independent recognisers heard at least one same word: an ungated Whisper
-    transcript is kept only then (on noise Whisper may invent a whole sentence, confidently,
-    where the first pass heard "wow"; a cut-off "No." that both heard is kept)."""
-    return bool(set(words_of(whisper_text)) & set(words_of(first_pass_text)))
 
 
 def _prompt(act: _Actor, stream_id: str, start_frame: int) -> str:
@@ -405,7 +390,7 @@ def _answer(
         rt.send(dataclasses.replace(job.first_pass, provisional=False))
         return
     _finished(act, job, text)
-    rt.send(_final(job, out, compute_s, early_s=early_s))
+    rt.send(final_transcript(job, out, compute_s, early_s=early_s))
     rt.counters["refined" if text else "no_speech"] += 1
 
 
@@ -483,7 +468,7 @@ def _partial(act: _Actor) -> None:
     log.debug("partial run %s: %.1f s of audio, %.0f ms", utt.latest.utterance_id,
               len(audio) / utt.sample_rate_hz, 1000 * compute_s)  # fmt: skip
     if out is not None:
-        rt.send(_partial_transcript(utt, out, compute_s))
+        rt.send(partial_transcript(utt, out, compute_s))
         rt.counters["partials"] += 1
 
 
@@ -495,21 +480,6 @@ def _partial_gauges(act: _Actor) -> None:
     act.rt.gauges["partial_p95_ms"] = 1000.0 * p95 if p95 is not None else 0.0
     act.rt.counters["partials_paused"] = sched.pauses
     act.rt.counters["partials_resumed"] = sched.resumes
-
-
-def _partial_transcript(utt: Utterance, out: RefineOutput, compute_s: float) -> m.Transcript:
-    """The ``pass = 2`` partial for ``utt`` after local agreement over ``out``."""
-    shown = utt.agreement.update([w.word for w in out.words] or out.text.split())
-    latest = utt.latest
-    waited_s = time.monotonic() - utt.seen_s
-    return dataclasses.replace(
-        latest,
-        passno=2,
-        text=shown.text,
-        words=[[w.word, w.start_s, w.end_s, w.conf] for w in out.words],
-        latency_s=latest.latency_s + waited_s,
-        stages_s={**latest.stages_s, "refine_partial": compute_s},
-    )
 
 
 def _span(
@@ -536,24 +506,3 @@ def _audio(act: _Actor, ring: Ring, job: m.RefineJob) -> tuple[np.ndarray, int] 
         act, job.stream_id, job.start_frame, job.end_frame, job.sample_rate_hz, job.continued
     )
     return read_span(ring, lo, min(ring.write_counter, hi))
-
-
-def _final(
-    job: m.RefineJob, out: RefineOutput | None, compute_s: float, *, early_s: float = 0.0
-) -> m.Transcript:
-    """The accurate final of ``job``: ``compute_s`` spent after the endpoint, ``early_s``
-    before it (an early transcription, see :mod:`.whisper.speculation`)."""
-    first = job.first_pass
-    waited_s = (time.time_ns() - job.t_endpoint_ns) / 1e9
-    stages = {**first.stages_s, "refine_queue": max(0.0, waited_s - compute_s), "refine": compute_s}
-    if early_s:
-        stages["refine_early"] = early_s
-    return dataclasses.replace(
-        first,
-        passno=2,
-        provisional=False,
-        text=out.text.strip() if out is not None else "",
-        words=[[w.word, w.start_s, w.end_s, w.conf] for w in out.words] if out else [],
-        latency_s=first.latency_s + waited_s,
-        stages_s=stages,
-    )

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from streamasr.actors import messages as m
-from streamasr.actors.refine.refiner import RefineOutput
+from streamasr.actors.refine.options import RefineOutput
 
 __all__ = ["Early", "Speculator"]
 

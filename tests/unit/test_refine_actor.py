@@ -18,7 +18,8 @@ import soundfile as sf
 from streamasr.actors import messages as m
 from streamasr.actors.delay import DelayOverride
 from streamasr.actors.refine.actor import _Actor, _refine, _shed, _thorough
-from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.refine.options import RefineOptions, RefineOutput
+from streamasr.actors.refine.refiner import WhisperRefiner
 from streamasr.actors.refine.speculation import Speculator
 from streamasr.actors.refine.stream import RefineStream
 from streamasr.ringbuf import Ring

@@ -18,8 +18,9 @@ from streamasr.actors.refine.agreement import (
     common_prefix_len,
     normalise,
 )
+from streamasr.actors.refine.options import RefineOptions
 from streamasr.actors.refine.partials import PartialOptions, PartialScheduler, start_frame_of
-from streamasr.actors.refine.refiner import RefineOptions, WhisperRefiner
+from streamasr.actors.refine.refiner import WhisperRefiner
 
 RATE_HZ = 16_000
 

@@ -12,7 +12,8 @@ from wer import wer
 
 from streamasr.actors.errors import AudioFormatError
 from streamasr.actors.refine.filters import max_ngram_repeats, words_of
-from streamasr.actors.refine.refiner import RefineOptions, RefineOutput, WhisperRefiner
+from streamasr.actors.refine.options import RefineOptions, RefineOutput
+from streamasr.actors.refine.refiner import WhisperRefiner
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
 SR = 16_000

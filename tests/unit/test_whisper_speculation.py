@@ -10,7 +10,7 @@ import soundfile as sf
 
 from streamasr.actors import messages as m
 from streamasr.actors.asr.registry import create_recognizer
-from streamasr.actors.refine.refiner import RefineOutput
+from streamasr.actors.refine.options import RefineOutput
 from streamasr.actors.refine.speculation import MAX_AGE_S, Speculator
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "audio"
