@@ -58,6 +58,7 @@ from wyoming.wake import Detect, Detection, NotDetected
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, read_event
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import RefineConfig, WyomingConfig
 from streamasr.actors.spec import ActorSpec
@@ -241,14 +242,28 @@ class WyomingHandler(AsyncEventHandler):
         shared.count("connections")
 
     async def run(self) -> None:
-        """Serve until the client leaves; a broken connection never escapes this task."""
+        """Serve until the client leaves; a broken connection never escapes this task.
+
+        Events are read with :func:`.wyoming_read.read_event` (sizes checked before reading:
+        the ``wyoming`` package's reader holds whatever length a client declares); an
+        oversized event is answered with an ``error`` event and ends the connection."""
         try:
-            await super().run()
+            while True:
+                event = await read_event(self.reader)
+                if event is None or not await self.handle_event(event):
+                    break
+        except EventTooLarge as exc:
+            self.shared.count("client_errors")
+            self.shared.count("oversized_events")
+            log.warning("wyoming %s: %s; connection closed", self.peer, exc)
+            with contextlib.suppress(OSError, RuntimeError):
+                await self.write_event(Error(text=str(exc), code="too-large").event())
         except (OSError, ValueError, KeyError, TypeError, asyncio.IncompleteReadError) as exc:
             self.shared.count("client_errors")
             log.info("wyoming %s: connection dropped: %s", self.peer, exc)
-            await self.disconnect()
         finally:
+            await self.disconnect()
+            self.writer.close()
             self.shared.handlers.discard(self)
 
     async def handle_event(self, event: Event) -> bool:

@@ -8,6 +8,8 @@ backpressure paces them); transcripts are scored against the ``.tsv`` references
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -377,6 +379,42 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
     assert wer(refs, [res.text]) <= WER_BOUND, res.text
     wait_no_streams(server)
     assert server.counters()["client_errors"] >= 6
+
+
+def _wyoming_rss(server: Server) -> int:
+    for a in server.inst.status()["actors"]:
+        if a["id"] == "wyoming":
+            return int(a["rss_bytes"])
+    raise AssertionError("no wyoming actor in status")
+
+
+def test_a_declared_ten_gigabyte_payload_is_refused_unread(server: Server) -> None:
+    """A header declaring payload_length 1e10: the server answers ``error`` (too-large) before
+    a byte of it arrives and closes; 32 MiB sent after that are neither read nor held."""
+    before_rss = _wyoming_rss(server)
+    before = server.counters().get("oversized_events", 0)
+
+    async def go() -> tuple[bytes, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        header = {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1}}
+        writer.write(json.dumps({**header, "payload_length": 10**10}).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)  # before any payload byte
+        answer = line + await reader.readexactly(int(json.loads(line).get("data_length", 0)))
+        sent = 0
+        with contextlib.suppress(OSError, asyncio.TimeoutError):  # closed: writes fail
+            for _ in range(32):
+                writer.write(b"\0" * 2**20)
+                await asyncio.wait_for(writer.drain(), 10)
+                sent += 2**20
+        writer.close()
+        return answer, sent
+
+    answer, sent = asyncio.run(go())
+    assert b'"too-large"' in answer and b"payload_length" in answer, answer[:300]
+    assert sent < 32 * 2**20  # the server stopped reading: our writes backed up and failed
+    assert server.counters()["oversized_events"] == before + 1
+    assert _wyoming_rss(server) - before_rss < 10 * 2**20
 
 
 def test_stream_limit_and_abandoned_streams(server: Server) -> None:
