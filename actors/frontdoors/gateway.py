@@ -63,6 +63,21 @@ COUNTERS = (
 )  # fmt: skip
 
 
+def token_presented(path: str, authorization: str, token: str) -> bool:
+    """Whether a request presents ``token``: as ``?token=`` in ``path`` or as an
+    ``Authorization: Bearer`` header (the scheme in any case, RFC 7235). Every credential
+    the request carries is compared in constant time, and any one that matches is enough
+    (a stale header does not shut out a correct query token)."""
+    given = list(parse_qs(urlsplit(path).query).get("token", []))
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        given.append(credentials.strip())
+    ok = False
+    for g in given:
+        ok |= hmac.compare_digest(g.encode(), token.encode())
+    return ok
+
+
 class IdleTimeout(gp.GatewayProtocolError):
     """A connection sent nothing for ``idle_timeout_s`` (closed with 1008, not an error)."""
 
@@ -106,15 +121,13 @@ class Gateway:
         self.rt.counters[key] = self.rt.counters.get(key, 0) + n
 
     def authorised(self, request: Request) -> bool:
-        """True if no token is configured or the request presents it."""
+        """True if no token is configured or the request presents it (see
+        :func:`token_presented`)."""
         if not self.opts.token:
             return True
-        query = parse_qs(urlsplit(request.path).query)
-        given = (query.get("token") or [""])[0]
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            given = auth[len("Bearer ") :]
-        return hmac.compare_digest(given.encode(), self.opts.token.encode())
+        return token_presented(
+            request.path, request.headers.get("Authorization", ""), self.opts.token
+        )
 
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Plain HTTP routes and token checks before the WebSocket handshake."""

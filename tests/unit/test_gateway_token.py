@@ -1,0 +1,32 @@
+"""The gateway's token check: where a client may present the token, and what it may not
+shut out."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamasr.actors.frontdoors.gateway import token_presented
+
+TOKEN = "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("path", "authorization", "ok"),
+    [
+        ("/v1/stream", "", False),
+        ("/v1/stream?token=s3cret", "", True),
+        ("/v1/stream?token=wrong", "", False),
+        ("/v1/stream", "Bearer s3cret", True),
+        ("/v1/stream", "bearer s3cret", True),  # the scheme is case-insensitive (RFC 7235)
+        ("/v1/stream", "BEARER  s3cret ", True),
+        ("/v1/stream", "Bearer wrong", False),
+        ("/v1/stream", "Basic czNjcmV0", False),
+        ("/v1/stream", "Bearer", False),
+        ("/v1/stream?token=s3cret", "Bearer stale", True),  # a correct query token counts
+        ("/v1/stream?token=wrong", "Bearer s3cret", True),
+        ("/v1/stream?token=s3cret&token=x", "", True),
+        ("/v1/stream?token=", "Bearer ", False),
+    ],
+)
+def test_token_presented(path: str, authorization: str, ok: bool) -> None:
+    assert token_presented(path, authorization, TOKEN) is ok
