@@ -245,6 +245,8 @@ class PocketsphinxStream:
         self._continue_from: int | None = None
         #: The endpoint policy (None: ``endpoint_silence_ms`` alone), see :meth:`use_endpointer`.
         self._endpointer: Endpointer | None = None
+        #: Whether the utterance's audio is kept for the turn model (an adaptive endpointer).
+        self._keep_tail = False
         self._checkpoints: list[int] = []
         self._next_checkpoint = 0
         #: The utterance's last ``TURN_AUDIO_S`` seconds of audio, VAD frames (for the turn model).
@@ -257,6 +259,7 @@ class PocketsphinxStream:
     def use_endpointer(self, endpointer: Endpointer | None) -> None:
         """Let ``endpointer`` decide where utterances end (None: ``endpoint_silence_ms``)."""
         self._endpointer = endpointer
+        self._keep_tail = endpointer is not None and endpointer.adaptive
         self._checkpoints = endpointer.checkpoints_ms() if endpointer is not None else []
 
     @property
@@ -301,7 +304,8 @@ class PocketsphinxStream:
                     to_feed.extend(self._begin_utterance(decoder))
             else:
                 to_feed.extend(self._hold(frame, speech))
-                self._tail.append(frame)
+                if self._keep_tail:
+                    self._tail.append(frame)
                 if self._track_silence(start + n, speech, frame):
                     self._feed(decoder, to_feed)  # the text the policy reads: all speech so far
                     to_feed = []
@@ -329,7 +333,7 @@ class PocketsphinxStream:
         """Ask the endpoint policy at a checkpoint of trailing silence (see _track_silence)."""
         assert self._endpointer is not None
         silence_ms = round(self._silence_frames * self._frame_ms)
-        audio = np.concatenate(list(self._tail))
+        audio = np.concatenate(list(self._tail)) if self._tail else np.empty(0, np.int16)
         kind = self._endpointer.judge(audio, silence_ms, self._partial)
         if kind is not None:
             self._endpoint = True
@@ -368,7 +372,8 @@ class PocketsphinxStream:
         kept = entries[first:]
         self._history.clear()
         self._tail.clear()
-        self._tail.extend(f for _, f, _ in kept)
+        if self._keep_tail:
+            self._tail.extend(f for _, f, _ in kept)
         self._next_checkpoint = 0
         self._utt_start = kept[0][0]
         self._fed_end = kept[0][0]
