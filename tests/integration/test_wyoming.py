@@ -156,11 +156,17 @@ async def expect_error(client: AsyncTcpClient, code: str) -> str:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """One pipeline: no local source, accurate finals, Wyoming with 3 streams."""
+    """One pipeline: no local source, accurate finals, Wyoming with 3 streams.
+
+    The refine budget is 60 s: these tests send faster than real time, several connections
+    at once, and check words and isolation, not load shedding (a final past the default 5 s
+    budget falls back to the first pass by design; that has its own tests). Under a loaded
+    suite two such connections took up to 4.4 s from endpoint to accurate final."""
     with instance_scope() as inst:
         port = free_port()
         inst.write_config(
             f'[source]\nkind = "none"\n[wyoming]\nenabled = true\nport = {port}\nmax_streams = 3\n'
+            "[refine]\nbudget_s = 60.0\n"
         )
         srv = Server(inst, port, inst.popen("up", "--quiet"))
         try:
