@@ -507,6 +507,9 @@ class Supervisor:
     ) -> rt.SupervisorState:
         assert self._plan is not None and self.dynamic is not None
         chain = self._chain(msg.stream_id)
+        if chain is None and msg.end_frame == 0:
+            log.debug("stream %s: %s gave up an open that was refused", msg.stream_id, sender)
+            return state
         if chain is None or sender not in chain:
             self.protocol_errors += 1
             return state
