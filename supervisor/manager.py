@@ -116,6 +116,7 @@ class Supervisor:
                 cfg.audio.chunk_ms, cfg.audio.latency_budget_ms, time.monotonic()
             )
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._owns_root = False
         self.clock = self._awake_clock()
 
     def _awake_clock(self) -> AwakeClock:
@@ -132,6 +133,7 @@ class Supervisor:
                 f"instance {self.paths.instance!r} is already running (pid {pid}); "
                 "stop it with `streamasr-supervisor down`"
             )
+        self._owns_root = True  # checked and not another supervisor's: teardown may clean it
         for item in self.paths.clean_stale():
             log.info("removed stale %s", item)
         formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
@@ -166,8 +168,9 @@ class Supervisor:
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
-        self.paths.clean_stale()
-        self.paths.pid_file.unlink(missing_ok=True)
+        if self._owns_root:  # never clean a refused directory, nor a running instance's
+            self.paths.clean_stale()
+            self.paths.pid_file.unlink(missing_ok=True)
         self.notifier.close()
 
     # ------------------------------------------------------------------ main loop
