@@ -228,11 +228,16 @@ def test_stopped_supervisor_convicts_no_actor(
     instance.write_config("heartbeat_interval_s = 0.5\nheartbeat_timeout_s = 2.0\n")
     up = start_up(instance, short_file)
     up.wait_for(first_partial, 60, "the first partial")
+    stalled = len(events.items) - 1
     hold_stopped(up.proc.pid, STALL_S)
-    stalled = events.wait("supervisor.stalled", 10)
-    # the supervisor saw its own stall (longer than the hung timeout) ...
-    assert events.items[stalled][1].fields["stalled_s"] >= STALL_S - 0.5, events.items[stalled]
-    # ... and 2 s of its time after it (a conviction would come within that) restart nothing
+    # the supervisor saw its own stall (longer than the hung timeout; a load-induced short
+    # one may come first) ...
+    while True:
+        stalled = events.wait("supervisor.stalled", 10, after=stalled + 1)
+        if events.items[stalled][1].fields["stalled_s"] >= STALL_S - 0.1:
+            break
+    # ... and twice the hung timeout of its time after it (a conviction would come within
+    # that) restart nothing
     uptime = events.wait_status(lambda s: True, 10, after=stalled)["uptime_s"]
     events.wait_status(lambda s: s["uptime_s"] >= uptime + 2 * 2.0, 30, after=stalled)
     assert all(a["restarts"] == 0 for a in instance.status()["actors"])
