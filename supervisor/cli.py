@@ -28,10 +28,13 @@ from streamasr.supervisor.config import Config
 from streamasr.supervisor.manager import Supervisor
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.printer import Printer
+from streamasr.supervisor.private_dir import RuntimeDirError
 from streamasr.supervisor.processes import read_log_tail
 from streamasr.supervisor.status import format_table
 
 EXIT_ERROR = 1
+#: Exit code when the runtime directory is refused (see :mod:`streamasr.supervisor.private_dir`).
+EXIT_UNSAFE_DIR = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -352,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
+    except RuntimeDirError as exc:  # the environment must change: not worth a retry
+        print(f"streamasr: {exc}", file=sys.stderr)
+        return EXIT_UNSAFE_DIR
     except StreamAsrError as exc:
         print(f"streamasr: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamasr.actors import messages as m
-from streamasr.ringbuf import Ring
+from streamasr.ringbuf import Ring, RingError
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.plan import (
@@ -97,12 +97,21 @@ class DynamicStreams:
             (1,),
             rate,
         )
-        ring = plan.create()
-        # the decoders have not attached yet: hold their slots so a front door pacing itself
-        # on the ring's room waits for them instead of overwriting the stream's first seconds
-        ring.reserve_reader(PCM_READER_INFERENCE)
-        if self._cfg.refine.finals == "accurate":
-            ring.reserve_reader(PCM_READER_REFINE)
+        try:
+            ring = plan.create()
+        except RingError as exc:  # e.g. a segment of that name left by someone else
+            return self._refuse(owner, sid, f"cannot create the ring of stream {sid}: {exc}")
+        try:
+            # the decoders have not attached yet: hold their slots so a front door pacing
+            # itself on the ring's room waits for them instead of overwriting the stream's
+            # first seconds
+            ring.reserve_reader(PCM_READER_INFERENCE)
+            if self._cfg.refine.finals == "accurate":
+                ring.reserve_reader(PCM_READER_REFINE)
+        except BaseException:
+            ring.close()
+            ring.unlink()
+            raise
         bell = self._paths.bell(f"{sid}-pcm", 0)
         worker = self._least_loaded()
         self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell, msg.gate, worker)

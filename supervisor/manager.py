@@ -2,7 +2,9 @@
 
 One thread, one poll loop. Restart decisions come from the pure policy in
 :mod:`streamasr.supervisor.restart_policy`; this module only carries out its actions
-(spawn, signal, publish, exit) and feeds it events (spawned, ready, heartbeat, exited, tick).
+(spawn, signal, publish, exit) and feeds it events (spawned, ready, heartbeat, exited, tick)
+stamped with its :class:`~streamasr.supervisor.awake.AwakeClock`, so a supervisor that was
+itself stopped does not take its actors' queued heartbeats for silence.
 Transcripts from the actors are numbered, de-duplicated, masked, merged (one partial stream
 per utterance) and published on the PUB socket through a
 :class:`~streamasr.supervisor.streams.StreamBook`.
@@ -29,6 +31,7 @@ from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_policy as rp
 from streamasr.supervisor import restart_types as rt
 from streamasr.supervisor.adaptive import ChunkController
+from streamasr.supervisor.awake import POLL_S, AwakeClock
 from streamasr.supervisor.config import Config, resolve_sample
 from streamasr.supervisor.dynamic import DynamicStreams
 from streamasr.supervisor.mask import WordMask, command_words
@@ -113,6 +116,13 @@ class Supervisor:
                 cfg.audio.chunk_ms, cfg.audio.latency_budget_ms, time.monotonic()
             )
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._owns_root = False
+        self.clock = self._awake_clock()
+
+    def _awake_clock(self) -> AwakeClock:
+        """A fresh awake clock: a gap of more than one heartbeat interval between two of the
+        loop's reads is the supervisor's own stall, not its actors' silence."""
+        return AwakeClock(self.cfg.supervisor.heartbeat_interval_s, POLL_S)
 
     # ------------------------------------------------------------------ setup / teardown
     def _prepare(self) -> Plan:
@@ -123,6 +133,7 @@ class Supervisor:
                 f"instance {self.paths.instance!r} is already running (pid {pid}); "
                 "stop it with `streamasr-supervisor down`"
             )
+        self._owns_root = True  # checked and not another supervisor's: teardown may clean it
         for item in self.paths.clean_stale():
             log.info("removed stale %s", item)
         formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
@@ -157,8 +168,9 @@ class Supervisor:
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
-        self.paths.clean_stale()
-        self.paths.pid_file.unlink(missing_ok=True)
+        if self._owns_root:  # never clean a refused directory, nor a running instance's
+            self.paths.clean_stale()
+            self.paths.pid_file.unlink(missing_ok=True)
         self.notifier.close()
 
     # ------------------------------------------------------------------ main loop
@@ -179,6 +191,7 @@ class Supervisor:
             )
             self.status = StatusBuilder(self, self._plan)
             state = rp.initial_state(spec)
+            self.clock = self._awake_clock()  # the setup above is no stall
             return self._loop(state)
         finally:
             self._teardown()
@@ -201,10 +214,13 @@ class Supervisor:
             if state.phase is rt.Phase.DONE:
                 return state.shutdown_exit_code or 0
             deadline = rp.next_deadline(state)
-            wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
+            wait = (
+                POLL_S if deadline is None else min(POLL_S, max(0.0, deadline - self.clock.now()))
+            )
             if self.router.poll(int(wait * 1000)):
                 state = self._drain_router(state)
             state = self._apply(state, rt.Tick())
+            self._report_stalls()
             if state.phase is rt.Phase.DONE:
                 return state.shutdown_exit_code or 0
             healthy = state.phase is rt.Phase.RUNNING and all(
@@ -220,9 +236,9 @@ class Supervisor:
             self._state = state
 
     def _apply(self, state: rt.SupervisorState, event: rt.Event) -> rt.SupervisorState:
-        """Feed one event to the policy and carry out its actions (recursively)."""
+        """Feed one event to the policy at awake-clock time; carry out its actions (recursively)."""
         self._state = state
-        state, actions = rp.step(state, event, time.monotonic())
+        state, actions = rp.step(state, event, self.clock.now())
         for action in actions:
             if isinstance(action, rt.Spawn):
                 pid = self._spawn(action.id)
@@ -242,6 +258,19 @@ class Supervisor:
                 self.exit_reason = self._explain(action.reason)
         self._state = state
         return state
+
+    def _report_stalls(self) -> None:
+        """Log and publish (``supervisor.stalled``) each stall the awake clock saw."""
+        for gap_s in self.clock.take_stalls():
+            log.warning(
+                "supervisor did not run for %.2f s (stopped, suspended or starved of CPU);"
+                " its actors' silence meanwhile is not held against them",
+                gap_s,
+            )
+            self._publish(
+                "supervisor.stalled",
+                m.Lifecycle("supervisor.stalled", {"stalled_s": gap_s}, time.time_ns()),
+            )
 
     def _explain(self, reason: str) -> str:
         """``reason`` plus the error the actor it names reported before exiting, if any."""
@@ -481,6 +510,9 @@ class Supervisor:
     ) -> rt.SupervisorState:
         assert self._plan is not None and self.dynamic is not None
         chain = self._chain(msg.stream_id)
+        if chain is None and msg.end_frame == 0:
+            log.debug("stream %s: %s gave up an open that was refused", msg.stream_id, sender)
+            return state
         if chain is None or sender not in chain:
             self.protocol_errors += 1
             return state

@@ -3,8 +3,11 @@
 Each instance (``[supervisor] instance``) has a private runtime directory, mode 0700:
 ``$XDG_RUNTIME_DIR/streamasr/<instance>`` if that variable is set, else
 ``/tmp/streamasr-<uid>/<instance>``, unless ``runtime_dir`` is configured. ZeroMQ ipc
-endpoints live there, so only the owner can connect. Shared-memory segments are named
-``streamasr-<instance>-...`` so stale ones can be found and removed after a SIGKILL.
+endpoints live there, so only the owner can connect. The default root and the instance
+directory are created 0700 or, when found in place, checked without following symlinks
+(:mod:`streamasr.supervisor.private_dir`): another user's directory, a symlink, or one that
+others can write is refused. Shared-memory segments are named ``streamasr-<instance>-...`` so
+stale ones can be found and removed after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from pathlib import Path
 import psutil
 
 from streamasr.ringbuf.shm import list_segments, remove_stale
+from streamasr.supervisor.private_dir import ensure_private_dir
 
 SEGMENT_PREFIX = "streamasr-"
+#: Where the runtime root goes without ``XDG_RUNTIME_DIR`` (a directory every user can write).
+SHARED_TMP = Path("/tmp")
 
 
 def default_runtime_root() -> Path:
@@ -26,7 +32,7 @@ def default_runtime_root() -> Path:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and Path(xdg).is_dir():
         return Path(xdg) / "streamasr"
-    return Path(f"/tmp/streamasr-{os.getuid()}")
+    return SHARED_TMP / f"streamasr-{os.getuid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +86,22 @@ class InstancePaths:
         return f"{SEGMENT_PREFIX}{self.instance}-"
 
     def make_root(self) -> None:
-        """Create the runtime directory with mode 0700 (tightening an existing one)."""
-        self.root.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.root, 0o700)
+        """Create the runtime directory with mode 0700, or check the one in place.
+
+        The default root (``/tmp/streamasr-<uid>`` or ``$XDG_RUNTIME_DIR/streamasr``) is held
+        to the same rule as the instance directory; a configured ``runtime_dir``'s parents
+        are the user's choice and only created if missing.
+
+        Raises:
+            RuntimeDirError: a directory is refused (a symlink, another user's, writable by
+                others) or cannot be created.
+        """
+        base = default_runtime_root()
+        if self.root.parent == base:
+            ensure_private_dir(base)
+        else:
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.root)
 
     def running_pid(self) -> int | None:
         """The pid of a live supervisor of this instance, or None."""

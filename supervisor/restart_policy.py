@@ -1,7 +1,9 @@
 """OTP-shaped restart policy as a pure step function (no processes, no sockets, no clock).
 
 The supervisor feeds :func:`step` one event at a time together with ``now`` (seconds of its own
-monotonic clock, e.g. ``time.monotonic()``) and carries out the returned actions: spawn or signal
+monotonic clock: the manager passes its :class:`~streamasr.supervisor.awake.AwakeClock`, which
+stands still while the supervisor itself is stopped, so the heartbeat and Ready deadlines count
+only time it was awake and reading) and carries out the returned actions: spawn or signal
 a process, publish a lifecycle event, log a line, exit.  Every timeout (Ready, heartbeat, SIGTERM ->
 SIGKILL escalation, restart delay) lives in the state as an absolute deadline, so the caller only
 has to deliver :class:`Tick` events, ideally at :func:`next_deadline`.

@@ -31,7 +31,7 @@ from streamasr.actors.conditioning import Conditioner
 from streamasr.actors.doorbell import Bell, Stamp
 from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.actors.runtime import ActorRuntime
-from streamasr.ringbuf import Ring
+from streamasr.ringbuf import Ring, RingError
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,13 @@ class FrontDoor:
         ``gate``: ``""`` (transcribe everything), ``detect`` (wake-word detection only) or
         ``assistant`` (wake-gated commands).
 
+        Every way out but a returned stream or a refusal ends the stream at frame 0
+        (:meth:`_abandon`): a timeout, a cancellation, a ring or doorbell that cannot be
+        attached. So whatever the supervisor opened, or opens late, is closed again.
+
         Raises:
-            StreamRefused: the supervisor refused, or did not answer within ``timeout_s``.
+            StreamRefused: the supervisor refused, did not answer within ``timeout_s``
+                (seconds), or its ring cannot be attached.
         """
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[stream_id] = fut
@@ -155,21 +160,41 @@ class FrontDoor:
         try:
             reply = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
+            self._abandon(stream_id)
             raise StreamRefused(f"no answer opening stream {stream_id}") from None
+        except asyncio.CancelledError:
+            self._abandon(stream_id)
+            raise
         finally:
             self._waiting.pop(stream_id, None)
         if isinstance(reply, m.StreamRefused):
             raise StreamRefused(reply.reason)
-        ring = Ring.attach(reply.ring)
-        stream = PcmStream(
-            stream_id=stream_id,
-            ring=ring,
-            bell=Bell(self.rt.ctx, reply.bell),
-            conditioner=Conditioner(in_rate_hz, channels, reply.sample_rate_hz),
-            rt=self.rt,
-        )
+        ring: Ring | None = None
+        try:
+            conditioner = Conditioner(in_rate_hz, channels, reply.sample_rate_hz)
+            ring = Ring.attach(reply.ring)
+            bell = Bell(self.rt.ctx, reply.bell)
+        except BaseException as exc:
+            if ring is not None:
+                ring.close()
+            self._abandon(stream_id)
+            if isinstance(exc, RingError):  # the supervisor closed it again meanwhile
+                raise StreamRefused(f"cannot attach stream {stream_id}: {exc}") from exc
+            raise
+        stream = PcmStream(stream_id, ring, bell, conditioner, self.rt)
         self.streams[stream_id] = stream
         return stream
+
+    def _abandon(self, stream_id: str) -> None:
+        """Give up an open that will not be used: end the stream at frame 0.
+
+        The supervisor may still open it (a stalled or busy supervisor answers late, and the
+        late :class:`StreamOpened` finds nobody waiting). This end travels on the same socket
+        after the :class:`OpenStream`, so the supervisor reads it after the open and closes
+        what it opened (ring, segment, decoders, slot) the way any ended stream is closed; an
+        open it refused or never made leaves nothing to close.
+        """
+        self.rt.send(m.EndOfStream(self.rt.spec.actor_id, stream_id, 0))
 
     def forget(self, stream_id: str) -> None:
         """Drop a stream whose events are no longer wanted (after its end or an abort)."""

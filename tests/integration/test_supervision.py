@@ -1,6 +1,7 @@
 """Supervision guarantees proven with real processes ("Supervision that loses nothing").
 
-A hung actor (SIGSTOP) is detected by its missing heartbeats, killed and replaced; a crash
+A hung actor (SIGSTOP) is detected by its missing heartbeats, killed and replaced, while a
+stopped *supervisor* convicts nobody (its own stall is not the actors' silence); a crash
 before Ready is a configuration error (exit 2, no restart loop); restart intensity exceeded
 stops everything in reverse order (exit 1); ``rest_for_one`` restarts the failed actor and
 those after it only; an overloaded first pass loses audio only when its ring overflows, and
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from conftest import (
     REPO_ROOT,
@@ -77,6 +79,21 @@ class Events:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     pytest.fail(f"no {topic} within {timeout_s} s")
+                self._cond.wait(left)
+
+    def wait_status(self, predicate: Any, timeout_s: float, after: int = 0) -> dict[str, Any]:
+        """The first published status map at or after index ``after`` for which
+        ``predicate(status)`` is true; fail on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for topic, msg in self.items[after:]:
+                    if topic == "status" and predicate(msg.status):
+                        status: dict[str, Any] = msg.status
+                        return status
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no matching status within {timeout_s} s")
                 self._cond.wait(left)
 
     def topics(self, after: int = 0) -> list[str]:
@@ -185,6 +202,49 @@ def test_hung_inference_is_killed_and_replaced(
     assert up.finish(timeout_s=60) == 0, up.stderr()
     assert pid_gone(pid)
     assert_same_finals(up.events, fault_free)
+
+
+#: Seconds the supervisor is held stopped: twice the hung timeout of its config below.
+STALL_S = 4.0
+
+
+def hold_stopped(pid: int, seconds: float) -> None:
+    """SIGSTOP ``pid``, keep it stopped for ``seconds`` once the kernel says it is stopped
+    (the stimulus is a duration, so the wait is a deadline), then SIGCONT it."""
+    proc = psutil.Process(pid)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: proc.status() == psutil.STATUS_STOPPED, 10, f"pid {pid} to stop")
+        threading.Event().wait(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.timeout(90)
+def test_stopped_supervisor_convicts_no_actor(
+    instance: Instance, events: Events, short_file: Path, fault_free: list[dict[str, Any]]
+) -> None:
+    # a loaded edge box or a suspended VM stops the supervisor; the actors heartbeat on
+    instance.write_config("heartbeat_interval_s = 0.5\nheartbeat_timeout_s = 2.0\n")
+    up = start_up(instance, short_file)
+    up.wait_for(first_partial, 60, "the first partial")
+    stalled = len(events.items) - 1
+    hold_stopped(up.proc.pid, STALL_S)
+    # the supervisor saw its own stall (longer than the hung timeout; a load-induced short
+    # one may come first) ...
+    while True:
+        stalled = events.wait("supervisor.stalled", 10, after=stalled + 1)
+        if events.items[stalled][1].fields["stalled_s"] >= STALL_S - 0.1:
+            break
+    # ... and twice the hung timeout of its time after it (a conviction would come within
+    # that) restart nothing
+    uptime = events.wait_status(lambda s: True, 10, after=stalled)["uptime_s"]
+    events.wait_status(lambda s: s["uptime_s"] >= uptime + 2 * 2.0, 30, after=stalled)
+    assert all(a["restarts"] == 0 for a in instance.status()["actors"])
+    assert up.finish(timeout_s=60) == 0, up.stderr()
+    convicted = [t for t in events.topics() if t.endswith((".hung", ".restarted", ".gave_up"))]
+    assert convicted == [], convicted
+    assert_same_finals(up.events, fault_free)  # the pipeline kept producing its finals
 
 
 @pytest.mark.timeout(60)
