@@ -8,9 +8,12 @@ in :mod:`streamasr.actors.frontdoors.protocols`.
 
 Nothing is lost and nothing grows without bound: when the stream's ring has no room for a
 message's audio the connection stops reading its socket until there is (TCP backpressure);
-messages are capped at ``max_message_bytes``, connections at ``max_streams`` (refused with
-close code 1013), silence at ``idle_timeout_s`` (also a slow-loris bound); a malformed
-message gets an error message and a close code and is counted in ``rt.counters``.
+TCP connections are capped at ``max_connections`` from accept, before any handshake
+(refused with HTTP 503), opening handshakes at ``open_timeout_s``
+(:mod:`~streamasr.actors.frontdoors.admission`); messages at ``max_message_bytes``,
+streams at ``max_streams`` (refused with close code 1013), silence at ``idle_timeout_s``
+(also a slow-loris bound); a malformed message gets an error message and a close code and
+is counted in ``rt.counters``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import ssl
 import time
 from http import HTTPStatus
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,6 +38,7 @@ from websockets.http11 import Request, Response
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
+from streamasr.actors.frontdoors import admission
 from streamasr.actors.frontdoors import metrics as gateway_metrics
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
@@ -341,6 +346,13 @@ def _ssl_context(opts: GatewayConfig) -> ssl.SSLContext | None:
 async def _serve(rt: ActorRuntime) -> None:
     opts = rt.spec.section("gateway", GatewayConfig)
     chunk_ms = rt.spec.section("audio", AudioConfig).chunk_ms
+    cap = admission.connection_cap(opts.max_connections, opts.max_streams, admission.nofile_limit())
+    gate = admission.Admission(cap, opts.open_timeout_s, rt.counters, rt.gauges)
+    ssl_ctx = _ssl_context(opts)
+    # The opening deadline is the gate's (it counts what runs out); asyncio's TLS one too.
+    tls: dict[str, Any] = (
+        {"ssl": ssl_ctx, "ssl_handshake_timeout": opts.open_timeout_s} if ssl_ctx else {}
+    )
     front = FrontDoor(rt)
     front.start()
     gw = Gateway(rt, front, opts, chunk_ms)
@@ -350,12 +362,13 @@ async def _serve(rt: ActorRuntime) -> None:
             gw.handle,
             opts.host,
             opts.port,
+            create_connection=gate.connection_class(),
             process_request=gw.process_request,
             max_size=opts.max_message_bytes,
-            ssl=_ssl_context(opts),
             origins=origins,  # type: ignore[arg-type]
-            open_timeout=min(10.0, opts.idle_timeout_s),
+            open_timeout=None,
             compression=None,
+            **tls,
         )
     except OSError as exc:
         await front.stop()

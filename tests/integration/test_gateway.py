@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import time
 import urllib.error
@@ -126,6 +127,22 @@ def gateway_counters(gw: GatewayProc) -> dict[str, int]:
         if a["id"] == "gateway":
             return dict(a["counters"])
     raise AssertionError("no gateway actor")
+
+
+def gateway_after(gw: GatewayProc, t_s: float) -> dict[str, Any]:
+    """The gateway actor's status entry from a heartbeat sent after wall time ``t_s``.
+
+    ``status`` answers after it is asked, so a heartbeat ``heartbeat_age_s`` old at the
+    answer was sent after ``asked - heartbeat_age_s``: a lower bound on this machine's clock.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        asked = time.time()
+        actor = next(a for a in gw.inst.status()["actors"] if a["id"] == "gateway")
+        if asked - actor["heartbeat_age_s"] > t_s:
+            return dict(actor)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no gateway heartbeat after {t_s} within 10 s: {actor}")
 
 
 def wait_for(
@@ -339,3 +356,47 @@ def test_accurate_finals_and_token(tmp_path: Path) -> None:
     results = [r["text"] for r in replies if "result" in r and r["text"]]
     assert len(results) == 2, replies
     assert wer([r.text for r in refs], results) <= 0.3, results
+
+
+def test_connection_cap_refuses_idle_sockets_before_the_handshake(tmp_path: Path) -> None:
+    short, refs = cut_conversation("conversation1", 1, tmp_path / "one.wav")
+    with instance_scope() as inst:
+        gw = start_gateway(inst, "max_streams = 2\nmax_connections = 3\n")
+        try:
+
+            def held_after(t_s: float) -> float:
+                return float(gateway_after(gw, t_s)["gauges"]["open_connections"])
+
+            t0 = time.time()  # /healthz has answered: nothing else connects from here on
+            wait_for(lambda: held_after(t0) == 0.0, 20, "the /healthz sockets to be closed")
+            idle = [socket.create_connection(("127.0.0.1", gw.port), 5) for _ in range(3)]
+            # accepted in order: the idle three hold every slot, the fourth is refused at once
+            with socket.create_connection(("127.0.0.1", gw.port), 5) as extra:
+                answer = read_all(extra)
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer
+            assert answer.endswith(b"\r\n\r\nconnection limit reached (3)\n"), answer
+            assert http_get(gw.http + "/healthz") == (503, "connection limit reached (3)\n")
+            view = gateway_after(gw, time.time())
+            assert view["counters"]["connection_cap_refused"] == 2
+            assert view["gauges"]["open_connections"] == 3.0
+            assert view["gauges"]["max_connections"] == 3.0
+            t1 = time.time()
+            for s in idle:
+                s.close()
+            wait_for(lambda: held_after(t1) == 0.0, 20, "the idle sockets' slots")
+            replies = asyncio.run(vosk_client(gw.url + "/", short))
+            metrics = http_get(gw.http + "/metrics")[1]
+        finally:
+            gw.stop()
+    results = [r["text"] for r in replies if "result" in r and r["text"]]
+    assert wer([r.text for r in refs], results) <= 0.2, results
+    assert 'streamasr_gateway_events_total{counter="connection_cap_refused"} 2.0' in metrics
+    assert "streamasr_gateway_max_connections 3.0" in metrics
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the peer closes it (5 s per read at most)."""
+    out = b""
+    while chunk := sock.recv(4096):
+        out += chunk
+    return out
