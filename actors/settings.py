@@ -244,10 +244,12 @@ class GatewayConfig:
     accept, before any handshake (0 = derived from ``max_streams`` and the open-file limit,
     see :func:`~streamasr.actors.frontdoors.admission.connection_cap`);
     ``open_timeout_s``: seconds a connection has for its opening handshake;
-    ``max_message_bytes``: largest WebSocket message; ``idle_timeout_s``: a connection
-    silent this long is closed; ``token``: shared secret a client must present (``?token=``
-    or ``Authorization: Bearer``), "" = none; ``tls_cert``/``tls_key``: PEM paths to serve
-    wss://; ``origins``: browser Origin allow-list (empty = any).
+    ``max_status_feeds``: concurrent ``/v1/status`` connections; ``max_message_bytes``:
+    largest WebSocket message; ``idle_timeout_s``: a connection silent this long is closed;
+    ``token``: shared secret a client must present (``?token=`` or ``Authorization:
+    Bearer``), "" = none; ``tls_cert``/``tls_key``: PEM paths to serve wss://; ``origins``:
+    browser origins allowed besides the gateway's own (``"*"`` = any; see
+    :mod:`~streamasr.actors.frontdoors.origin`).
     """
 
     enabled: bool = False
@@ -256,6 +258,7 @@ class GatewayConfig:
     max_streams: int = 16
     max_connections: int = 0
     open_timeout_s: float = 10.0
+    max_status_feeds: int = 8
     max_message_bytes: int = 1 << 20
     idle_timeout_s: float = 30.0
     token: str = ""
@@ -273,6 +276,7 @@ class GatewayConfig:
             "must be 0 (auto) or in max_streams..65536",
         )
         require(0 < self.open_timeout_s <= 300, "gateway.open_timeout_s", "must be in (0, 300]")
+        require(1 <= self.max_status_feeds <= 256, "gateway.max_status_feeds", "must be in 1..256")
         require(
             1024 <= self.max_message_bytes <= 1 << 26,
             "gateway.max_message_bytes",
@@ -284,6 +288,12 @@ class GatewayConfig:
             "gateway.tls_key",
             "tls_cert and tls_key go together",
         )
+        for origin in self.origins:
+            require(
+                origin == "*" or origin.startswith(("http://", "https://")),
+                "gateway.origins",
+                f'{origin!r} is not "*" nor an origin like "https://example.com"',
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from conftest import (
 from conftest import wer_of as wer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from streamasr.actors.frontdoors.client import classic_client, stream_file, vosk_client
 
@@ -198,9 +199,9 @@ def file_finals(conversation: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[GatewayProc]:
-    """One gateway pipeline: fast finals, 3 streams, 2 s idle timeout."""
+    """One gateway pipeline: fast finals, 3 streams, 2 status feeds, 2 s idle timeout."""
     with instance_scope() as inst:
-        gw = start_gateway(inst, "max_streams = 3\nidle_timeout_s = 2.0\n")
+        gw = start_gateway(inst, "max_streams = 3\nmax_status_feeds = 2\nidle_timeout_s = 2.0\n")
         try:
             yield gw
         finally:
@@ -332,6 +333,62 @@ def test_http_routes(gateway: GatewayProc) -> None:
     pushed = asyncio.run(one_status())
     assert pushed["type"] == "status"
     assert {a["id"] for a in pushed["status"]["actors"]} >= {"inference", "gateway"}
+
+
+def test_status_feed_is_same_origin_capped_and_paced(gateway: GatewayProc) -> None:
+    # every count lands before what the client sees of it: a later heartbeat holds them all
+    before = gateway_after(gateway, time.time())["counters"]
+    own = Origin(f"http://127.0.0.1:{gateway.port}")
+
+    async def handshake_status(path: str, origin: str) -> int:
+        try:
+            async with connect(gateway.url + path, origin=Origin(origin)):
+                return 101
+        except InvalidStatus as exc:
+            return int(exc.response.status_code)
+
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out["cross"] = [
+            await handshake_status(p, "http://evil.example")
+            for p in ("/v1/status", "/v1/stream", "/")
+        ]
+        a = await connect(gateway.url + "/v1/status", origin=own)
+        b = await connect(gateway.url + "/v1/status")  # no Origin: not a browser
+        out["pushed"] = [json.loads(await ws.recv())["type"] for ws in (a, b)]
+        c = await connect(gateway.url + "/v1/status")  # a third feed: over max_status_feeds
+        out["third"] = await drain(c), c.close_code
+        await b.close()
+        sent = 0
+        with contextlib.suppress(ConnectionClosed):
+            for _ in range(2000):
+                await a.send("x")
+                sent += 1
+        out["flood"], out["flood_code"], out["sent"] = await drain(a), a.close_code, sent
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["cross"] == [403, 403, 403]
+    assert out["pushed"] == ["status", "status"]
+    limit = {"type": "error", "code": 1013, "message": "status feed limit reached (2)"}
+    assert out["third"] == ([limit], 1013)
+    replies = [m for m in out["flood"] if m["type"] == "status"]
+    assert len(replies) <= 10, (len(replies), out["sent"])  # one per 0.25 s, not per request
+    assert out["flood"][-1] == {
+        "type": "error",
+        "code": 1008,
+        "message": "too many status requests",
+    }
+    assert out["flood_code"] == 1008
+    after = gateway_after(gateway, time.time())["counters"]
+    assert after["origin_refused"] - before["origin_refused"] == 3
+    assert after["status_feeds"] - before["status_feeds"] == 2
+    assert after["status_refused"] - before["status_refused"] == 1
+    assert after["status_floods"] - before["status_floods"] == 1
+    metrics = http_get(gateway.http + "/metrics")[1]
+    for counter in ("origin_refused", "status_feeds", "status_refused", "status_floods"):
+        assert f'streamasr_gateway_events_total{{counter="{counter}"}}' in metrics
+    assert "streamasr_gateway_status_feeds_open" in metrics
 
 
 def test_accurate_finals_and_token(tmp_path: Path) -> None:
