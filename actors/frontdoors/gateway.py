@@ -87,6 +87,15 @@ def token_presented(path: str, authorization: str, token: str) -> bool:
     return ok
 
 
+def request_authorised(request: Request, token: str) -> bool:
+    """True if ``token`` is "" or ``request`` presents it (:func:`token_presented`), in its
+    query or in any of its ``Authorization`` headers (a request may repeat the header)."""
+    if not token:
+        return True
+    headers = request.headers.get_all("Authorization") or [""]
+    return any(token_presented(request.path, h, token) for h in headers)
+
+
 class IdleTimeout(gp.GatewayProtocolError):
     """A connection sent nothing for ``idle_timeout_s`` (closed with 1008, not an error)."""
 
@@ -130,15 +139,6 @@ class Gateway:
         """Add ``n`` to gateway counter ``key``."""
         self.rt.counters[key] = self.rt.counters.get(key, 0) + n
 
-    def authorised(self, request: Request) -> bool:
-        """True if no token is configured or the request presents it (see
-        :func:`token_presented`)."""
-        if not self.opts.token:
-            return True
-        return token_presented(
-            request.path, request.headers.get("Authorization", ""), self.opts.token
-        )
-
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Plain HTTP routes and token checks before the WebSocket handshake."""
         path = urlsplit(request.path).path
@@ -152,7 +152,7 @@ class Gateway:
             except FileNotFoundError:
                 return _response(404, b"not found\n", "text/plain; charset=utf-8")
             return _response(200, body, ctype)
-        if not self.authorised(request):
+        if not request_authorised(request, self.opts.token):
             self.count("auth_failures")
             return _response(401, b"missing or wrong token\n", "text/plain; charset=utf-8")
         if path == "/metrics":
