@@ -240,17 +240,25 @@ class GatewayConfig:
     """``[gateway]``: the WebSocket front door (Vosk-compatible, classic JSON, native).
 
     ``host``/``port``: where it listens (127.0.0.1:2700 by default). ``max_streams``:
-    concurrent connections; ``max_message_bytes``: largest WebSocket message;
-    ``idle_timeout_s``: a connection silent this long is closed; ``token``: shared secret a
-    client must present (``?token=`` or ``Authorization: Bearer``), "" = none;
-    ``tls_cert``/``tls_key``: PEM paths to serve wss://; ``origins``: browser Origin
-    allow-list (empty = any).
+    concurrent streams; ``max_connections``: TCP connections held at once, counted from
+    accept, before any handshake (0 = derived from ``max_streams`` and the open-file limit,
+    see :func:`~streamasr.actors.frontdoors.admission.connection_cap`);
+    ``open_timeout_s``: seconds a connection has for its opening handshake;
+    ``max_status_feeds``: concurrent ``/v1/status`` connections; ``max_message_bytes``:
+    largest WebSocket message; ``idle_timeout_s``: a connection silent this long is closed;
+    ``token``: shared secret a client must present (``?token=`` or ``Authorization:
+    Bearer``), "" = none; ``tls_cert``/``tls_key``: PEM paths to serve wss://; ``origins``:
+    browser origins allowed besides the gateway's own (``"*"`` = any; see
+    :mod:`~streamasr.actors.frontdoors.origin`).
     """
 
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 2700
     max_streams: int = 16
+    max_connections: int = 0
+    open_timeout_s: float = 10.0
+    max_status_feeds: int = 8
     max_message_bytes: int = 1 << 20
     idle_timeout_s: float = 30.0
     token: str = ""
@@ -263,6 +271,13 @@ class GatewayConfig:
         require(0 <= self.port <= 65535, "gateway.port", "must be in 0..65535")
         require(1 <= self.max_streams <= 1024, "gateway.max_streams", "must be in 1..1024")
         require(
+            self.max_connections == 0 or self.max_streams <= self.max_connections <= 65536,
+            "gateway.max_connections",
+            "must be 0 (auto) or in max_streams..65536",
+        )
+        require(0 < self.open_timeout_s <= 300, "gateway.open_timeout_s", "must be in (0, 300]")
+        require(1 <= self.max_status_feeds <= 256, "gateway.max_status_feeds", "must be in 1..256")
+        require(
             1024 <= self.max_message_bytes <= 1 << 26,
             "gateway.max_message_bytes",
             "must be in 1024..67108864",
@@ -273,6 +288,12 @@ class GatewayConfig:
             "gateway.tls_key",
             "tls_cert and tls_key go together",
         )
+        for origin in self.origins:
+            require(
+                origin == "*" or origin.startswith(("http://", "https://")),
+                "gateway.origins",
+                f'{origin!r} is not "*" nor an origin like "https://example.com"',
+            )
 
 
 @dataclass(frozen=True, slots=True)

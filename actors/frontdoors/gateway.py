@@ -1,16 +1,22 @@
 """The WebSocket gateway actor: Vosk-compatible, classic JSON and native streams on one port.
 
 Paths: ``/`` (Vosk or classic JSON, decided by the first message), ``/v1/stream`` (native),
-``/v1/status`` (a WebSocket that pushes the status map every second), and plain HTTP
-``/ui`` (live page), ``/metrics`` (Prometheus text), ``/healthz``. Each connection is one
-run-time stream (:class:`~streamasr.actors.frontdoors.base.FrontDoor`); the protocol logic lives
-in :mod:`streamasr.actors.frontdoors.protocols`.
+``/v1/status`` (a WebSocket that pushes the status map every second,
+:mod:`~streamasr.actors.frontdoors.status_feed`), and plain HTTP ``/ui`` (live page),
+``/metrics`` (Prometheus text), ``/healthz``. A browser may open the WebSockets from the
+gateway's own origin or one listed in ``origins``
+(:mod:`~streamasr.actors.frontdoors.origin`; refused with HTTP 403). Each stream
+connection is one run-time stream (:class:`~streamasr.actors.frontdoors.base.FrontDoor`);
+the protocol logic lives in :mod:`streamasr.actors.frontdoors.protocols`.
 
 Nothing is lost and nothing grows without bound: when the stream's ring has no room for a
 message's audio the connection stops reading its socket until there is (TCP backpressure);
-messages are capped at ``max_message_bytes``, connections at ``max_streams`` (refused with
-close code 1013), silence at ``idle_timeout_s`` (also a slow-loris bound); a malformed
-message gets an error message and a close code and is counted in ``rt.counters``.
+TCP connections are capped at ``max_connections`` from accept, before any handshake
+(refused with HTTP 503), opening handshakes at ``open_timeout_s``
+(:mod:`~streamasr.actors.frontdoors.admission`); messages at ``max_message_bytes``,
+streams at ``max_streams`` and status feeds at ``max_status_feeds`` (refused with close
+code 1013), silence at ``idle_timeout_s`` (also a slow-loris bound); a malformed message
+gets an error message and a close code and is counted in ``rt.counters``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import ssl
 import time
 from http import HTTPStatus
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,9 +41,11 @@ from websockets.http11 import Request, Response
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
+from streamasr.actors.frontdoors import admission, status_feed
 from streamasr.actors.frontdoors import metrics as gateway_metrics
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors.origin import origin_allowed
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import AudioConfig, GatewayConfig, RefineConfig
 
@@ -44,8 +53,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between polls while waiting for ring room or for the supervisor to stop us.
 POLL_S = 0.005
-#: Seconds between status pushes on ``/v1/status``.
-STATUS_PERIOD_S = 1.0
+#: The paths that open a WebSocket (the rest is plain HTTP).
+WEBSOCKET_PATHS = ("/", "/v1/stream", "/v1/status")
 #: PCM-ring reader slots of inference and refine (``supervisor.plan.PCM_READER_*``).
 READER_SLOTS_FAST = (0,)
 READER_SLOTS_ACCURATE = (0, 1)
@@ -59,7 +68,7 @@ STATIC = {
 COUNTERS = (
     "connections", "refused", "protocol_errors", "idle_timeouts", "auth_failures",
     "streams_opened", "streams_completed", "aborted", "oversize", "bytes_in", "frames_in",
-    "backpressure_waits",
+    "backpressure_waits", "origin_refused", "status_feeds", "status_refused", "status_floods",
 )  # fmt: skip
 
 
@@ -76,6 +85,15 @@ def token_presented(path: str, authorization: str, token: str) -> bool:
     for g in given:
         ok |= hmac.compare_digest(g.encode(), token.encode())
     return ok
+
+
+def request_authorised(request: Request, token: str) -> bool:
+    """True if ``token`` is "" or ``request`` presents it (:func:`token_presented`), in its
+    query or in any of its ``Authorization`` headers (a request may repeat the header)."""
+    if not token:
+        return True
+    headers = request.headers.get_all("Authorization") or [""]
+    return any(token_presented(request.path, h, token) for h in headers)
 
 
 class IdleTimeout(gp.GatewayProtocolError):
@@ -100,6 +118,7 @@ class Gateway:
         for key in COUNTERS:
             rt.counters.setdefault(key, 0)
         self.live: set[str] = set()
+        self.feeds = 0
         self._ids = itertools.count(1)
         accurate = rt.spec.section("refine", RefineConfig).finals == "accurate"
         self.reader_slots = READER_SLOTS_ACCURATE if accurate else READER_SLOTS_FAST
@@ -120,15 +139,6 @@ class Gateway:
         """Add ``n`` to gateway counter ``key``."""
         self.rt.counters[key] = self.rt.counters.get(key, 0) + n
 
-    def authorised(self, request: Request) -> bool:
-        """True if no token is configured or the request presents it (see
-        :func:`token_presented`)."""
-        if not self.opts.token:
-            return True
-        return token_presented(
-            request.path, request.headers.get("Authorization", ""), self.opts.token
-        )
-
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Plain HTTP routes and token checks before the WebSocket handshake."""
         path = urlsplit(request.path).path
@@ -142,15 +152,19 @@ class Gateway:
             except FileNotFoundError:
                 return _response(404, b"not found\n", "text/plain; charset=utf-8")
             return _response(200, body, ctype)
-        if not self.authorised(request):
+        if not request_authorised(request, self.opts.token):
             self.count("auth_failures")
             return _response(401, b"missing or wrong token\n", "text/plain; charset=utf-8")
         if path == "/metrics":
             self.rt.gauges["live_streams"] = float(len(self.live))
             text = gateway_metrics.render(self.front.status, self.rt.counters, self.rt.gauges)
             return _response(200, text, gateway_metrics.CONTENT_TYPE)
-        if path not in ("/", "/v1/stream", "/v1/status"):
+        if path not in WEBSOCKET_PATHS:
             return _response(404, b"not found\n", "text/plain; charset=utf-8")
+        host = ",".join(request.headers.get_all("Host"))
+        if not origin_allowed(request.headers.get_all("Origin"), host, self.opts.origins):
+            self.count("origin_refused")
+            return _response(403, b"origin not allowed\n", "text/plain; charset=utf-8")
         return None
 
     async def handle(self, ws: ServerConnection) -> None:
@@ -175,18 +189,45 @@ class Gateway:
             self.front.forget(sid)
 
     async def _fail(self, ws: ServerConnection, message: str, code: int) -> None:
+        """Send the error message and close with ``code``. What the client sent before it
+        saw the close is read and dropped meanwhile: unread, it would stop the socket from
+        reading the client's close frame, and the close would wait for its timeout."""
         with contextlib.suppress(ConnectionClosed):
             await ws.send(gp.error_message(message, code))
-            await ws.close(code, message[:120])
+            closing = asyncio.ensure_future(ws.close(code, message[:120]))
+            try:
+                while True:
+                    await ws.recv()
+            except ConnectionClosed:
+                await closing
 
     async def _status_feed(self, ws: ServerConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            while not self.rt.stopping:
-                status = dict(self.front.status)
-                status["gateway"] = {"counters": dict(self.rt.counters), "live": len(self.live)}
-                await ws.send(json.dumps({"type": "status", "status": status}, default=str))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ws.recv(), STATUS_PERIOD_S)
+        """``/v1/status``: at most ``max_status_feeds`` at once, each paced
+        (:mod:`~streamasr.actors.frontdoors.status_feed`)."""
+        if self.feeds >= self.opts.max_status_feeds:
+            self.count("status_refused")
+            limit = self.opts.max_status_feeds
+            await self._fail(ws, f"status feed limit reached ({limit})", gp.CLOSE_TRY_AGAIN)
+            return
+        self.count("status_feeds")
+        self.feeds += 1
+        self.rt.gauges["status_feeds_open"] = float(self.feeds)
+        try:
+            pacer = status_feed.StatusPacer()
+            await status_feed.run_feed(ws, self._status_json, pacer, lambda: self.rt.stopping)
+        except status_feed.StatusFlood as exc:
+            self.count("status_floods")
+            await self._fail(ws, str(exc), exc.close_code)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.feeds -= 1
+            self.rt.gauges["status_feeds_open"] = float(self.feeds)
+
+    def _status_json(self) -> str:
+        status = dict(self.front.status)
+        status["gateway"] = {"counters": dict(self.rt.counters), "live": len(self.live)}
+        return json.dumps({"type": "status", "status": status}, default=str)
 
 
 class Connection:
@@ -341,21 +382,28 @@ def _ssl_context(opts: GatewayConfig) -> ssl.SSLContext | None:
 async def _serve(rt: ActorRuntime) -> None:
     opts = rt.spec.section("gateway", GatewayConfig)
     chunk_ms = rt.spec.section("audio", AudioConfig).chunk_ms
+    cap = admission.connection_cap(opts.max_connections, opts.max_streams, admission.nofile_limit())
+    gate = admission.Admission(cap, opts.open_timeout_s, rt.counters, rt.gauges)
+    ssl_ctx = _ssl_context(opts)
+    # The opening deadline is the gate's (it counts what runs out); asyncio's TLS one too.
+    tls: dict[str, Any] = (
+        {"ssl": ssl_ctx, "ssl_handshake_timeout": opts.open_timeout_s} if ssl_ctx else {}
+    )
     front = FrontDoor(rt)
     front.start()
     gw = Gateway(rt, front, opts, chunk_ms)
-    origins: list[str | None] | None = [*opts.origins, None] if opts.origins else None
+    rt.gauges["status_feeds_open"] = 0.0
     try:
         server: Server = await serve(
             gw.handle,
             opts.host,
             opts.port,
+            create_connection=gate.connection_class(),
             process_request=gw.process_request,
             max_size=opts.max_message_bytes,
-            ssl=_ssl_context(opts),
-            origins=origins,  # type: ignore[arg-type]
-            open_timeout=min(10.0, opts.idle_timeout_s),
+            open_timeout=None,
             compression=None,
+            **tls,
         )
     except OSError as exc:
         await front.stop()

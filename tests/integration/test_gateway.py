@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import time
 import urllib.error
@@ -38,6 +39,7 @@ from conftest import (
 from conftest import wer_of as wer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from streamasr.actors.frontdoors.client import classic_client, stream_file, vosk_client
 
@@ -128,6 +130,22 @@ def gateway_counters(gw: GatewayProc) -> dict[str, int]:
     raise AssertionError("no gateway actor")
 
 
+def gateway_after(gw: GatewayProc, t_s: float) -> dict[str, Any]:
+    """The gateway actor's status entry from a heartbeat sent after wall time ``t_s``.
+
+    ``status`` answers after it is asked, so a heartbeat ``heartbeat_age_s`` old at the
+    answer was sent after ``asked - heartbeat_age_s``: a lower bound on this machine's clock.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        asked = time.time()
+        actor = next(a for a in gw.inst.status()["actors"] if a["id"] == "gateway")
+        if asked - actor["heartbeat_age_s"] > t_s:
+            return dict(actor)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no gateway heartbeat after {t_s} within 10 s: {actor}")
+
+
 def wait_for(
     predicate: Any, timeout_s: float, what: str, explain: Callable[[], str] | None = None
 ) -> None:
@@ -181,9 +199,9 @@ def file_finals(conversation: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[GatewayProc]:
-    """One gateway pipeline: fast finals, 3 streams, 2 s idle timeout."""
+    """One gateway pipeline: fast finals, 3 streams, 2 status feeds, 2 s idle timeout."""
     with instance_scope() as inst:
-        gw = start_gateway(inst, "max_streams = 3\nidle_timeout_s = 2.0\n")
+        gw = start_gateway(inst, "max_streams = 3\nmax_status_feeds = 2\nidle_timeout_s = 2.0\n")
         try:
             yield gw
         finally:
@@ -317,6 +335,62 @@ def test_http_routes(gateway: GatewayProc) -> None:
     assert {a["id"] for a in pushed["status"]["actors"]} >= {"inference", "gateway"}
 
 
+def test_status_feed_is_same_origin_capped_and_paced(gateway: GatewayProc) -> None:
+    # every count lands before what the client sees of it: a later heartbeat holds them all
+    before = gateway_after(gateway, time.time())["counters"]
+    own = Origin(f"http://127.0.0.1:{gateway.port}")
+
+    async def handshake_status(path: str, origin: str) -> int:
+        try:
+            async with connect(gateway.url + path, origin=Origin(origin)):
+                return 101
+        except InvalidStatus as exc:
+            return int(exc.response.status_code)
+
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out["cross"] = [
+            await handshake_status(p, "http://evil.example")
+            for p in ("/v1/status", "/v1/stream", "/")
+        ]
+        a = await connect(gateway.url + "/v1/status", origin=own)
+        b = await connect(gateway.url + "/v1/status")  # no Origin: not a browser
+        out["pushed"] = [json.loads(await ws.recv())["type"] for ws in (a, b)]
+        c = await connect(gateway.url + "/v1/status")  # a third feed: over max_status_feeds
+        out["third"] = await drain(c), c.close_code
+        await b.close()
+        sent = 0
+        with contextlib.suppress(ConnectionClosed):
+            for _ in range(2000):
+                await a.send("x")
+                sent += 1
+        out["flood"], out["flood_code"], out["sent"] = await drain(a), a.close_code, sent
+        return out
+
+    out = asyncio.run(scenario())
+    assert out["cross"] == [403, 403, 403]
+    assert out["pushed"] == ["status", "status"]
+    limit = {"type": "error", "code": 1013, "message": "status feed limit reached (2)"}
+    assert out["third"] == ([limit], 1013)
+    replies = [m for m in out["flood"] if m["type"] == "status"]
+    assert len(replies) <= 10, (len(replies), out["sent"])  # one per 0.25 s, not per request
+    assert out["flood"][-1] == {
+        "type": "error",
+        "code": 1008,
+        "message": "too many status requests",
+    }
+    assert out["flood_code"] == 1008
+    after = gateway_after(gateway, time.time())["counters"]
+    assert after["origin_refused"] - before["origin_refused"] == 3
+    assert after["status_feeds"] - before["status_feeds"] == 2
+    assert after["status_refused"] - before["status_refused"] == 1
+    assert after["status_floods"] - before["status_floods"] == 1
+    metrics = http_get(gateway.http + "/metrics")[1]
+    for counter in ("origin_refused", "status_feeds", "status_refused", "status_floods"):
+        assert f'streamasr_gateway_events_total{{counter="{counter}"}}' in metrics
+    assert "streamasr_gateway_status_feeds_open" in metrics
+
+
 def test_accurate_finals_and_token(tmp_path: Path) -> None:
     short, refs = cut_conversation("conversation1", 2, tmp_path / "two.wav")
     with instance_scope() as inst:
@@ -339,3 +413,47 @@ def test_accurate_finals_and_token(tmp_path: Path) -> None:
     results = [r["text"] for r in replies if "result" in r and r["text"]]
     assert len(results) == 2, replies
     assert wer([r.text for r in refs], results) <= 0.3, results
+
+
+def test_connection_cap_refuses_idle_sockets_before_the_handshake(tmp_path: Path) -> None:
+    short, refs = cut_conversation("conversation1", 1, tmp_path / "one.wav")
+    with instance_scope() as inst:
+        gw = start_gateway(inst, "max_streams = 2\nmax_connections = 3\n")
+        try:
+
+            def held_after(t_s: float) -> float:
+                return float(gateway_after(gw, t_s)["gauges"]["open_connections"])
+
+            t0 = time.time()  # /healthz has answered: nothing else connects from here on
+            wait_for(lambda: held_after(t0) == 0.0, 20, "the /healthz sockets to be closed")
+            idle = [socket.create_connection(("127.0.0.1", gw.port), 5) for _ in range(3)]
+            # accepted in order: the idle three hold every slot, the fourth is refused at once
+            with socket.create_connection(("127.0.0.1", gw.port), 5) as extra:
+                answer = read_all(extra)
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer
+            assert answer.endswith(b"\r\n\r\nconnection limit reached (3)\n"), answer
+            assert http_get(gw.http + "/healthz") == (503, "connection limit reached (3)\n")
+            view = gateway_after(gw, time.time())
+            assert view["counters"]["connection_cap_refused"] == 2
+            assert view["gauges"]["open_connections"] == 3.0
+            assert view["gauges"]["max_connections"] == 3.0
+            t1 = time.time()
+            for s in idle:
+                s.close()
+            wait_for(lambda: held_after(t1) == 0.0, 20, "the idle sockets' slots")
+            replies = asyncio.run(vosk_client(gw.url + "/", short))
+            metrics = http_get(gw.http + "/metrics")[1]
+        finally:
+            gw.stop()
+    results = [r["text"] for r in replies if "result" in r and r["text"]]
+    assert wer([r.text for r in refs], results) <= 0.2, results
+    assert 'streamasr_gateway_events_total{counter="connection_cap_refused"} 2.0' in metrics
+    assert "streamasr_gateway_max_connections 3.0" in metrics
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the peer closes it (5 s per read at most)."""
+    out = b""
+    while chunk := sock.recv(4096):
+        out += chunk
+    return out

@@ -299,6 +299,16 @@ RANGE_ERRORS = [
         "gateway.max_message_bytes: must be in 1024..67108864",
     ),
     ({"gateway": {"idle_timeout_s": 0}}, "gateway.idle_timeout_s: must be > 0"),
+    (
+        {"gateway": {"max_streams": 4, "max_connections": 3}},
+        "gateway.max_connections: must be 0 (auto) or in max_streams..65536",
+    ),
+    ({"gateway": {"open_timeout_s": 0}}, "gateway.open_timeout_s: must be in (0, 300]"),
+    ({"gateway": {"max_status_feeds": 0}}, "gateway.max_status_feeds: must be in 1..256"),
+    (
+        {"gateway": {"origins": ["example.com"]}},
+        'gateway.origins: \'example.com\' is not "*" nor an origin like "https://example.com"',
+    ),
     ({"gateway": {"tls_cert": "c.pem"}}, "gateway.tls_key: tls_cert and tls_key go together"),
     ({"wyoming": {"port": -1}}, "wyoming.port: must be in 0..65535"),
     ({"wyoming": {"max_streams": 0}}, "wyoming.max_streams: must be in 1..256"),

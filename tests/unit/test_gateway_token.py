@@ -4,8 +4,10 @@ shut out."""
 from __future__ import annotations
 
 import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request
 
-from streamasr.actors.frontdoors.gateway import token_presented
+from streamasr.actors.frontdoors.gateway import request_authorised, token_presented
 
 TOKEN = "s3cret"
 
@@ -30,3 +32,20 @@ TOKEN = "s3cret"
 )
 def test_token_presented(path: str, authorization: str, ok: bool) -> None:
     assert token_presented(path, authorization, TOKEN) is ok
+
+
+@pytest.mark.parametrize(
+    ("path", "authorizations", "ok"),
+    [
+        ("/", [], False),
+        ("/", ["Bearer wrong", "Bearer s3cret"], True),  # a repeated header: any one matches
+        ("/", ["Bearer wrong", "Bearer stale"], False),
+        ("/?token=s3cret", ["Bearer wrong", "Bearer stale"], True),
+    ],
+)
+def test_request_authorised_reads_every_authorization_header(
+    path: str, authorizations: list[str], ok: bool
+) -> None:
+    request = Request(path, Headers([("Authorization", a) for a in authorizations]))
+    assert request_authorised(request, TOKEN) is ok
+    assert request_authorised(request, "") is True  # no token configured
