@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import itertools
 import logging
 import os
@@ -50,7 +49,7 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, WakeModel, WakeProgram
+from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 from wyoming.wake import Detect, Detection, NotDetected
@@ -58,6 +57,7 @@ from wyoming.wake import Detect, Detection, NotDetected
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors.wyoming_info import build_info, package_version
 from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, read_event
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import RefineConfig, WyomingConfig
@@ -79,7 +79,6 @@ MAX_PIECE_FRAMES = 12000
 MIN_RATE_HZ, MAX_RATE_HZ = 1000, 384000
 #: Accepted channel counts.
 MAX_CHANNELS = 32
-PROJECT_URL = "https://github.com/streamasr/streamasr"
 
 
 class ClientError(StreamAsrError):
@@ -139,58 +138,6 @@ def pcm_to_float(payload: bytes, width: int, channels: int) -> NDArray[np.float3
         scale = float(1 << (8 * width - 1))
         x = (np.frombuffer(payload, dtype=dtype).astype(np.float64) / scale).astype(np.float32)
     return x.reshape(-1, channels)
-
-
-def build_info(opts: WyomingOptions, version: str) -> Info:
-    """The ``info`` answer to ``describe``: one ASR program and one wake-word program."""
-    attribution = Attribution(name="streamasr", url=PROJECT_URL)
-    models = [
-        AsrModel(
-            name="pocketsphinx",
-            attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-            installed=True,
-            description="PocketSphinx US English (streaming first pass)",
-            version=None,
-            languages=["en"],
-        ),
-        AsrModel(
-            name="whisper-base",
-            attribution=Attribution(name="OpenAI", url="https://github.com/openai/whisper"),
-            installed=opts.finals == "accurate",
-            description="Whisper base, CTranslate2 int8 (accurate finals)",
-            version=None,
-            languages=["en"],
-        ),
-    ]
-    program = AsrProgram(
-        name="streamasr",
-        attribution=attribution,
-        installed=True,
-        description="Supervised streaming speech recognition",
-        version=version,
-        models=models,
-        supports_transcript_streaming=True,
-    )
-    wake = WakeProgram(
-        name="streamasr-wake",
-        attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-        installed=True,
-        description="PocketSphinx keyphrase spotting",
-        version=version,
-        models=[
-            WakeModel(
-                name=phrase,
-                attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-                installed=True,
-                description=f"wake phrase '{phrase}'",
-                version=None,
-                languages=["en"],
-                phrase=phrase,
-            )
-            for phrase in opts.phrases
-        ],
-    )
-    return Info(asr=[program], wake=[wake])
 
 
 @dataclass
@@ -447,17 +394,10 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("streamasr")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
-
-
 async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
     door = FrontDoor(rt)
     door.start()
-    shared = _Shared(rt, door, build_info(opts, _version()).event())
+    shared = _Shared(rt, door, build_info(opts.finals, opts.phrases, package_version()).event())
     host, port = opts.server.host, opts.server.port
     server = AsyncTcpServer(host, port)
     try:
