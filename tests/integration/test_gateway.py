@@ -294,6 +294,40 @@ def test_limit_malformed_message_and_idle_leave_other_streams_alone(
     assert after["close_1007"] - before.get("close_1007", 0) == 1
 
 
+def test_start_values_of_unexpected_types_are_clean_protocol_errors(gateway: GatewayProc) -> None:
+    """A start message with ``"format": ["s16le"]`` (a list where a string goes) or a
+    400-digit rate: an error message, close code 1007, counted, and no traceback."""
+    before = gateway_counters(gateway)
+    starts = [
+        '{"type": "start", "format": ["s16le"]}',
+        '{"type": "start", "sample_rate": 1' + "0" * 400 + "}",
+    ]
+
+    async def one(start: str) -> tuple[list[dict[str, Any]], int | None]:
+        ws = await connect(gateway.url + "/v1/stream")
+        await ws.send(start)
+        return await drain(ws), ws.close_code
+
+    answers = [asyncio.run(one(start)) for start in starts]
+    assert answers == [
+        ([{"type": "error", "code": 1007, "message": "format must be a string: s16le or f32le"}],
+         1007),
+        ([{"type": "error", "code": 1007, "message": "sample_rate must be an integer in "
+           "8000..192000 Hz"}], 1007),
+    ]  # fmt: skip
+    after: dict[str, int] = {}
+    wait_for(
+        lambda: (
+            (after.update(gateway_counters(gateway)) or True)
+            and after.get("close_1007", 0) - before.get("close_1007", 0) >= 2
+        ),
+        30,
+        "the heartbeat with the new counters",
+    )
+    assert after["protocol_errors"] - before["protocol_errors"] == 2
+    assert "Traceback" not in gateway.stderr_tail()
+
+
 def test_http_routes(gateway: GatewayProc) -> None:
     assert http_get(gateway.http + "/healthz") == (200, "ok\n")
     up_line = 'streamasr_actor_up{actor="inference"} 1.0'
