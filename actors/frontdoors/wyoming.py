@@ -64,7 +64,7 @@ from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrErro
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.frontdoors.wyoming_audio import check_format, pcm_to_float
 from streamasr.actors.frontdoors.wyoming_info import build_info, package_version
-from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, read_event
+from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, MalformedEvent, read_event
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import RefineConfig, WyomingConfig
 from streamasr.actors.spec import ActorSpec
@@ -84,7 +84,8 @@ MAX_PIECE_FRAMES = 12000
 #: Counters reported from the start (0 until something happens), in status and ``/metrics``.
 COUNTERS = (
     "connections", "transcriptions", "detect_sessions", "detections", "client_errors",
-    "refused", "idle_timeouts", "oversized_events", "abandoned_streams", "backpressure_waits",
+    "refused", "idle_timeouts", "oversized_events", "malformed_events", "abandoned_streams",
+    "backpressure_waits",
 )  # fmt: skip
 
 
@@ -207,7 +208,8 @@ class WyomingHandler(AsyncEventHandler):
         Events are read with :func:`.wyoming_read.read_event` (sizes checked before reading:
         the ``wyoming`` package's reader holds whatever length a client declares); an
         oversized event is answered with an ``error`` event and ends the connection, and so
-        does ``idle_timeout_s`` seconds without a whole event (code ``timeout``)."""
+        do a malformed one (code ``bad-request``) and ``idle_timeout_s`` seconds without a
+        whole event (code ``timeout``)."""
         try:
             while True:
                 event = await self._next_event()
@@ -222,6 +224,11 @@ class WyomingHandler(AsyncEventHandler):
             self.shared.count("idle_timeouts")
             log.info("wyoming %s: %s; connection closed", self.peer, exc)
             await self._say_error(str(exc), "timeout")
+        except MalformedEvent as exc:
+            self.shared.count("client_errors")
+            self.shared.count("malformed_events")
+            log.info("wyoming %s: %s; connection closed", self.peer, exc)
+            await self._say_error(str(exc), "bad-request")
         except (OSError, ValueError, KeyError, TypeError, asyncio.IncompleteReadError) as exc:
             self.shared.count("client_errors")
             log.info("wyoming %s: connection dropped: %s", self.peer, exc)

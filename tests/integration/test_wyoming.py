@@ -37,7 +37,7 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
-from wyoming.event import Event
+from wyoming.event import Event, async_read_event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.wake import Detect, Detection
@@ -371,12 +371,29 @@ async def _bad_client(server: Server, events: list[Event], code: str) -> str:
         return text
 
 
-async def _garbage_client(server: Server, line: bytes) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+async def _garbage_client(server: Server, line: bytes) -> str:
+    """Send raw bytes; the ``error`` answer's text (code ``bad-request``), then the close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=2**20)
     writer.write(line)
     await writer.drain()
-    assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, no answer
+    event = await asyncio.wait_for(async_read_event(reader), READ_TIMEOUT_S)
+    assert event is not None and Error.is_type(event.type), event
+    error = Error.from_event(event)
+    assert error.code == "bad-request", error
+    assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == b""  # closed
     writer.close()
+    return error.text or ""
+
+
+#: Header lines that are not Wyoming events: each is answered ``error`` and closed.
+GARBAGE = [
+    b"this is not json\n",
+    b'{"data": {}}\n',  # no type
+    b"[1, 2]\n",
+    b'"x"\n',
+    b"42\n",
+    b"[" * 60000 + b"\n",  # deep enough to exhaust the JSON parser's recursion
+]
 
 
 def test_malformed_events_close_only_their_own_connection(server: Server) -> None:
@@ -395,10 +412,11 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
             ),
             await _bad_client(server, [start, start], "bad-request"),
         ]
-        await _garbage_client(server, b"this is not json\n")
-        await _garbage_client(server, b'{"data": {}}\n')  # no type
+        for line in GARBAGE:
+            texts.append(await _garbage_client(server, line))
         return await good, texts
 
+    before = server.counters()["malformed_events"]
     res, texts = asyncio.run(go())
     assert texts == [
         "audio-chunk before audio-start",
@@ -406,11 +424,20 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
         "missing field 'width'",
         "audio-chunk format 8000 Hz/2 B/1 ch differs from audio-start's 16000 Hz/2 B/1 ch",
         "audio-start while audio is already streaming",
+        "the event header is not valid JSON",
+        "the event header has no string 'type'",
+        "the event header must be a JSON object, got list",
+        "the event header must be a JSON object, got str",
+        "the event header must be a JSON object, got int",
+        "the event header is not valid JSON",
     ]
     assert_well_formed(res)
     assert wer(refs, [res.text]) <= WER_BOUND, res.text
     wait_no_streams(server)
-    server.counters_reaching({"client_errors": 6})
+    counters = server.counters_reaching(
+        {"client_errors": 5 + len(GARBAGE), "malformed_events": before + len(GARBAGE)}
+    )
+    assert counters["malformed_events"] == before + len(GARBAGE)
 
 
 def _wyoming_rss(server: Server) -> int:
