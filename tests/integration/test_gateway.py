@@ -39,7 +39,12 @@ from conftest import wer_of as wer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamasr.actors.frontdoors.client import classic_client, stream_file, vosk_client
+from streamasr.actors.frontdoors.client import (
+    NativeClient,
+    classic_client,
+    stream_file,
+    vosk_client,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -326,6 +331,50 @@ def test_start_values_of_unexpected_types_are_clean_protocol_errors(gateway: Gat
     )
     assert after["protocol_errors"] - before["protocol_errors"] == 2
     assert "Traceback" not in gateway.stderr_tail()
+
+
+def test_nan_and_inf_samples_are_repaired_and_counted(gateway: GatewayProc) -> None:
+    """f32le audio with NaN/Inf and samples past full scale: the gateway's conditioner
+    repairs them and the gateway reports them under the feature stage's counter names, in
+    status and in ``/metrics``."""
+    before = gateway_counters(gateway)
+    repaired = np.zeros(1600, "<f4")
+    repaired[10:20], repaired[30:35], repaired[40:45] = np.nan, np.inf, -np.inf
+    repaired[50:60] = 3.0  # clipped
+    silenced = np.full(1600, np.nan, "<f4")  # > 5 % NaN: the block is zeroed
+
+    async def go() -> list[dict[str, Any]]:
+        url = gateway.url + "/v1/stream"
+        async with await NativeClient.connect(url, sample_rate_hz=16000, fmt="f32le") as c:
+            events: list[dict[str, Any]] = []
+            receiver = c.receive_into(events)
+            await c.send_audio(repaired.tobytes())
+            await c.send_audio(silenced.tobytes())
+            await c.end()
+            await asyncio.wait_for(receiver, 60)
+            return events
+
+    assert asyncio.run(go())[-1] == {"type": "end"}
+    after: dict[str, int] = {}
+    wait_for(
+        lambda: (
+            (after.update(gateway_counters(gateway)) or True)
+            and after["nan_inf_samples"] - before["nan_inf_samples"] >= 1620
+        ),
+        30,
+        "the heartbeat with the new counters",
+    )
+    assert after["nan_inf_samples"] - before["nan_inf_samples"] == 1620
+    assert after["rejected_chunks"] - before["rejected_chunks"] == 1
+    assert after["clipped_samples"] - before["clipped_samples"] == 10
+    line = 'streamasr_actor_events_total{actor="gateway",counter="nan_inf_samples"} '
+    wait_until(
+        lambda: (
+            f"{line}{float(after['nan_inf_samples'])}" in http_get(gateway.http + "/metrics")[1]
+        ),
+        30,
+        "the gateway's nan_inf_samples in /metrics",
+    )
 
 
 def test_http_routes(gateway: GatewayProc) -> None:
