@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamasr.actors import messages as m
+from streamasr.actors.doorbell import ipc_path
 from streamasr.ringbuf import Ring
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.paths import InstancePaths
@@ -146,7 +147,9 @@ class DynamicStreams:
                     )
 
     def close(self, stream_id: str) -> None:
-        """Detach the stream everywhere and unlink its ring."""
+        """Detach the stream everywhere, unlink its ring and remove its doorbell's socket
+        file (the worker removes it too when it closes the doorbell; this covers a worker
+        killed before it could)."""
         d = self.streams.pop(stream_id, None)
         if d is None:
             return
@@ -154,6 +157,9 @@ class DynamicStreams:
             self._send(actor_id, m.StreamDetach(stream_id))
         d.ring.close()
         d.ring.unlink()
+        bell = ipc_path(d.bell)
+        if bell is not None:
+            bell.unlink(missing_ok=True)
         log.info("stream %s closed", stream_id)
 
     def owned_by(self, owner: str) -> list[tuple[str, int]]:

@@ -539,3 +539,27 @@ def test_a_silent_connection_is_closed_and_its_stream_released(idle_server: Serv
     wait_no_streams(idle_server)
     counters = idle_server.counters_reaching({"idle_timeouts": 2, "abandoned_streams": 1})
     assert (counters["idle_timeouts"], counters["abandoned_streams"]) == (2, 1)
+
+
+def test_streams_leave_nothing_in_the_runtime_directory(server: Server) -> None:
+    """Each run-time stream's doorbell is a socket file in the runtime directory; opening
+    and closing streams must not make the directory grow (424 stale files were found after
+    a long run)."""
+    wait_no_streams(server)
+    baseline = sorted(p.name for p in server.inst.root.iterdir())
+    noise = np.random.default_rng(2).normal(0, 30, 8000).astype(np.int16)
+
+    async def go() -> list[Result]:
+        out = [await transcribe(server, noise, 16000) for _ in range(2)]
+        async with server.client() as c:  # two more on one connection
+            out += [await transcribe(server, noise, 16000, c) for _ in range(2)]
+        return out
+
+    assert all(r.types[-1] == "transcript-stop" for r in asyncio.run(go()))
+    wait_no_streams(server)
+    now: list[str] = []
+    deadline = time.monotonic() + 30
+    while (now := sorted(p.name for p in server.inst.root.iterdir())) != baseline:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the runtime directory grew: {sorted(set(now) - set(baseline))}")
+        time.sleep(0.1)

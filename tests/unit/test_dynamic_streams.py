@@ -65,3 +65,11 @@ def test_a_disabled_door_has_no_share() -> None:
     cfg = c.from_mapping({"source": {"kind": "none"}, "wyoming": {"enabled": True}})
     assert cfg.door_stream_limits() == {"wyoming": 4}
     assert cfg.dynamic_streams() == 4
+
+
+def test_closing_a_stream_removes_its_doorbell_socket_file(streams: DynamicStreams) -> None:
+    opened = _open(streams, "gateway", "ws-1")
+    bell = Path(opened.bell.removeprefix("ipc://"))
+    bell.touch()  # what the inference worker's bind leaves (libzmq keeps it after close)
+    streams.close("ws-1")
+    assert not bell.exists()
