@@ -5,11 +5,19 @@ The reader binds a PULL socket (``Listener``); the writer connects a PUSH socket
 carries only ``[end_frame, t_capture_ns, t_feature_ns]`` so the reader learns the capture
 clock of the newest frame for latency accounting. A doorbell is a hint: if it is lost (the
 reader is restarting, the queue is full) the reader still finds the frames when it polls.
+
+An ``ipc://`` endpoint is a socket file in the runtime directory, and libzmq (4.3) leaves it
+there when the socket is closed or unbound: a reader bound per stream would leave one file
+per stream ever opened. :meth:`Listener.close` therefore removes the file it bound, unless a
+newer listener has bound the same path since (told apart by inode and change time).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgpack
 import zmq
@@ -63,8 +71,29 @@ class Bell:
 _MAX_FIELD = 2**63
 
 
+def ipc_path(endpoint: str) -> Path | None:
+    """The socket file of an ``ipc://`` endpoint (None for other transports and for Linux's
+    abstract ``ipc://@name`` sockets, which have no file)."""
+    if not endpoint.startswith("ipc://") or endpoint.startswith("ipc://@"):
+        return None
+    return Path(endpoint.removeprefix("ipc://"))
+
+
+def _file_id(path: Path | None) -> tuple[int, int, int] | None:
+    """(device, inode, change time in ns) of ``path``: which file it is, even where a file
+    system reuses inode numbers; None if it is absent (or ``path`` is None)."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
 class Listener:
-    """Reader side: binds ``endpoint`` and collects stamps."""
+    """Reader side: binds ``endpoint`` and collects stamps; :meth:`close` removes the socket
+    file it bound (see the module docstring)."""
 
     def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
         self.socket = ctx.socket(zmq.PULL)
@@ -73,6 +102,8 @@ class Listener:
         self.socket.setsockopt(zmq.MAXMSGSIZE, 256)
         self.socket.bind(endpoint)
         self.malformed = 0
+        self._path = ipc_path(endpoint)
+        self._file = _file_id(self._path)
 
     def drain(self) -> list[Stamp]:
         """Return every stamp waiting, oldest first, without blocking."""
@@ -94,5 +125,8 @@ class Listener:
                 self.malformed += 1
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket and remove its socket file, if it is still the one bound here."""
         self.socket.close(0)
+        if self._path is not None and self._file is not None and _file_id(self._path) == self._file:
+            with contextlib.suppress(OSError):
+                self._path.unlink()

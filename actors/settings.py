@@ -18,6 +18,7 @@ from streamasr.actors.typed import require
 
 __all__ = [
     "GAP_FILLS",
+    "MAX_IDLE_TIMEOUT_S",
     "MAX_WORKERS",
     "SAMPLE",
     "AudioConfig",
@@ -39,6 +40,9 @@ MAX_WORKERS = 16
 
 #: ``source.path`` value naming the speech sample shipped with the package.
 SAMPLE = "sample"
+
+#: Longest ``[wyoming] idle_timeout_s`` (seconds): a day.
+MAX_IDLE_TIMEOUT_S = 86400.0
 
 #: What fills frames a live source did not capture (``source.gap_fill``).
 GAP_FILLS = ("comfort_noise", "zeros")
@@ -298,14 +302,25 @@ class GatewayConfig:
 
 @dataclass(frozen=True, slots=True)
 class WyomingConfig:
-    """``[wyoming]``: a Wyoming protocol server for Home Assistant (TCP ``host``:``port``)."""
+    """``[wyoming]``: a Wyoming protocol server for Home Assistant (TCP ``host``:``port``).
+
+    ``max_streams``: concurrent transcriptions (and detect sessions); a client past it gets
+    an ``error`` event (code ``busy``) and is closed. ``idle_timeout_s``: a connection that
+    sends nothing for this many seconds is closed (its stream ended and released).
+    """
 
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 10300
     max_streams: int = 4
+    idle_timeout_s: float = 30.0
 
     def validate(self) -> None:
         """Range checks."""
         require(0 <= self.port <= 65535, "wyoming.port", "must be in 0..65535")
         require(1 <= self.max_streams <= 256, "wyoming.max_streams", "must be in 1..256")
+        require(
+            0 < self.idle_timeout_s <= MAX_IDLE_TIMEOUT_S,
+            "wyoming.idle_timeout_s",
+            f"must be > 0 and <= {MAX_IDLE_TIMEOUT_S:g}",
+        )

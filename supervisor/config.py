@@ -197,10 +197,18 @@ class Config:
         return max(1, min(cores, streams, MAX_WORKERS))
 
     def dynamic_streams(self) -> int:
-        """How many streams front doors may open at run time."""
-        return (self.gateway.max_streams if self.gateway.enabled else 0) + (
-            self.wyoming.max_streams if self.wyoming.enabled else 0
-        )
+        """How many streams front doors may open at run time (all doors together)."""
+        return sum(self.door_stream_limits().values())
+
+    def door_stream_limits(self) -> dict[str, int]:
+        """Front-door actor id -> the run-time streams it may hold at once: its own
+        ``max_streams``, so one door's clients can never take another door's capacity."""
+        limits: dict[str, int] = {}
+        if self.gateway.enabled:
+            limits["gateway"] = self.gateway.max_streams
+        if self.wyoming.enabled:
+            limits["wyoming"] = self.wyoming.max_streams
+        return limits
 
 
 def from_mapping(table: dict[str, Any]) -> Config:

@@ -1,8 +1,10 @@
 """Streams that front doors (WebSocket gateway, Wyoming server) open and close at run time.
 
-A front-door actor asks for a stream with :class:`OpenStream`; the supervisor creates the
-stream's PCM ring (it owns every segment), tells the inference and refine actors to attach
-(:class:`StreamAttach`), and answers with :class:`StreamOpened`. The front door writes
+A front-door actor asks for a stream with :class:`OpenStream`; within that door's own
+``max_streams`` (each door has its own share: a Wyoming server full of idle clients never
+takes the gateway's), the supervisor creates the stream's PCM ring (it owns every
+segment), tells the inference and refine actors to attach (:class:`StreamAttach`), and
+answers with :class:`StreamOpened`. The front door writes
 model-rate PCM into the ring and ends the stream with :class:`EndOfStream`, which travels
 the chain ``front door -> inference -> refine`` like a local stream's; when the last stage
 has drained it, the stream is detached everywhere and its ring unlinked. If the front door
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamasr.actors import messages as m
+from streamasr.actors.doorbell import ipc_path
 from streamasr.ringbuf import Ring, RingError
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.paths import InstancePaths
@@ -79,12 +82,14 @@ class DynamicStreams:
     def open(self, owner: str, msg: m.OpenStream, local_ids: set[str]) -> Any:
         """Create the stream; return the reply for the owner (StreamOpened or StreamRefused)."""
         sid = msg.stream_id
-        limit = self._cfg.dynamic_streams()
+        limit = self._cfg.door_stream_limits().get(owner, 0)
         if not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
             return self._refuse(owner, sid, f"bad stream id {sid[:64]!r}")
         if sid in self.streams or sid in local_ids:
             return self._refuse(owner, sid, f"stream {sid} already exists")
-        if len(self.streams) >= limit:
+        if limit == 0:
+            return self._refuse(owner, sid, f"{owner} is not a front door")
+        if self.held_by(owner) >= limit:
             return self._refuse(owner, sid, f"stream limit reached ({limit})")
         if msg.gate not in GATES:
             return self._refuse(owner, sid, f"unknown gate {msg.gate[:32]!r}")
@@ -120,6 +125,10 @@ class DynamicStreams:
         log.info("stream %s opened by %s", sid, owner)
         return m.StreamOpened(stream_id=sid, ring=plan.name, bell=bell, sample_rate_hz=rate)
 
+    def held_by(self, owner: str) -> int:
+        """Streams ``owner`` holds now, those still draining their last finals included."""
+        return sum(1 for d in self.streams.values() if d.owner == owner)
+
     def _refuse(self, owner: str, stream_id: str, why: str) -> m.StreamRefused:
         self.refused += 1
         log.warning("refused a stream for %s: %s", owner, why)
@@ -147,7 +156,9 @@ class DynamicStreams:
                     )
 
     def close(self, stream_id: str) -> None:
-        """Detach the stream everywhere and unlink its ring."""
+        """Detach the stream everywhere, unlink its ring and remove its doorbell's socket
+        file (the worker removes it too when it closes the doorbell; this covers a worker
+        killed before it could)."""
         d = self.streams.pop(stream_id, None)
         if d is None:
             return
@@ -155,6 +166,9 @@ class DynamicStreams:
             self._send(actor_id, m.StreamDetach(stream_id))
         d.ring.close()
         d.ring.unlink()
+        bell = ipc_path(d.bell)
+        if bell is not None:
+            bell.unlink(missing_ok=True)
         log.info("stream %s closed", stream_id)
 
     def owned_by(self, owner: str) -> list[tuple[str, int]]:

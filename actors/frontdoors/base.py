@@ -6,7 +6,9 @@ stream it asks the supervisor for a stream (:meth:`FrontDoor.open_stream`), gets
 into the stream's PCM ring and ringing its doorbell — and an asyncio queue of that stream's
 events (transcripts, ``stream.<id>.ended``) from the supervisor's PUB socket. Ending the
 stream (:meth:`PcmStream.end`) flushes the resampler and sends :class:`EndOfStream`; the
-supervisor closes the stream once its last final is out.
+supervisor closes the stream once its last final is out. The conditioner's repairs (NaN/Inf,
+clipping) are added to the front door's actor counters under the feature stage's names
+(:data:`REPAIR_COUNTERS`), so status and ``/metrics`` show them like a local stream's.
 
 :class:`FrontDoor` pumps the actor's control socket and the event subscription every
 ``PUMP_INTERVAL_S`` from the event loop (heartbeats included), so the asyncio code never
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between pumps of the control and event sockets.
 PUMP_INTERVAL_S = 0.005
+#: The conditioner's repairs a front door reports as actor counters, under the names the
+#: feature stage uses for a local stream's: NaN/Inf samples replaced by 0, blocks silenced
+#: for too many of them, samples clipped to full scale, empty blocks.
+REPAIR_COUNTERS = ("nan_inf_samples", "rejected_chunks", "clipped_samples", "empty_chunks")
 
 
 class StreamRefused(StreamAsrError):
@@ -51,6 +57,7 @@ class PcmStream:
         stream_id: the stream's id on every event.
         events: transcripts and the final ``StreamEnded`` of this stream, in order.
         frames_written: model-rate frames written so far (the stream position).
+        reported: the conditioner's repair counts already added to the actor's counters.
     """
 
     stream_id: str
@@ -60,6 +67,7 @@ class PcmStream:
     rt: ActorRuntime
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     ended: bool = False
+    reported: dict[str, int] = field(default_factory=dict)
 
     @property
     def frames_written(self) -> int:
@@ -77,10 +85,22 @@ class PcmStream:
 
     def write(self, frames: NDArray[np.float32]) -> int:
         """Condition ``frames`` (``(n, channels)`` float32 at the client's rate) and write
-        them; returns model-rate frames written. Bad samples are repaired and counted by
-        the conditioner (see :attr:`conditioner` counters)."""
+        them; returns model-rate frames written. Bad samples are repaired by the
+        conditioner and counted in the actor's :data:`REPAIR_COUNTERS`."""
         out = self.conditioner.process(frames)
+        self._count_repairs()
         return self._put(out)
+
+    def _count_repairs(self) -> None:
+        """Add the conditioner's new repairs to the actor's counters (heartbeat, status,
+        ``/metrics``), so a front door's streams count like a local one's."""
+        now = self.conditioner.counters
+        for key in REPAIR_COUNTERS:
+            value = int(getattr(now, key))
+            delta = value - self.reported.get(key, 0)
+            if delta:
+                self.rt.counters[key] = self.rt.counters.get(key, 0) + delta
+                self.reported[key] = value
 
     def _put(self, out: NDArray[np.float32]) -> int:
         if out.size:
@@ -115,6 +135,8 @@ class FrontDoor:
         for topic in (b"transcript.", b"stream.", b"wake.", b"status"):
             self.sub.setsockopt(zmq.SUBSCRIBE, topic)
         self.sub.connect(rt.spec.options["events_endpoint"])
+        for key in REPAIR_COUNTERS:
+            rt.counters.setdefault(key, 0)
         self.streams: dict[str, PcmStream] = {}
         self.status: dict[str, Any] = {}
         self._waiting: dict[str, asyncio.Future[Any]] = {}

@@ -285,7 +285,7 @@ class Connection:
             if self.session is None:
                 self.session = gp.choose_root_session(msg)
             session = self.session
-            actions = session.on_text(msg) if isinstance(msg, str) else session.on_binary(msg)
+            actions = self._parse(session, msg)
             if isinstance(session, gp.NativeSession) and isinstance(msg, bytes):
                 frames = sum(len(a.frames) for a in actions if isinstance(a, gp.Write))
                 actions = actions + session.observe(time.monotonic(), frames)
@@ -294,6 +294,21 @@ class Connection:
                     return True
                 await self._do(action)
         return False
+
+    def _parse(self, session: gp.Session, msg: str | bytes) -> list[gp.Action]:
+        """The session's actions for ``msg``. A value its checks did not foresee (a type
+        nobody expected where a field is read) is a 1007 protocol error, logged in one line,
+        never a traceback that ends the handler."""
+        try:
+            return session.on_text(msg) if isinstance(msg, str) else session.on_binary(msg)
+        except gp.GatewayProtocolError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+            why = (str(exc).splitlines() or [""])[0][:200]
+            log.warning(
+                "gateway %s: message not understood: %s: %s", self.sid, type(exc).__name__, why
+            )
+            raise gp.GatewayProtocolError("malformed message", gp.CLOSE_INVALID) from None
 
     async def _do(self, action: gp.Action) -> None:
         session = self.session

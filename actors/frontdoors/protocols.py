@@ -100,7 +100,7 @@ def error_message(message: str, code: int) -> str:
 def _json(text: str) -> dict[str, Any]:
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, an integer past 4300 digits
         raise GatewayProtocolError("malformed JSON message", CLOSE_INVALID) from None
     if not isinstance(obj, dict):
         raise GatewayProtocolError("a JSON message must be an object", CLOSE_INVALID)
@@ -108,13 +108,13 @@ def _json(text: str) -> dict[str, Any]:
 
 
 def _rate(value: Any) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not MIN_RATE_HZ <= value <= MAX_RATE_HZ
-        or value != int(value)
-    ):
+    """A JSON ``sample_rate`` (Hz): an integer, or a float with no fraction, in range.
+
+    Compared without converting first: an integer of 400 digits does not fit a float."""
+    whole = type(value) is int or (
+        type(value) is float and math.isfinite(value) and value.is_integer()
+    )
+    if not whole or not MIN_RATE_HZ <= value <= MAX_RATE_HZ:
         raise GatewayProtocolError(
             f"sample_rate must be an integer in {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz", CLOSE_INVALID
         )
@@ -372,6 +372,8 @@ class NativeSession(Session):
         if self.opened:
             raise GatewayProtocolError("start sent twice", CLOSE_POLICY)
         fmt = obj.get("format", "s16le")
+        if not isinstance(fmt, str):
+            raise GatewayProtocolError("format must be a string: s16le or f32le", CLOSE_INVALID)
         if fmt not in FORMATS:
             raise GatewayProtocolError(
                 f"unsupported format {str(fmt)[:20]!r} (s16le or f32le)", CLOSE_UNSUPPORTED
@@ -429,7 +431,7 @@ def choose_root_session(first: str | bytes, default_rate_hz: int = 16000) -> Ses
     if isinstance(first, str):
         try:
             obj = json.loads(first)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             obj = None
         if isinstance(obj, dict) and "type" in obj:
             return ClassicSession(default_rate_hz)

@@ -29,14 +29,18 @@ through TCP) until the stream's ring has room; past ``BACKPRESSURE_TIMEOUT_S`` i
 written anyway and the ring counts the loss.
 
 A malformed event or an out-of-order one gets an ``error`` event and closes that connection
-only (its stream is ended); every other connection carries on.
+only (its stream is ended); every other connection carries on. Bounds: at most ``[wyoming]
+max_streams`` streams at once (an ``audio-start`` past it is answered ``error`` code
+``busy``, counter ``refused``; the supervisor gives each front door its own share, so idle
+Wyoming clients never take the gateway's streams), and a connection that sends no whole
+event for ``idle_timeout_s`` is answered ``error`` code ``timeout`` and closed, its stream
+ended and released (counter ``idle_timeouts``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import itertools
 import logging
 import os
@@ -50,7 +54,7 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
-from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, WakeModel, WakeProgram
+from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 from wyoming.wake import Detect, Detection, NotDetected
@@ -58,7 +62,9 @@ from wyoming.wake import Detect, Detection, NotDetected
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
-from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, read_event
+from streamasr.actors.frontdoors.wyoming_audio import check_format, pcm_to_float
+from streamasr.actors.frontdoors.wyoming_info import build_info, package_version
+from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, MalformedEvent, read_event
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import RefineConfig, WyomingConfig
 from streamasr.actors.spec import ActorSpec
@@ -75,11 +81,12 @@ READY_TIMEOUT_S = 120.0
 END_TIMEOUT_S = 60.0
 #: Largest piece (input frames) handed to the conditioner at once: 0.25 s at 48 kHz.
 MAX_PIECE_FRAMES = 12000
-#: Accepted ``audio-start`` rates, Hz.
-MIN_RATE_HZ, MAX_RATE_HZ = 1000, 384000
-#: Accepted channel counts.
-MAX_CHANNELS = 32
-PROJECT_URL = "https://github.com/streamasr/streamasr"
+#: Counters reported from the start (0 until something happens), in status and ``/metrics``.
+COUNTERS = (
+    "connections", "transcriptions", "detect_sessions", "detections", "client_errors",
+    "refused", "idle_timeouts", "oversized_events", "malformed_events", "abandoned_streams",
+    "backpressure_waits",
+)  # fmt: skip
 
 
 class ClientError(StreamAsrError):
@@ -112,100 +119,54 @@ class WyomingOptions:
         )
 
 
-def pcm_to_float(payload: bytes, width: int, channels: int) -> NDArray[np.float32]:
-    """Interleaved PCM bytes -> float32 ``(frames, channels)`` in [-1, 1).
-
-    ``width`` is bytes per sample: 1 = unsigned 8-bit (WAV convention), 2/3/4 = signed
-    little-endian. ``payload`` must hold whole frames.
-
-    Raises:
-        AudioFormatError: an unsupported width or a partial frame.
-    """
-    frame_bytes = width * channels
-    if width not in (1, 2, 3, 4) or channels < 1:
-        raise AudioFormatError(f"unsupported sample width {width} bytes / {channels} channels")
-    if len(payload) % frame_bytes:
-        raise AudioFormatError(f"{len(payload)} bytes is not a whole number of frames")
-    raw = np.frombuffer(payload, dtype=np.uint8)
-    if width == 1:
-        x = (raw.astype(np.float32) - 128.0) / 128.0
-    elif width == 3:
-        b = raw.reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        v = np.where(v >= 1 << 23, v - (1 << 24), v)
-        x = v.astype(np.float32) / float(1 << 23)
-    else:
-        dtype = np.dtype("<i2") if width == 2 else np.dtype("<i4")
-        scale = float(1 << (8 * width - 1))
-        x = (np.frombuffer(payload, dtype=dtype).astype(np.float64) / scale).astype(np.float32)
-    return x.reshape(-1, channels)
+class StreamLimit(ClientError):
+    """A client asked for a stream while the server holds ``[wyoming] max_streams``."""
 
 
-def build_info(opts: WyomingOptions, version: str) -> Info:
-    """The ``info`` answer to ``describe``: one ASR program and one wake-word program."""
-    attribution = Attribution(name="streamasr", url=PROJECT_URL)
-    models = [
-        AsrModel(
-            name="pocketsphinx",
-            attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-            installed=True,
-            description="PocketSphinx US English (streaming first pass)",
-            version=None,
-            languages=["en"],
-        ),
-        AsrModel(
-            name="whisper-base",
-            attribution=Attribution(name="OpenAI", url="https://github.com/openai/whisper"),
-            installed=opts.finals == "accurate",
-            description="Whisper base, CTranslate2 int8 (accurate finals)",
-            version=None,
-            languages=["en"],
-        ),
-    ]
-    program = AsrProgram(
-        name="streamasr",
-        attribution=attribution,
-        installed=True,
-        description="Supervised streaming speech recognition",
-        version=version,
-        models=models,
-        supports_transcript_streaming=True,
-    )
-    wake = WakeProgram(
-        name="streamasr-wake",
-        attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-        installed=True,
-        description="PocketSphinx keyphrase spotting",
-        version=version,
-        models=[
-            WakeModel(
-                name=phrase,
-                attribution=Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io"),
-                installed=True,
-                description=f"wake phrase '{phrase}'",
-                version=None,
-                languages=["en"],
-                phrase=phrase,
-            )
-            for phrase in opts.phrases
-        ],
-    )
-    return Info(asr=[program], wake=[wake])
+class IdleTimeout(ClientError):
+    """A client sent nothing for ``[wyoming] idle_timeout_s``."""
 
 
 @dataclass
 class _Shared:
-    """What every connection of one server shares."""
+    """What every connection of one server shares.
+
+    Attributes:
+        server: ``[wyoming]`` (``max_streams``, ``idle_timeout_s``).
+        live: ids of the streams this server holds (reserved from before ``open_stream``
+            until the job is finished), never more than ``server.max_streams``.
+    """
 
     rt: ActorRuntime
     door: FrontDoor
     info: Event
+    server: WyomingConfig = field(default_factory=WyomingConfig)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     handlers: set[WyomingHandler] = field(default_factory=set)
+    live: set[str] = field(default_factory=set)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to heartbeat counter ``name``."""
         self.rt.counters[name] = self.rt.counters.get(name, 0) + n
+
+    def reserve(self) -> str:
+        """A new stream id, counted against ``max_streams`` at once (before any await, so
+        concurrent ``audio-start`` events cannot overshoot).
+
+        Raises:
+            StreamLimit: the server already holds ``max_streams`` streams.
+        """
+        if len(self.live) >= self.server.max_streams:
+            raise StreamLimit(f"stream limit reached ({self.server.max_streams})")
+        sid = f"wy{os.getpid()}-{next(self.ids)}"
+        self.live.add(sid)
+        self.rt.gauges["live_streams"] = float(len(self.live))
+        return sid
+
+    def release(self, sid: str) -> None:
+        """Give a stream's slot back (idempotent)."""
+        self.live.discard(sid)
+        self.rt.gauges["live_streams"] = float(len(self.live))
 
 
 @dataclass
@@ -246,18 +207,28 @@ class WyomingHandler(AsyncEventHandler):
 
         Events are read with :func:`.wyoming_read.read_event` (sizes checked before reading:
         the ``wyoming`` package's reader holds whatever length a client declares); an
-        oversized event is answered with an ``error`` event and ends the connection."""
+        oversized event is answered with an ``error`` event and ends the connection, and so
+        do a malformed one (code ``bad-request``) and ``idle_timeout_s`` seconds without a
+        whole event (code ``timeout``)."""
         try:
             while True:
-                event = await read_event(self.reader)
+                event = await self._next_event()
                 if event is None or not await self.handle_event(event):
                     break
         except EventTooLarge as exc:
             self.shared.count("client_errors")
             self.shared.count("oversized_events")
             log.warning("wyoming %s: %s; connection closed", self.peer, exc)
-            with contextlib.suppress(OSError, RuntimeError):
-                await self.write_event(Error(text=str(exc), code="too-large").event())
+            await self._say_error(str(exc), "too-large")
+        except IdleTimeout as exc:
+            self.shared.count("idle_timeouts")
+            log.info("wyoming %s: %s; connection closed", self.peer, exc)
+            await self._say_error(str(exc), "timeout")
+        except MalformedEvent as exc:
+            self.shared.count("client_errors")
+            self.shared.count("malformed_events")
+            log.info("wyoming %s: %s; connection closed", self.peer, exc)
+            await self._say_error(str(exc), "bad-request")
         except (OSError, ValueError, KeyError, TypeError, asyncio.IncompleteReadError) as exc:
             self.shared.count("client_errors")
             log.info("wyoming %s: connection dropped: %s", self.peer, exc)
@@ -266,13 +237,31 @@ class WyomingHandler(AsyncEventHandler):
             self.writer.close()
             self.shared.handlers.discard(self)
 
+    async def _next_event(self) -> Event | None:
+        """The client's next event (None at its end), within ``idle_timeout_s``.
+
+        Raises:
+            IdleTimeout: no whole event arrived in time.
+        """
+        timeout_s = self.shared.server.idle_timeout_s
+        try:
+            return await asyncio.wait_for(read_event(self.reader), timeout_s)
+        except TimeoutError:
+            raise IdleTimeout(f"idle for {timeout_s:g} s") from None
+
+    async def _say_error(self, text: str, code: str) -> None:
+        """Send an ``error`` event, if the connection still takes one."""
+        with contextlib.suppress(OSError, RuntimeError):
+            await self.write_event(Error(text=text, code=code).event())
+
     async def handle_event(self, event: Event) -> bool:
         """Dispatch one event; on a client error answer ``error`` and close this connection."""
         try:
             return await self._dispatch(event)
         except (ClientError, AudioFormatError, StreamRefused, KeyError, TypeError) as exc:
-            code = "busy" if isinstance(exc, StreamRefused) else "bad-request"
-            self.shared.count("client_errors")
+            busy = isinstance(exc, (StreamRefused, StreamLimit))
+            code = "busy" if busy else "bad-request"
+            self.shared.count("refused" if busy else "client_errors")
             log.info("wyoming %s: %s (%s)", self.peer, exc, event.type)
             with contextlib.suppress(OSError):
                 await self.write_event(Error(text=_one_line(exc), code=code).event())
@@ -306,17 +295,21 @@ class WyomingHandler(AsyncEventHandler):
     async def _start(self, start: AudioStart) -> None:
         if self.job is not None:
             raise ClientError("audio-start while audio is already streaming")
-        _check_format(start.rate, start.width, start.channels)
-        await self._pipeline_ready()
-        sid = f"wy{os.getpid()}-{next(self.shared.ids)}"
+        check_format(start.rate, start.width, start.channels)
+        sid = self.shared.reserve()
         detect, self.detect = self.detect, None
-        stream = await self.shared.door.open_stream(
-            sid,
-            f"wyoming {self.peer}",
-            start.rate,
-            start.channels,
-            gate="detect" if detect is not None else "",
-        )
+        try:
+            await self._pipeline_ready()
+            stream = await self.shared.door.open_stream(
+                sid,
+                f"wyoming {self.peer}",
+                start.rate,
+                start.channels,
+                gate="detect" if detect is not None else "",
+            )
+        except BaseException:
+            self.shared.release(sid)
+            raise
         self.job = _Job(stream, start.rate, start.width, start.channels, detect=detect)
         self.job.forwarder = asyncio.get_running_loop().create_task(self._forward(self.job))
         if detect is None:
@@ -416,6 +409,7 @@ class WyomingHandler(AsyncEventHandler):
         if job.forwarder is not None and not job.ended.is_set():
             job.forwarder.cancel()
         self.shared.door.forget(job.stream.stream_id)
+        self.shared.release(job.stream.stream_id)
 
     async def disconnect(self) -> None:
         """The client left (or the connection was closed): end its stream, if any."""
@@ -431,15 +425,6 @@ def pipeline_running(status: dict[str, Any], me: str) -> bool:
     return bool(actors) and all(a.get("state") == "running" for a in actors if a.get("id") != me)
 
 
-def _check_format(rate_hz: int, width: int, channels: int) -> None:
-    if not isinstance(rate_hz, int) or not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
-        raise ClientError(f"audio-start rate {rate_hz!r} Hz outside {MIN_RATE_HZ}..{MAX_RATE_HZ}")
-    if width not in (1, 2, 3, 4):
-        raise ClientError(f"audio-start width {width!r} bytes (1, 2, 3 or 4)")
-    if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
-        raise ClientError(f"audio-start channels {channels!r} outside 1..{MAX_CHANNELS}")
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, KeyError):
@@ -447,17 +432,13 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("streamasr")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
-
-
 async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
     door = FrontDoor(rt)
     door.start()
-    shared = _Shared(rt, door, build_info(opts, _version()).event())
+    info = build_info(opts.finals, opts.phrases, package_version()).event()
+    shared = _Shared(rt, door, info, opts.server)
+    for key in COUNTERS:
+        rt.counters.setdefault(key, 0)
     host, port = opts.server.host, opts.server.port
     server = AsyncTcpServer(host, port)
     try:

@@ -41,7 +41,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
-from streamasr.actors.frontdoors.client import classic_client, stream_file, vosk_client
+from streamasr.actors.frontdoors.client import (
+    NativeClient,
+    classic_client,
+    stream_file,
+    vosk_client,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -310,6 +315,84 @@ def test_limit_malformed_message_and_idle_leave_other_streams_alone(
     assert after["refused"] - before["refused"] == 1
     assert after["connections"] - before["connections"] == 4
     assert after["close_1007"] - before.get("close_1007", 0) == 1
+
+
+def test_start_values_of_unexpected_types_are_clean_protocol_errors(gateway: GatewayProc) -> None:
+    """A start message with ``"format": ["s16le"]`` (a list where a string goes) or a
+    400-digit rate: an error message, close code 1007, counted, and no traceback."""
+    before = gateway_counters(gateway)
+    starts = [
+        '{"type": "start", "format": ["s16le"]}',
+        '{"type": "start", "sample_rate": 1' + "0" * 400 + "}",
+    ]
+
+    async def one(start: str) -> tuple[list[dict[str, Any]], int | None]:
+        ws = await connect(gateway.url + "/v1/stream")
+        await ws.send(start)
+        return await drain(ws), ws.close_code
+
+    answers = [asyncio.run(one(start)) for start in starts]
+    assert answers == [
+        ([{"type": "error", "code": 1007, "message": "format must be a string: s16le or f32le"}],
+         1007),
+        ([{"type": "error", "code": 1007, "message": "sample_rate must be an integer in "
+           "8000..192000 Hz"}], 1007),
+    ]  # fmt: skip
+    after: dict[str, int] = {}
+    wait_for(
+        lambda: (
+            (after.update(gateway_counters(gateway)) or True)
+            and after.get("close_1007", 0) - before.get("close_1007", 0) >= 2
+        ),
+        30,
+        "the heartbeat with the new counters",
+    )
+    assert after["protocol_errors"] - before["protocol_errors"] == 2
+    assert "Traceback" not in gateway.stderr_tail()
+
+
+def test_nan_and_inf_samples_are_repaired_and_counted(gateway: GatewayProc) -> None:
+    """f32le audio with NaN/Inf and samples past full scale: the gateway's conditioner
+    repairs them and the gateway reports them under the feature stage's counter names, in
+    status and in ``/metrics``."""
+    before = gateway_counters(gateway)
+    repaired = np.zeros(1600, "<f4")
+    repaired[10:20], repaired[30:35], repaired[40:45] = np.nan, np.inf, -np.inf
+    repaired[50:60] = 3.0  # clipped
+    silenced = np.full(1600, np.nan, "<f4")  # > 5 % NaN: the block is zeroed
+
+    async def go() -> list[dict[str, Any]]:
+        url = gateway.url + "/v1/stream"
+        async with await NativeClient.connect(url, sample_rate_hz=16000, fmt="f32le") as c:
+            events: list[dict[str, Any]] = []
+            receiver = c.receive_into(events)
+            await c.send_audio(repaired.tobytes())
+            await c.send_audio(silenced.tobytes())
+            await c.end()
+            await asyncio.wait_for(receiver, 60)
+            return events
+
+    assert asyncio.run(go())[-1] == {"type": "end"}
+    after: dict[str, int] = {}
+    wait_for(
+        lambda: (
+            (after.update(gateway_counters(gateway)) or True)
+            and after["nan_inf_samples"] - before["nan_inf_samples"] >= 1620
+        ),
+        30,
+        "the heartbeat with the new counters",
+    )
+    assert after["nan_inf_samples"] - before["nan_inf_samples"] == 1620
+    assert after["rejected_chunks"] - before["rejected_chunks"] == 1
+    assert after["clipped_samples"] - before["clipped_samples"] == 10
+    line = 'streamasr_actor_events_total{actor="gateway",counter="nan_inf_samples"} '
+    wait_until(
+        lambda: (
+            f"{line}{float(after['nan_inf_samples'])}" in http_get(gateway.http + "/metrics")[1]
+        ),
+        30,
+        "the gateway's nan_inf_samples in /metrics",
+    )
 
 
 def test_http_routes(gateway: GatewayProc) -> None:

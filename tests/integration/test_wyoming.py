@@ -1,8 +1,10 @@
 """The Wyoming server as real processes and sockets, driven by the ``wyoming`` package's client.
 
-One pipeline (no local source, accurate finals, ``[wyoming] max_streams = 3``) serves the
-module's tests. Clients stream the shared conversations faster than real time (the server's
-backpressure paces them); transcripts are scored against the ``.tsv`` references.
+One pipeline (no local source, accurate finals, ``[wyoming] max_streams = 3``, and the
+WebSocket gateway beside it) serves most of the module's tests; the idle-timeout test has
+its own (fast finals, ``idle_timeout_s = 1``). Clients stream the shared conversations
+faster than real time (the server's backpressure paces them); transcripts are scored
+against the ``.tsv`` references.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ from wyoming.asr import Transcribe, Transcript, TranscriptChunk
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
-from wyoming.event import Event
+from wyoming.event import Event, async_read_event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.wake import Detect, Detection
 
 from streamasr.actors.errors import AudioFormatError
-from streamasr.actors.frontdoors.wyoming import pcm_to_float
+from streamasr.actors.frontdoors.client import NativeClient
+from streamasr.actors.frontdoors.wyoming_audio import pcm_to_float
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -52,11 +55,12 @@ READ_TIMEOUT_S = 60.0
 
 @dataclass
 class Server:
-    """A running pipeline serving Wyoming on ``port``."""
+    """A running pipeline serving Wyoming on ``port`` (and the gateway on ``gateway_port``)."""
 
     inst: Instance
     port: int
     proc: subprocess.Popen[str]
+    gateway_port: int = 0
     err: PipeTail = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,6 +77,18 @@ class Server:
             if a["id"] == "wyoming":
                 return dict(a["counters"])
         raise AssertionError("no wyoming actor in status")
+
+    def counters_reaching(self, least: dict[str, int], timeout_s: float = 30) -> dict[str, int]:
+        """The wyoming actor's counters once each of ``least`` has reached its value (they
+        arrive with its heartbeats, a little after the event they count)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            counters = self.counters()
+            if all(counters.get(k, 0) >= v for k, v in least.items()):
+                return counters
+            if time.monotonic() > deadline:
+                pytest.fail(f"counters {counters} did not reach {least} in {timeout_s} s")
+            time.sleep(0.1)
 
 
 @dataclass
@@ -154,26 +170,41 @@ async def expect_error(client: AsyncTcpClient, code: str) -> str:
             return err.text
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    """One pipeline: no local source, accurate finals, Wyoming with 3 streams.
-
-    The refine budget is 60 s: these tests send faster than real time, several connections
-    at once, and check words and isolation, not load shedding (a final past the default 5 s
-    budget falls back to the first pass by design; that has its own tests). Under a loaded
-    suite two such connections took up to 4.4 s from endpoint to accurate final."""
+@contextlib.contextmanager
+def _serving(extra: str, gateway: bool = False) -> Iterator[Server]:
+    """A pipeline with no local source serving Wyoming (plus the config text ``extra``)."""
     with instance_scope() as inst:
-        port = free_port()
+        port, gateway_port = free_port(), free_port() if gateway else 0
         inst.write_config(
-            f'[source]\nkind = "none"\n[wyoming]\nenabled = true\nport = {port}\nmax_streams = 3\n'
-            "[refine]\nbudget_s = 60.0\n"
+            f'[source]\nkind = "none"\n[wyoming]\nenabled = true\nport = {port}\n{extra}'
+            + (f"[gateway]\nenabled = true\nport = {gateway_port}\nmax_streams = 2\n" * gateway)
         )
-        srv = Server(inst, port, inst.popen("up", "--quiet"))
+        srv = Server(inst, port, inst.popen("up", "--quiet"), gateway_port)
         try:
             asyncio.run(_wait_ready(srv))
             yield srv
         finally:
             stop_pipeline(inst, srv.proc)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """One pipeline: no local source, accurate finals, Wyoming with 3 streams, the gateway
+    with 2.
+
+    The refine budget is 60 s: these tests send faster than real time, several connections
+    at once, and check words and isolation, not load shedding (a final past the default 5 s
+    budget falls back to the first pass by design; that has its own tests). Under a loaded
+    suite two such connections took up to 4.4 s from endpoint to accurate final."""
+    with _serving("max_streams = 3\n[refine]\nbudget_s = 60.0\n", gateway=True) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def idle_server() -> Iterator[Server]:
+    """A pipeline whose Wyoming server closes connections idle for 1 s (fast finals)."""
+    with _serving('idle_timeout_s = 1\n[refine]\nfinals = "fast"\n') as srv:
+        yield srv
 
 
 async def _wait_ready(srv: Server) -> None:
@@ -345,12 +376,29 @@ async def _bad_client(server: Server, events: list[Event], code: str) -> str:
         return text
 
 
-async def _garbage_client(server: Server, line: bytes) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+async def _garbage_client(server: Server, line: bytes) -> str:
+    """Send raw bytes; the ``error`` answer's text (code ``bad-request``), then the close."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port, limit=2**20)
     writer.write(line)
     await writer.drain()
-    assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, no answer
+    event = await asyncio.wait_for(async_read_event(reader), READ_TIMEOUT_S)
+    assert event is not None and Error.is_type(event.type), event
+    error = Error.from_event(event)
+    assert error.code == "bad-request", error
+    assert await asyncio.wait_for(reader.read(), READ_TIMEOUT_S) == b""  # closed
     writer.close()
+    return error.text or ""
+
+
+#: Header lines that are not Wyoming events: each is answered ``error`` and closed.
+GARBAGE = [
+    b"this is not json\n",
+    b'{"data": {}}\n',  # no type
+    b"[1, 2]\n",
+    b'"x"\n',
+    b"42\n",
+    b"[" * 60000 + b"\n",  # deep enough to exhaust the JSON parser's recursion
+]
 
 
 def test_malformed_events_close_only_their_own_connection(server: Server) -> None:
@@ -369,10 +417,11 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
             ),
             await _bad_client(server, [start, start], "bad-request"),
         ]
-        await _garbage_client(server, b"this is not json\n")
-        await _garbage_client(server, b'{"data": {}}\n')  # no type
+        for line in GARBAGE:
+            texts.append(await _garbage_client(server, line))
         return await good, texts
 
+    before = server.counters()["malformed_events"]
     res, texts = asyncio.run(go())
     assert texts == [
         "audio-chunk before audio-start",
@@ -380,11 +429,20 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
         "missing field 'width'",
         "audio-chunk format 8000 Hz/2 B/1 ch differs from audio-start's 16000 Hz/2 B/1 ch",
         "audio-start while audio is already streaming",
+        "the event header is not valid JSON",
+        "the event header has no string 'type'",
+        "the event header must be a JSON object, got list",
+        "the event header must be a JSON object, got str",
+        "the event header must be a JSON object, got int",
+        "the event header is not valid JSON",
     ]
     assert_well_formed(res)
     assert wer(refs, [res.text]) <= WER_BOUND, res.text
     wait_no_streams(server)
-    assert server.counters()["client_errors"] >= 6
+    counters = server.counters_reaching(
+        {"client_errors": 5 + len(GARBAGE), "malformed_events": before + len(GARBAGE)}
+    )
+    assert counters["malformed_events"] == before + len(GARBAGE)
 
 
 def _wyoming_rss(server: Server) -> int:
@@ -419,15 +477,33 @@ def test_a_declared_ten_gigabyte_payload_is_refused_unread(server: Server) -> No
     answer, sent = asyncio.run(go())
     assert b'"too-large"' in answer and b"payload_length" in answer, answer[:300]
     assert sent < 32 * 2**20  # the server stopped reading: our writes backed up and failed
-    assert server.counters()["oversized_events"] == before + 1
+    assert server.counters_reaching({"oversized_events": before + 1})["oversized_events"] == (
+        before + 1
+    )
     assert _wyoming_rss(server) - before_rss < 10 * 2**20
 
 
+async def _gateway_stream(server: Server, pcm: bytes) -> list[dict[str, Any]]:
+    """One native-protocol stream through the gateway: ``pcm`` (16 kHz s16le), end; every
+    event until ``end`` (or ``error``)."""
+    url = f"ws://127.0.0.1:{server.gateway_port}/v1/stream"
+    async with await NativeClient.connect(url, sample_rate_hz=16000) as client:
+        events: list[dict[str, Any]] = []
+        receiver = client.receive_into(events)
+        await client.send_audio(pcm)
+        await client.end()
+        await asyncio.wait_for(receiver, READ_TIMEOUT_S)
+        return events
+
+
 def test_stream_limit_and_abandoned_streams(server: Server) -> None:
+    """Wyoming holds at most its own ``max_streams``: the fourth client is refused (error
+    ``busy``, closed, counted) while the gateway still opens a stream of its own."""
     start = AudioStart(16000, 2, 1).event()
     noise = np.random.default_rng(1).normal(0, 30, 4000).astype(np.int16).tobytes()
+    refused_before = server.counters()["refused"]
 
-    async def go() -> str:
+    async def go() -> tuple[str, list[dict[str, Any]]]:
         async with server.client() as c1, server.client() as c2, server.client() as c3:
             for c in (c1, c2, c3):
                 await c.write_event(start)
@@ -435,8 +511,60 @@ def test_stream_limit_and_abandoned_streams(server: Server) -> None:
                 event = await c.read_event()
                 assert event is not None and event.type == "transcript-start"
             text = await _bad_client(server, [start], "busy")
-        return text  # c1..c3 leave without audio-stop
+            events = await _gateway_stream(server, noise)
+        return text, events  # c1..c3 leave without audio-stop
 
-    assert asyncio.run(go()) == "stream limit reached (3)"
+    text, events = asyncio.run(go())
+    assert text == "stream limit reached (3)"
+    assert [e["type"] for e in events][-1:] == ["end"], events
     wait_no_streams(server)
-    assert server.counters()["abandoned_streams"] >= 3
+    counters = server.counters_reaching({"abandoned_streams": 3, "refused": refused_before + 1})
+    assert counters["refused"] == refused_before + 1
+
+
+def test_a_silent_connection_is_closed_and_its_stream_released(idle_server: Server) -> None:
+    """``idle_timeout_s = 1``: a client that never sends, and one that starts a stream and
+    then sends nothing, are each answered ``error`` (timeout) and closed; the stream ends."""
+    start = AudioStart(16000, 2, 1).event()
+    chunk = AudioChunk(16000, 2, 1, b"\0\0" * 1600).event()
+
+    async def go() -> tuple[str, str]:
+        async with idle_server.client() as quiet, idle_server.client() as stalled:
+            await stalled.write_event(start)
+            await stalled.write_event(chunk)
+            first = await asyncio.wait_for(stalled.read_event(), READ_TIMEOUT_S)
+            assert first is not None and first.type == "transcript-start"
+            texts = []
+            for c in (quiet, stalled):
+                texts.append(await asyncio.wait_for(expect_error(c, "timeout"), READ_TIMEOUT_S))
+                assert await asyncio.wait_for(c.read_event(), READ_TIMEOUT_S) is None  # closed
+            return texts[0], texts[1]
+
+    assert asyncio.run(go()) == ("idle for 1 s", "idle for 1 s")
+    wait_no_streams(idle_server)
+    counters = idle_server.counters_reaching({"idle_timeouts": 2, "abandoned_streams": 1})
+    assert (counters["idle_timeouts"], counters["abandoned_streams"]) == (2, 1)
+
+
+def test_streams_leave_nothing_in_the_runtime_directory(server: Server) -> None:
+    """Each run-time stream's doorbell is a socket file in the runtime directory; opening
+    and closing streams must not make the directory grow (424 stale files were found after
+    a long run)."""
+    wait_no_streams(server)
+    baseline = sorted(p.name for p in server.inst.root.iterdir())
+    noise = np.random.default_rng(2).normal(0, 30, 8000).astype(np.int16)
+
+    async def go() -> list[Result]:
+        out = [await transcribe(server, noise, 16000) for _ in range(2)]
+        async with server.client() as c:  # two more on one connection
+            out += [await transcribe(server, noise, 16000, c) for _ in range(2)]
+        return out
+
+    assert all(r.types[-1] == "transcript-stop" for r in asyncio.run(go()))
+    wait_no_streams(server)
+    now: list[str] = []
+    deadline = time.monotonic() + 30
+    while (now := sorted(p.name for p in server.inst.root.iterdir())) != baseline:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the runtime directory grew: {sorted(set(now) - set(baseline))}")
+        time.sleep(0.1)

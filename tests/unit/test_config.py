@@ -312,6 +312,17 @@ RANGE_ERRORS = [
     ({"gateway": {"tls_cert": "c.pem"}}, "gateway.tls_key: tls_cert and tls_key go together"),
     ({"wyoming": {"port": -1}}, "wyoming.port: must be in 0..65535"),
     ({"wyoming": {"max_streams": 0}}, "wyoming.max_streams: must be in 1..256"),
+    ({"wyoming": {"idle_timeout_s": 0}}, "wyoming.idle_timeout_s: must be > 0 and <= 86400"),
+    ({"wyoming": {"idle_timeout_s": -1.5}}, "wyoming.idle_timeout_s: must be > 0 and <= 86400"),
+    (
+        {"wyoming": {"idle_timeout_s": float("inf")}},
+        "wyoming.idle_timeout_s: must be > 0 and <= 86400",
+    ),
+    (
+        {"wyoming": {"idle_timeout_s": float("nan")}},
+        "wyoming.idle_timeout_s: must be > 0 and <= 86400",
+    ),
+    ({"wyoming": {"idle_timeout_s": "30"}}, "wyoming.idle_timeout_s: must be float, got str '30'"),
     # [[streams]]
     (
         {"streams": [{"stream_id": "a"}, {"stream_id": "a"}]},

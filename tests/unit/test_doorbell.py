@@ -10,7 +10,7 @@ import msgpack
 import pytest
 import zmq
 
-from streamasr.actors.doorbell import Bell, Listener, Stamp
+from streamasr.actors.doorbell import Bell, Listener, Stamp, ipc_path
 
 
 @pytest.fixture
@@ -80,3 +80,48 @@ def test_garbage_is_counted_and_dropped(pair: tuple[Any, Listener, str], body: A
     assert _drain_until(listener, 3) == [Stamp(3200, 7, 9)]
     assert listener.malformed == 2
     push.close()
+
+
+def test_closing_a_listener_removes_its_socket_file(tmp_path: Path) -> None:
+    """libzmq leaves an ipc socket file behind when the socket closes; the listener removes
+    it, so a reader bound per stream leaves nothing in the runtime directory."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        paths = [tmp_path / f"bell-s{i}-pcm-0" for i in range(5)]
+        for path in paths:
+            listener = Listener(ctx, f"ipc://{path}")
+            assert path.exists()
+            listener.close()
+            assert not path.exists()
+            listener.close()  # twice: nothing more to do
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_a_listener_leaves_a_newer_listeners_file_alone(tmp_path: Path) -> None:
+    """A replacement reader (a restarted actor) bound the same path: closing the old
+    listener late must not pull the socket file from under the new one."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    path = tmp_path / "bell-s0-pcm-0"
+    try:
+        old = Listener(ctx, f"ipc://{path}")
+        new = Listener(ctx, f"ipc://{path}")  # libzmq replaces the file
+        old.close()
+        assert path.exists()
+        new.close()
+        assert not path.exists()
+    finally:
+        ctx.destroy(linger=0)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "path"),
+    [
+        ("ipc:///run/x/bell-a-0", Path("/run/x/bell-a-0")),
+        ("ipc://@abstract-bell", None),
+        ("tcp://127.0.0.1:5555", None),
+    ],
+)
+def test_ipc_path(endpoint: str, path: Path | None) -> None:
+    assert ipc_path(endpoint) == path

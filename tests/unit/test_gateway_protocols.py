@@ -96,6 +96,13 @@ def test_vosk_eof_finishes_and_sends_every_final_left_or_one_empty_result() -> N
             r"sample_rate must be an integer in 8000\.\.192000",
         ),
         ('{"config": 5}', 1007, "config must be an object"),
+        pytest.param(
+            '{"config": {"sample_rate": 1' + "0" * 400 + "}}",
+            1007,
+            "sample_rate must be",
+            id="rate-past-float",
+        ),
+        ('{"config": {"sample_rate": [16000]}}', 1007, "sample_rate must be an integer"),
         ('{"hello": 1}', 1008, "expected a config or eof message"),
     ],
 )
@@ -161,6 +168,7 @@ def test_root_session_is_chosen_by_the_first_message() -> None:
     assert isinstance(gp.choose_root_session('{"config": {}}'), gp.VoskSession)
     assert isinstance(gp.choose_root_session('{"type": "audio"}'), gp.ClassicSession)
     assert isinstance(gp.choose_root_session("garbage"), gp.VoskSession)
+    assert isinstance(gp.choose_root_session("1" * 5000), gp.VoskSession)  # past int digits
 
 
 def test_native_start_audio_events_end() -> None:
@@ -187,6 +195,22 @@ def test_native_start_audio_events_end() -> None:
         ('{"type": "start", "channels": 0}', 1007, r"channels must be in 1\.\.8"),
         ('{"type": "start", "channels": "2"}', 1007, "channels must be an integer"),
         ('{"type": "start", "sample_rate": 44100.5}', 1007, "sample_rate must be an integer"),
+        # values of a type nobody expected: protocol errors, never a TypeError/OverflowError
+        ('{"type": "start", "format": ["s16le"]}', 1007, "format must be a string"),
+        ('{"type": "start", "format": {"s16le": 1}}', 1007, "format must be a string"),
+        pytest.param(
+            '{"type": "start", "sample_rate": 1' + "0" * 400 + "}",
+            1007,
+            "sample_rate must be",
+            id="rate-past-float",
+        ),
+        ('{"type": "start", "sample_rate": true}', 1007, "sample_rate must be an integer"),
+        pytest.param(
+            '{"type": "start", "sample_rate": ' + "1" * 5000 + "}",
+            1007,
+            "malformed JSON",
+            id="rate-past-int-digits",
+        ),
         ('{"type": "end"}', 1008, "end before start"),
         ('{"type": "pause"}', 1008, "unknown message type 'pause'"),
     ],

@@ -13,6 +13,7 @@ from wyoming.event import Event, async_write_event
 from streamasr.actors.frontdoors.wyoming_read import (
     MAX_PAYLOAD_BYTES,
     EventTooLarge,
+    MalformedEvent,
     read_event,
 )
 
@@ -87,12 +88,33 @@ def test_an_endless_header_line_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
-    [b"[1, 2]\n", b'{"data": {}}\n', b'{"type": "x", "payload_length": -5}\n', b"not json\n"],
+    ("raw", "message"),
+    [
+        (b"[1, 2]\n", "the event header must be a JSON object, got list"),
+        (b'"x"\n', "the event header must be a JSON object, got str"),
+        (b"42\n", "the event header must be a JSON object, got int"),
+        (b"null\n", "the event header must be a JSON object, got NoneType"),
+        (b"not json\n", "the event header is not valid JSON"),
+        (b"\xff\xfe{}\n", "the event header is not valid JSON"),
+        (b"[" * 60000 + b"\n", "the event header is not valid JSON"),  # parser recursion
+        (b'{"type": 1' + b"0" * 5000 + b"}\n", "the event header is not valid JSON"),
+        (b'{"data": {}}\n', "the event header has no string 'type'"),
+        (b'{"type": ["x"]}\n', "the event header has no string 'type'"),
+        (b'{"type": "x", "data": [1]}\n', "the event header's 'data' must be a JSON object"),
+        (b'{"type": "x", "payload_length": -5}\n', "payload_length must be a non-negative"),
+        (b'{"type": "x", "data_length": 2}\n[]', "the event's extra data must be a JSON object"),
+        (b'{"type": "x", "data_length": 2}\n{x', "the event's extra data is not valid JSON"),
+    ],
+    ids=lambda v: v.decode(errors="replace")[:40] if isinstance(v, bytes) else None,
 )
-def test_malformed_headers_are_value_errors(line: bytes) -> None:
-    async def go() -> None:
-        await read_event(_reader(line))
+def test_malformed_headers_are_malformed_events(raw: bytes, message: str) -> None:
+    """Whatever the bytes, a one-line :class:`MalformedEvent` (never a RecursionError or a
+    UnicodeDecodeError escaping the reader)."""
 
-    with pytest.raises(ValueError):
+    async def go() -> None:
+        await read_event(_reader(raw))
+
+    with pytest.raises(MalformedEvent) as info:
         asyncio.run(go())
+    assert str(info.value).startswith(message)
+    assert isinstance(info.value, ValueError)
