@@ -13,7 +13,8 @@ nothing runs at real time (only files or stdin read with ``--fast``, no front do
 ``deadline`` is false) there is no budget: backpressure bounds the queue, every final is
 Whisper's. A run-time stream opened without a deadline (``StreamAttach.deadline`` false:
 a front door sending a whole file as fast as the ring takes it) is treated so too, alone:
-its jobs are never shed and get the thorough decode, while live streams keep their budget.
+its jobs are never shed and get the thorough decode (and it gets no Whisper partials), while
+live streams keep their budget.
 
 The actor holds a reader slot on the PCM ring whose cursor it keeps at the oldest audio a
 pending job still needs, and otherwise a little behind where the first pass's cursor was
@@ -214,6 +215,9 @@ def _receive(
         if isinstance(msg, m.SpeechPaused):
             act.early.paused(msg, now_s)
         elif isinstance(msg, m.RefineJob):
+            if msg.stream_id not in act.streams:
+                _unattached(act, msg)
+                continue
             queue.append(msg)
             if (job_st := act.streams.get(msg.stream_id)) is not None:
                 job_st.job(msg)
@@ -223,7 +227,9 @@ def _receive(
             st = act.streams.get(msg.stream_id)
             if st is not None and not msg.is_final:
                 st.partial(msg)
-            if act.sched is not None and st is not None:
+            # no Whisper partials for a stream without a deadline: nobody watches a whole
+            # file being sent, and its finals come sooner without them
+            if act.sched is not None and st is not None and msg.stream_id not in act.no_deadline:
                 act.sched.update(msg, st.ring.sample_rate_hz, now_s)
         elif isinstance(msg, m.EndOfStream):
             eos.append(msg)
@@ -236,6 +242,15 @@ def _receive(
                 act.early.forget_stream(msg.stream_id)
                 if act.sched is not None:
                     act.sched.drop_stream(msg.stream_id)
+
+
+def _unattached(act: _Actor, job: m.RefineJob) -> None:
+    """Drop (and count) a job of a stream this actor has not attached: after a restart, the
+    jobs sent while it was starting arrive before the run-time streams' ``StreamAttach``
+    (sent when it is Ready), and the supervisor re-sends every pending job right after
+    those; decided now, the job would fall back to its first-pass final for want of audio."""
+    act.rt.counters["jobs_before_attach"] = act.rt.counters.get("jobs_before_attach", 0) + 1
+    log.info("utterance %s: its stream is not attached yet (re-sent once it is)", job.utterance_id)
 
 
 def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:

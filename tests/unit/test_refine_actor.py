@@ -17,7 +17,7 @@ import soundfile as sf
 
 from streamasr.actors import messages as m
 from streamasr.actors.delay import DelayOverride
-from streamasr.actors.refine.actor import _Actor, _refine, _shed, _thorough
+from streamasr.actors.refine.actor import _Actor, _receive, _refine, _shed, _thorough
 from streamasr.actors.refine.options import RefineOptions, RefineOutput
 from streamasr.actors.refine.refiner import WhisperRefiner
 from streamasr.actors.refine.speculation import Speculator
@@ -146,3 +146,37 @@ def test_finals_of_a_batch_leave_in_batch_order(tmp_path: Path) -> None:
     assert sent == [("s0:0", 2), (early.utterance_id, 2)]
     assert "kitchen" in rt.sent[0].text.lower() and rt.sent[1].text == OUT.text
     assert rt.counters["refined"] == 2
+
+
+def test_a_job_before_its_stream_attaches_is_left_to_the_resend(tmp_path: Path) -> None:
+    """A restarted refine actor gets the jobs sent while it started before the run-time
+    streams' StreamAttach (sent when it is Ready, followed by every pending job again): such
+    a job is dropped, not fallen back for want of audio; the re-sent one is queued, and the
+    attachment says whether the stream has a deadline."""
+    ring = Ring.create(
+        f"streamasr-test-ra-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        1 << 12,
+        np.float32,
+        (1,),
+        max_readers=2,
+        sample_rate_hz=16000,
+    )
+    rt = _Rt(tmp_path)
+    act = _Actor(
+        cast(Any, rt), {}, cast(Any, None), DelayOverride(cast(Any, rt), "refine", 0.0), 0.2, None
+    )
+    queue: deque[m.RefineJob] = deque()
+    job = _job("up:0", 0, 1600, waited_s=0.0, sid="up")
+    try:
+        _receive(act, [job], queue, [])
+        assert not queue and not rt.sent and rt.counters["jobs_before_attach"] == 1
+        attach = m.StreamAttach("up", ring.name, 1, "", deadline=False)
+        _receive(act, [attach, job], queue, [])
+        assert list(queue) == [job] and act.no_deadline == {"up"}
+        _receive(act, [m.StreamDetach("up")], queue, [])
+        assert act.no_deadline == set()
+    finally:
+        for st in act.streams.values():
+            st.ring.close()
+        ring.close()
+        ring.unlink()
