@@ -242,7 +242,7 @@ def build(
                 "",
                 {},
                 {},
-                {**front, **sections(cfg, "gateway")},
+                {**front, **sections(cfg, "gateway", "openai")},
             )
         )
     if cfg.wyoming.enabled:

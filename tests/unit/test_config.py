@@ -302,6 +302,12 @@ RANGE_ERRORS = [
     ({"gateway": {"tls_cert": "c.pem"}}, "gateway.tls_key: tls_cert and tls_key go together"),
     ({"wyoming": {"port": -1}}, "wyoming.port: must be in 0..65535"),
     ({"wyoming": {"max_streams": 0}}, "wyoming.max_streams: must be in 1..256"),
+    # [openai]
+    (
+        {"openai": {"max_upload_bytes": 1023}},
+        "openai.max_upload_bytes: must be in 1024..2147483648",
+    ),
+    ({"openai": {"max_audio_s": 0}}, "openai.max_audio_s: must be in (0, 86400]"),
     # [[streams]]
     (
         {"streams": [{"stream_id": "a"}, {"stream_id": "a"}]},
