@@ -2,7 +2,9 @@
 
 Paths: ``/`` (Vosk or classic JSON, decided by the first message), ``/v1/stream`` (native),
 ``/v1/status`` (a WebSocket that pushes the status map every second), and plain HTTP
-``/ui`` (live page), ``/metrics`` (Prometheus text), ``/healthz``. Each connection is one
+``/ui`` (live page), ``/metrics`` (Prometheus text), ``/healthz``; the OpenAI-compatible API
+(``POST /v1/audio/transcriptions``, ``GET /v1/models``) on the same port through
+:mod:`~streamasr.actors.frontdoors.openai_api` (``[openai]``). Each connection is one
 run-time stream (:class:`~streamasr.actors.frontdoors.base.FrontDoor`); the protocol logic lives
 in :mod:`streamasr.actors.frontdoors.protocols`.
 
@@ -35,6 +37,7 @@ from websockets.http11 import Request, Response
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.frontdoors import metrics as gateway_metrics
+from streamasr.actors.frontdoors import openai_api
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.runtime import ActorRuntime
@@ -345,6 +348,7 @@ async def _serve(rt: ActorRuntime) -> None:
     front.start()
     gw = Gateway(rt, front, opts, chunk_ms)
     origins: list[str | None] | None = [*opts.origins, None] if opts.origins else None
+    api = openai_api.for_gateway(gw, rt.spec, token_presented)  # None where [openai] is off
     try:
         server: Server = await serve(
             gw.handle,
@@ -356,6 +360,7 @@ async def _serve(rt: ActorRuntime) -> None:
             origins=origins,  # type: ignore[arg-type]
             open_timeout=min(10.0, opts.idle_timeout_s),
             compression=None,
+            create_connection=api.connection_class(min(10.0, opts.idle_timeout_s)) if api else None,
         )
     except OSError as exc:
         await front.stop()
@@ -368,6 +373,8 @@ async def _serve(rt: ActorRuntime) -> None:
         while not rt.stopping:
             await asyncio.sleep(0.05)
     finally:
+        if api is not None:
+            await api.close()
         server.close()
         await server.wait_closed()
         await front.stop()
