@@ -163,7 +163,7 @@ class StreamAttach:
     """Supervisor -> inference/refine: start serving a stream opened at run time.
 
     ``ring``: the stream's PCM ring; ``reader``: the reader slot to claim; ``bell``: the
-    doorbell endpoint to bind ("" for none).
+    doorbell endpoint to bind ("" for none); ``deadline``: see :class:`OpenStream`.
     """
 
     KIND: ClassVar[str] = "stream_attach"
@@ -172,6 +172,7 @@ class StreamAttach:
     reader: int
     bell: str
     gate: str = ""
+    deadline: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +188,18 @@ class OpenStream:
     """Front door (gateway, wyoming) -> supervisor: create a stream fed with model-rate PCM.
 
     Answered with :class:`StreamOpened`, or :class:`StreamRefused` (limits, duplicate id).
+    ``deadline``: False for a stream the front door paces by the ring's room alone (a whole
+    file sent faster than real time): its accurate finals never fall back to the first pass
+    and get the thorough decode, as a file read with ``--fast`` does (see
+    ``supervisor.plan.has_deadline``); the front door must then wait for room, never
+    overwrite.
     """
 
     KIND: ClassVar[str] = "open_stream"
     stream_id: str
     name: str
     gate: str = ""
+    deadline: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ __all__ = [
     "Finals",
     "GatewayConfig",
     "InferenceConfig",
+    "OpenAIConfig",
     "RefineConfig",
     "SourceConfig",
     "SourceKind",
@@ -324,3 +325,27 @@ class WyomingConfig:
             "wyoming.idle_timeout_s",
             f"must be > 0 and <= {MAX_IDLE_TIMEOUT_S:g}",
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIConfig:
+    """``[openai]``: the OpenAI-compatible transcription API on the gateway's port.
+
+    ``enabled``: serve ``POST /v1/audio/transcriptions`` and ``GET /v1/models`` where the
+    gateway runs. ``max_upload_bytes``: the largest request body (bytes; OpenAI's limit is
+    25 MB), larger is refused with 413 before it is read. ``max_audio_s``: the longest audio
+    an upload may decode to (seconds; a small compressed file can hold hours).
+    """
+
+    enabled: bool = True
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_audio_s: float = 7200.0
+
+    def validate(self) -> None:
+        """Range checks."""
+        require(
+            1024 <= self.max_upload_bytes <= 1 << 31,
+            "openai.max_upload_bytes",
+            "must be in 1024..2147483648",
+        )
+        require(0 < self.max_audio_s <= 86400, "openai.max_audio_s", "must be in (0, 86400]")

@@ -26,6 +26,7 @@ from streamasr.actors.settings import (
     FeatureConfig,
     GatewayConfig,
     InferenceConfig,
+    OpenAIConfig,
     RefineConfig,
     SourceConfig,
     WyomingConfig,
@@ -137,6 +138,7 @@ class Config:
     refine: RefineConfig = field(default_factory=RefineConfig)
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     wyoming: WyomingConfig = field(default_factory=WyomingConfig)
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     display: DisplayConfig = field(default_factory=DisplayConfig)

@@ -28,6 +28,7 @@ from streamasr.supervisor.plan import (
     PCM_READER_REFINE,
     RingPlan,
     inference_ids,
+    pcm_ring_s,
     pow2_at_least,
 )
 
@@ -50,6 +51,7 @@ class DynamicStream:
     bell: str
     gate: str = ""
     worker: str = "inference"  # the inference worker that decodes it
+    deadline: bool = True  # False: paced by ring room alone (see OpenStream.deadline)
 
 
 class DynamicStreams:
@@ -98,7 +100,7 @@ class DynamicStreams:
             sid,
             "pcm",
             self._paths.segment(sid, "pcm"),
-            pow2_at_least(int(self._cfg.audio.ring_s * rate)),
+            pow2_at_least(int(pcm_ring_s(self._cfg, msg.deadline) * rate)),
             (1,),
             rate,
         )
@@ -119,7 +121,9 @@ class DynamicStreams:
             raise
         bell = self._paths.bell(f"{sid}-pcm", 0)
         worker = self._least_loaded()
-        self.streams[sid] = DynamicStream(owner, msg.name, plan, ring, bell, msg.gate, worker)
+        self.streams[sid] = DynamicStream(
+            owner, msg.name, plan, ring, bell, msg.gate, worker, msg.deadline
+        )
         self.attach_all(worker)
         self.attach_all("refine")
         log.info("stream %s opened by %s", sid, owner)
@@ -146,14 +150,17 @@ class DynamicStreams:
         an inference worker gets its own, refine every one."""
         if actor_id == "refine" and self._cfg.refine.finals == "accurate":
             for sid, d in self.streams.items():
-                self._send(actor_id, m.StreamAttach(sid, d.ring_plan.name, PCM_READER_REFINE, ""))
+                ring = d.ring_plan.name
+                attach = m.StreamAttach(sid, ring, PCM_READER_REFINE, "", deadline=d.deadline)
+                self._send(actor_id, attach)
         elif actor_id in self.workers:
             for sid, d in self.streams.items():
                 if d.worker == actor_id:
                     ring, bell = d.ring_plan.name, d.bell
-                    self._send(
-                        actor_id, m.StreamAttach(sid, ring, PCM_READER_INFERENCE, bell, d.gate)
+                    attach = m.StreamAttach(
+                        sid, ring, PCM_READER_INFERENCE, bell, d.gate, d.deadline
                     )
+                    self._send(actor_id, attach)
 
     def close(self, stream_id: str) -> None:
         """Detach the stream everywhere, unlink its ring and remove its doorbell's socket

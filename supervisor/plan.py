@@ -242,7 +242,7 @@ def build(
                 "",
                 {},
                 {},
-                {**front, **sections(cfg, "gateway")},
+                {**front, **sections(cfg, "gateway", "openai")},
             )
         )
     if cfg.wyoming.enabled:
@@ -297,14 +297,17 @@ def has_deadline(cfg: Config) -> bool:
 _RING_SLACK_S = 4.0
 
 
-def pcm_ring_s(cfg: Config) -> float:
+def pcm_ring_s(cfg: Config, deadline: bool | None = None) -> float:
     """Seconds of audio each PCM ring holds: ``audio.ring_s``; where finals have no deadline
-    (files read ``--fast``, see :func:`has_deadline`), more if the longest utterance the first
+    (files read ``--fast``, see :func:`has_deadline`; or ``deadline=False``: a run-time
+    stream its front door paces by the ring's room), more if the longest utterance the first
     pass can make (twice ``max_utterance_s``, see PocketsphinxOptions) would not fit: the
     refine actor keeps an utterance in progress in the ring and such a reader waits for it, so
     an utterance longer than the ring would stall it. A live source never waits: what it
     overwrites of a longer utterance is counted, and ``ring_s`` stays the user's."""
-    if cfg.inference.backend != "pocketsphinx" or has_deadline(cfg):
+    if deadline is None:
+        deadline = has_deadline(cfg)
+    if cfg.inference.backend != "pocketsphinx" or deadline:
         return cfg.audio.ring_s
     ps = cfg.inference.pocketsphinx
     max_utt = float(ps.get("max_utterance_s", PocketsphinxOptions().max_utterance_s))

@@ -1,4 +1,5 @@
-"""Front doors: remote streams in (WebSocket gateway, Wyoming, web page) and their client.
+"""Front doors: remote streams in (WebSocket gateway, OpenAI-compatible HTTP API on its port,
+Wyoming, web page) and their client.
 
 May import the shared actor modules (runtime, messages, errors, conditioning) and engine libs.
 """

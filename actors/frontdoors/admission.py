@@ -137,10 +137,14 @@ class Admission:
         )
         return Response(503, "Service Unavailable", headers, body).serialize()
 
-    def connection_class(self) -> type[ServerConnection]:
+    def connection_class(
+        self, base: type[ServerConnection] = ServerConnection
+    ) -> type[ServerConnection]:
         """A :class:`GatedConnection` subclass bound to these slots (``serve``'s
-        ``create_connection``)."""
-        return type("BoundGatedConnection", (GatedConnection,), {"admission": self})
+        ``create_connection``), over ``base`` (a connection class that may route requests
+        elsewhere, see :mod:`.http_route`: the gate acts first)."""
+        bases = (GatedConnection,) if base is ServerConnection else (GatedConnection, base)
+        return type("BoundGatedConnection", bases, {"admission": self})
 
 
 class _Slot(Enum):
@@ -181,6 +185,14 @@ class GatedConnection(ServerConnection):
         assert isinstance(transport, asyncio.WriteTransport)
         transport.write(self.admission.refusal())
         transport.close()
+
+    def handed_off(self) -> None:
+        """Another protocol took the transport (an HTTP API request): give the slot back
+        now, since this connection will not see the socket close."""
+        self._unmade.cancel()
+        if self.slot is _Slot.HELD:
+            self.admission.release()
+        self.slot = _Slot.CLOSED
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Give the slot back."""

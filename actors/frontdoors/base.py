@@ -162,11 +162,13 @@ class FrontDoor:
         channels: int,
         timeout_s: float = 5.0,
         gate: str = "",
+        deadline: bool = True,
     ) -> PcmStream:
         """Ask the supervisor for a stream fed at ``in_rate_hz`` with ``channels``.
 
         ``gate``: ``""`` (transcribe everything), ``detect`` (wake-word detection only) or
-        ``assistant`` (wake-gated commands).
+        ``assistant`` (wake-gated commands). ``deadline=False``: a whole file the caller
+        writes only where there is room (every final accurate, see ``m.OpenStream``).
 
         Every way out but a returned stream or a refusal ends the stream at frame 0
         (:meth:`_abandon`): a timeout, a cancellation, a ring or doorbell that cannot be
@@ -178,7 +180,7 @@ class FrontDoor:
         """
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting[stream_id] = fut
-        self.rt.send(m.OpenStream(stream_id=stream_id, name=name, gate=gate))
+        self.rt.send(m.OpenStream(stream_id=stream_id, name=name, gate=gate, deadline=deadline))
         try:
             reply = await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:

@@ -3,11 +3,15 @@
 Paths: ``/`` (Vosk or classic JSON, decided by the first message), ``/v1/stream`` (native),
 ``/v1/status`` (a WebSocket that pushes the status map every second,
 :mod:`~streamasr.actors.frontdoors.status_feed`), and plain HTTP ``/ui`` (live page),
-``/metrics`` (Prometheus text), ``/healthz``. A browser may open the WebSockets from the
-gateway's own origin or one listed in ``origins``
-(:mod:`~streamasr.actors.frontdoors.origin`; refused with HTTP 403). Each stream
-connection is one run-time stream (:class:`~streamasr.actors.frontdoors.base.FrontDoor`);
-the protocol logic lives in :mod:`streamasr.actors.frontdoors.protocols`.
+``/metrics`` (Prometheus text), ``/healthz``; the OpenAI-compatible API
+(``POST /v1/audio/transcriptions``, ``GET /v1/models``) on the same port through
+:mod:`~streamasr.actors.frontdoors.openai_api` (``[openai]``). A browser may open the
+WebSockets from the gateway's own origin or one listed in ``origins``
+(:mod:`~streamasr.actors.frontdoors.origin`; refused with HTTP 403). Every accepted socket
+takes a slot of the connection cap (:mod:`~streamasr.actors.frontdoors.admission`) until it
+closes or its request goes to the HTTP API. Each stream connection is one run-time stream
+(:class:`~streamasr.actors.frontdoors.base.FrontDoor`); the protocol logic lives in
+:mod:`streamasr.actors.frontdoors.protocols`.
 
 Nothing is lost and nothing grows without bound: when the stream's ring has no room for a
 message's audio the connection stops reading its socket until there is (TCP backpressure);
@@ -41,7 +45,7 @@ from websockets.http11 import Request, Response
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ConfigError
-from streamasr.actors.frontdoors import admission, status_feed
+from streamasr.actors.frontdoors import admission, openai_api, status_feed
 from streamasr.actors.frontdoors import metrics as gateway_metrics
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
@@ -408,12 +412,14 @@ async def _serve(rt: ActorRuntime) -> None:
     front.start()
     gw = Gateway(rt, front, opts, chunk_ms)
     rt.gauges["status_feeds_open"] = 0.0
+    api = openai_api.for_gateway(gw, rt.spec, token_presented)  # None where [openai] is off
+    routed = api.connection_class(opts.open_timeout_s) if api else ServerConnection
     try:
         server: Server = await serve(
             gw.handle,
             opts.host,
             opts.port,
-            create_connection=gate.connection_class(),
+            create_connection=gate.connection_class(routed),
             process_request=gw.process_request,
             max_size=opts.max_message_bytes,
             open_timeout=None,
@@ -431,6 +437,8 @@ async def _serve(rt: ActorRuntime) -> None:
         while not rt.stopping:
             await asyncio.sleep(0.05)
     finally:
+        if api is not None:
+            await api.close()
         server.close()
         await server.wait_closed()
         await front.stop()

@@ -11,7 +11,10 @@ fallback, so the queue stays bounded and accurate finals resume when the load dr
 past the budget that an early transcription already answers is answered from it). Where
 nothing runs at real time (only files or stdin read with ``--fast``, no front door: the plan's
 ``deadline`` is false) there is no budget: backpressure bounds the queue, every final is
-Whisper's.
+Whisper's. A run-time stream opened without a deadline (``StreamAttach.deadline`` false:
+a front door sending a whole file as fast as the ring takes it) is treated so too, alone:
+its jobs are never shed and get the thorough decode (and it gets no Whisper partials), while
+live streams keep their budget.
 
 The actor holds a reader slot on the PCM ring whose cursor it keeps at the oldest audio a
 pending job still needs, and otherwise a little behind where the first pass's cursor was
@@ -117,6 +120,8 @@ class _Actor:
     early_off_until_s: float = 0.0
     #: ``budget_s`` where finals have a deadline, else None (see supervisor.plan).
     budget_s: float | None = None
+    #: Run-time streams without a deadline (``StreamAttach.deadline`` false).
+    no_deadline: set[str] = dataclasses.field(default_factory=set)
 
     def rings(self) -> dict[str, Ring]:
         return {k: s.ring for k, s in self.streams.items()}
@@ -210,6 +215,9 @@ def _receive(
         if isinstance(msg, m.SpeechPaused):
             act.early.paused(msg, now_s)
         elif isinstance(msg, m.RefineJob):
+            if msg.stream_id not in act.streams:
+                _unattached(act, msg)
+                continue
             queue.append(msg)
             if (job_st := act.streams.get(msg.stream_id)) is not None:
                 job_st.job(msg)
@@ -219,26 +227,42 @@ def _receive(
             st = act.streams.get(msg.stream_id)
             if st is not None and not msg.is_final:
                 st.partial(msg)
-            if act.sched is not None and st is not None:
+            # no Whisper partials for a stream without a deadline: nobody watches a whole
+            # file being sent, and its finals come sooner without them
+            if act.sched is not None and st is not None and msg.stream_id not in act.no_deadline:
                 act.sched.update(msg, st.ring.sample_rate_hz, now_s)
         elif isinstance(msg, m.EndOfStream):
             eos.append(msg)
         else:
             _control(act.streams, msg)
+            if isinstance(msg, m.StreamAttach) and not msg.deadline:
+                act.no_deadline.add(msg.stream_id)
             if isinstance(msg, m.StreamDetach):
+                act.no_deadline.discard(msg.stream_id)
                 act.early.forget_stream(msg.stream_id)
                 if act.sched is not None:
                     act.sched.drop_stream(msg.stream_id)
 
 
+def _unattached(act: _Actor, job: m.RefineJob) -> None:
+    """Drop (and count) a job of a stream this actor has not attached: after a restart, the
+    jobs sent while it was starting arrive before the run-time streams' ``StreamAttach``
+    (sent when it is Ready), and the supervisor re-sends every pending job right after
+    those; decided now, the job would fall back to its first-pass final for want of audio."""
+    act.rt.counters["jobs_before_attach"] = act.rt.counters.get("jobs_before_attach", 0) + 1
+    log.info("utterance %s: its stream is not attached yet (re-sent once it is)", job.utterance_id)
+
+
 def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: float) -> None:
     """Fall back to first-pass finals for jobs beyond the bound or past the budget (a job
     past the budget whose early transcription covers it is answered from that instead: it
-    costs nothing)."""
+    costs nothing). Jobs of streams without a deadline are neither shed nor counted."""
     rt, now = act.rt, time.time_ns()
-    while queue and (len(queue) > max_queue or now - queue[0].t_endpoint_ns > budget_s * 1e9):
-        reason = "over_queue" if len(queue) > max_queue else "over_budget"
-        job = queue.popleft()
+    live = [j for j in queue if j.stream_id not in act.no_deadline]
+    while live and (len(live) > max_queue or now - live[0].t_endpoint_ns > budget_s * 1e9):
+        reason = "over_queue" if len(live) > max_queue else "over_budget"
+        job = live.pop(0)
+        del queue[next(i for i, j in enumerate(queue) if j is job)]
         prompt = _prompt(act, job.stream_id, job.start_frame)
         if reason == "over_budget" and (send := _early_answer(act, job, prompt)) is not None:
             send()
@@ -319,9 +343,8 @@ def _decode(
 ) -> list[Callable[[], None]]:
     """Decode ``jobs`` in one batch; what sends each one's final, in the same order."""
     t0 = time.perf_counter()
-    thorough = _thorough(act)
-    outs = act.refiner.transcribe_batch(items, prompts, thorough=thorough)
-    reasons = list(act.refiner.silence_reasons)
+    thorough = [_thorough(act, job.stream_id) for job in jobs]
+    outs, reasons = _transcribe(act, items, prompts, thorough)
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
         if out is None and job.first_pass.text.strip():
@@ -330,7 +353,9 @@ def _decode(
             _, gate_heard = act.refiner.heard_speech(items[k][0])
             heard[k] = gate_heard and reasons[k] != "no_speech"
             if not gate_heard:  # a short or cut-off word, too little for the gate
-                again = act.refiner.transcribe(*items[k], prompts[k], gate=False, thorough=thorough)
+                again = act.refiner.transcribe(
+                    *items[k], prompts[k], gate=False, thorough=thorough[k]
+                )
                 out = confident(again)
                 outs[k] = out if out is not None and agree(out.text, job.first_pass.text) else None
     act.load.burn()
@@ -341,13 +366,31 @@ def _decode(
     ]
 
 
-def _thorough(act: _Actor) -> bool:
+def _transcribe(
+    act: _Actor, items: list[tuple[np.ndarray, float]], prompts: list[str], thorough: list[bool]
+) -> tuple[list[RefineOutput | None], list[str]]:
+    """Outputs and silence reasons of ``items``: one batch per ``thorough`` setting (one
+    batch unless streams with and without a deadline are decoded together)."""
+    outs: list[RefineOutput | None] = [None] * len(items)
+    reasons = [""] * len(items)
+    for flag in sorted(set(thorough)):
+        idx = [k for k, f in enumerate(thorough) if f == flag]
+        got = act.refiner.transcribe_batch(
+            [items[k] for k in idx], [prompts[k] for k in idx], thorough=flag
+        )
+        for k, out, why in zip(idx, got, act.refiner.silence_reasons, strict=True):
+            outs[k], reasons[k] = out, why
+    return outs, reasons
+
+
+def _thorough(act: _Actor, stream_id: str = "") -> bool:
     """Whether unsure finals whose two short views agree also get the wide view: only
-    where finals have no deadline (files or stdin read ``--fast``, no front door). Live
-    streams favour latency: the extra 30 s-window decode costs about half a second per
-    unsure final, and under load (measured: two Wyoming connections, a killed first pass)
-    it pushed finals past ``budget_s`` into first-pass fallbacks."""
-    return act.budget_s is None
+    where finals have no deadline (files or stdin read ``--fast``, no front door; or a
+    run-time stream opened without one). Live streams favour latency: the extra 30
+    s-window decode costs about half a second per unsure final, and under load (measured:
+    two Wyoming connections, a killed first pass) it pushed finals past ``budget_s`` into
+    first-pass fallbacks."""
+    return act.budget_s is None or stream_id in act.no_deadline
 
 
 def _prompt(act: _Actor, stream_id: str, start_frame: int) -> str:
@@ -420,7 +463,7 @@ def _transcribe_early(act: _Actor) -> bool:
     prompt = _prompt(act, pause.stream_id, pause.start_frame)
     t0 = time.perf_counter()
     out = act.refiner.transcribe(
-        audio, start / pause.sample_rate_hz, prompt, thorough=_thorough(act)
+        audio, start / pause.sample_rate_hz, prompt, thorough=_thorough(act, pause.stream_id)
     )  # as the job's own decode would be: the job takes this result as its final
     act.load.burn()
     act.early.store(pause, out, time.perf_counter() - t0, prompt)

@@ -323,6 +323,12 @@ RANGE_ERRORS = [
         "wyoming.idle_timeout_s: must be > 0 and <= 86400",
     ),
     ({"wyoming": {"idle_timeout_s": "30"}}, "wyoming.idle_timeout_s: must be float, got str '30'"),
+    # [openai]
+    (
+        {"openai": {"max_upload_bytes": 1023}},
+        "openai.max_upload_bytes: must be in 1024..2147483648",
+    ),
+    ({"openai": {"max_audio_s": 0}}, "openai.max_audio_s: must be in (0, 86400]"),
     # [[streams]]
     (
         {"streams": [{"stream_id": "a"}, {"stream_id": "a"}]},

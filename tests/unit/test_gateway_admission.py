@@ -172,3 +172,44 @@ def test_a_tls_handshake_that_never_happens_gives_its_slot_back(tmp_path: Path) 
                 assert await ws.recv() == "hi"
 
     asyncio.run(scenario())
+
+
+def test_the_gate_over_the_http_router_closes_silent_sockets_and_frees_handed_off_slots() -> None:
+    """The gateway's stack: the gate over the request-line router of the OpenAI API. A
+    silent socket is dropped at the router's deadline (its methods are not shadowed by the
+    gate's), and a socket handed to the HTTP side gives its slot back at once."""
+    from streamasr.actors.frontdoors import http_route
+
+    handed: list[asyncio.Protocol] = []
+
+    class Sink(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            handed.append(self)
+            transport.close()
+
+    async def go() -> tuple[float, bytes, int]:
+        counters: dict[str, int] = {"connection_cap_refused": 0, "handshake_timeouts": 0}
+        gate = Admission(4, 5.0, counters, {})
+        routed = http_route.routing_connection(lambda m, _p: m == "POST", Sink, 1.0)
+
+        async def handler(ws: ServerConnection) -> None:
+            await ws.wait_closed()
+
+        conn_cls = gate.connection_class(routed)
+        async with serve(
+            handler, "127.0.0.1", 0, create_connection=conn_cls, open_timeout=None
+        ) as srv:
+            port = next(iter(srv.sockets)).getsockname()[1]
+            r, _w = await asyncio.open_connection("127.0.0.1", port)
+            t0 = time.monotonic()
+            silent = await asyncio.wait_for(r.read(), 10)
+            waited = time.monotonic() - t0
+            r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+            w2.write(b"POST /v1/audio/transcriptions HTTP/1.1\r\n")
+            await asyncio.wait_for(r2.read(), 10)  # the sink closed it
+            w2.close()
+            return waited, silent, gate.held
+
+    waited, silent, still_open = asyncio.run(go())
+    assert silent == b"" and 0.9 <= waited < 5.0
+    assert len(handed) == 1 and still_open == 0

@@ -231,7 +231,12 @@ GOLDEN: list[Any] = [
     ),
     pytest.param(
         m.StreamAttach(
-            stream_id="g1", ring="streamasr-x-g1-pcm", reader=0, bell="ipc:///r/b", gate="detect"
+            stream_id="g1",
+            ring="streamasr-x-g1-pcm",
+            reader=0,
+            bell="ipc:///r/b",
+            gate="detect",
+            deadline=False,
         ),
         {
             "kind": "stream_attach",
@@ -240,9 +245,10 @@ GOLDEN: list[Any] = [
             "reader": 0,
             "bell": "ipc:///r/b",
             "gate": "detect",
+            "deadline": False,
         },
-        b"\x86\xa4kind\xadstream_attach\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm"
-        b"\xa6reader\x00\xa4bell\xaaipc:///r/b\xa4gate\xa6detect",
+        b"\x87\xa4kind\xadstream_attach\xa9stream_id\xa2g1\xa4ring\xb2streamasr-x-g1-pcm"
+        b"\xa6reader\x00\xa4bell\xaaipc:///r/b\xa4gate\xa6detect\xa8deadline\xc2",
         id="stream_attach",
     ),
     pytest.param(
@@ -252,9 +258,16 @@ GOLDEN: list[Any] = [
         id="stream_detach",
     ),
     pytest.param(
-        m.OpenStream(stream_id="g1", name="web", gate="detect"),
-        {"kind": "open_stream", "stream_id": "g1", "name": "web", "gate": "detect"},
-        b"\x84\xa4kind\xabopen_stream\xa9stream_id\xa2g1\xa4name\xa3web\xa4gate\xa6detect",
+        m.OpenStream(stream_id="g1", name="web", gate="detect", deadline=False),
+        {
+            "kind": "open_stream",
+            "stream_id": "g1",
+            "name": "web",
+            "gate": "detect",
+            "deadline": False,
+        },
+        b"\x85\xa4kind\xabopen_stream\xa9stream_id\xa2g1\xa4name\xa3web\xa4gate\xa6detect"
+        b"\xa8deadline\xc2",
         id="open_stream",
     ),
     pytest.param(

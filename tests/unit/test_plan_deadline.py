@@ -64,3 +64,15 @@ def test_a_live_ring_is_the_size_the_user_set() -> None:
     that loses its head, counted), so overload tests can still make it lap the reader."""
     cfg = from_mapping({"source": {"kind": "mic"}, "audio": {"ring_s": 8.0}})
     assert pcm_ring_s(cfg) == 8.0
+
+
+def test_a_run_time_stream_without_deadline_gets_the_ring_of_a_fast_file() -> None:
+    """A front door that sends a whole file as fast as the ring takes it (``OpenStream``
+    with ``deadline=False``) waits on the refine cursor like ``--fast``: its ring holds the
+    longest utterance; the live streams of the same pipeline keep ``ring_s``."""
+    cfg = from_mapping(
+        {"source": {"kind": "none"}, "gateway": {"enabled": True}, "audio": {"ring_s": 8.0}}
+    )
+    longest_s = 2 * PocketsphinxOptions().max_utterance_s
+    assert pcm_ring_s(cfg) == pcm_ring_s(cfg, deadline=True) == 8.0
+    assert pcm_ring_s(cfg, deadline=False) >= longest_s + 1.0

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from streamasr.actors import messages as m
 from streamasr.actors.delay import DelayOverride
-from streamasr.actors.refine.actor import _Actor, _refine, _shed, _thorough
+from streamasr.actors.refine.actor import _Actor, _receive, _refine, _shed, _thorough
 from streamasr.actors.refine.options import RefineOptions, RefineOutput
 from streamasr.actors.refine.refiner import WhisperRefiner
 from streamasr.actors.refine.speculation import Speculator
@@ -43,14 +43,16 @@ class _Rt:
         self.sent.append(msg)
 
 
-def _job(uid: str, start: int, end: int, waited_s: float) -> m.RefineJob:
-    first = m.Transcript("s0", uid, 0, True, 1, "should the time", 0.0, 1.0, [], 0.0, {}, True)
+def _job(uid: str, start: int, end: int, waited_s: float, sid: str = "s0") -> m.RefineJob:
+    first = m.Transcript(sid, uid, 0, True, 1, "should the time", 0.0, 1.0, [], 0.0, {}, True)
     t_endpoint_ns = time.time_ns() - int(waited_s * 1e9)
-    return m.RefineJob("s0", uid, start, end, 16000, t_endpoint_ns, first)
+    return m.RefineJob(sid, uid, start, end, 16000, t_endpoint_ns, first)
 
 
-def _act(budget_s: float | None = BUDGET_S) -> Any:
-    return SimpleNamespace(rt=_Rt(), early=Speculator(), streams={}, budget_s=budget_s)
+def _act(budget_s: float | None = BUDGET_S, no_deadline: tuple[str, ...] = ()) -> Any:
+    return SimpleNamespace(
+        rt=_Rt(), early=Speculator(), streams={}, budget_s=budget_s, no_deadline=set(no_deadline)
+    )
 
 
 def test_a_job_past_its_budget_is_answered_from_its_early_transcription() -> None:
@@ -72,9 +74,32 @@ def test_a_job_past_its_budget_is_answered_from_its_early_transcription() -> Non
     assert list(queue) == [fresh]  # within its budget: waits for Whisper
 
 
+def test_jobs_of_a_stream_without_deadline_are_never_shed_nor_counted() -> None:
+    """An uploaded file (``OpenStream.deadline`` false) waits for Whisper however long; the
+    live stream's jobs behind it keep their budget and their queue bound."""
+    act = _act(no_deadline=("up",))
+    upload = [_job(f"up:{k}", k, k + 1, waited_s=9 * BUDGET_S, sid="up") for k in range(3)]
+    stale = _job("s0:100", 100, 900, waited_s=2 * BUDGET_S)
+    fresh = [_job(f"s0:{k}", k, k + 1, waited_s=0.0) for k in range(2000, 2002)]
+    queue = deque([upload[0], stale, upload[1], *fresh, upload[2]])
+    _shed(cast(Any, act), queue, max_queue=3, budget_s=BUDGET_S)
+    # six jobs queued, three of them live: within the bound; the stale one is past its budget
+    assert [t.utterance_id for t in act.rt.sent] == ["s0:100"]
+    assert act.rt.counters["over_budget"] == 1 and "over_queue" not in act.rt.counters
+    assert list(queue) == [upload[0], upload[1], *fresh, upload[2]]
+    fresh.append(_job("s0:2002", 2002, 2003, waited_s=0.0))
+    queue.append(fresh[-1])
+    _shed(cast(Any, act), queue, max_queue=2, budget_s=BUDGET_S)  # three live: one too many
+    assert [t.utterance_id for t in act.rt.sent] == ["s0:100", "s0:2000"]
+    assert act.rt.counters["over_queue"] == 1
+    assert list(queue) == [upload[0], upload[1], fresh[1], upload[2], fresh[2]]
+
+
 def test_the_extra_wide_view_only_where_finals_have_no_deadline() -> None:
     assert _thorough(_act(budget_s=None))  # --fast files: accuracy first
     assert not _thorough(_act())  # live streams: latency first
+    assert _thorough(_act(no_deadline=("up",)), "up")  # an uploaded file: as --fast
+    assert not _thorough(_act(no_deadline=("up",)), "s0")
 
 
 def test_finals_of_a_batch_leave_in_batch_order(tmp_path: Path) -> None:
@@ -121,3 +146,37 @@ def test_finals_of_a_batch_leave_in_batch_order(tmp_path: Path) -> None:
     assert sent == [("s0:0", 2), (early.utterance_id, 2)]
     assert "kitchen" in rt.sent[0].text.lower() and rt.sent[1].text == OUT.text
     assert rt.counters["refined"] == 2
+
+
+def test_a_job_before_its_stream_attaches_is_left_to_the_resend(tmp_path: Path) -> None:
+    """A restarted refine actor gets the jobs sent while it started before the run-time
+    streams' StreamAttach (sent when it is Ready, followed by every pending job again): such
+    a job is dropped, not fallen back for want of audio; the re-sent one is queued, and the
+    attachment says whether the stream has a deadline."""
+    ring = Ring.create(
+        f"streamasr-test-ra-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        1 << 12,
+        np.float32,
+        (1,),
+        max_readers=2,
+        sample_rate_hz=16000,
+    )
+    rt = _Rt(tmp_path)
+    act = _Actor(
+        cast(Any, rt), {}, cast(Any, None), DelayOverride(cast(Any, rt), "refine", 0.0), 0.2, None
+    )
+    queue: deque[m.RefineJob] = deque()
+    job = _job("up:0", 0, 1600, waited_s=0.0, sid="up")
+    try:
+        _receive(act, [job], queue, [])
+        assert not queue and not rt.sent and rt.counters["jobs_before_attach"] == 1
+        attach = m.StreamAttach("up", ring.name, 1, "", deadline=False)
+        _receive(act, [attach, job], queue, [])
+        assert list(queue) == [job] and act.no_deadline == {"up"}
+        _receive(act, [m.StreamDetach("up")], queue, [])
+        assert act.no_deadline == set()
+    finally:
+        for st in act.streams.values():
+            st.ring.close()
+        ring.close()
+        ring.unlink()
