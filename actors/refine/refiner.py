@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 from streamasr.actors.asr.types import Word
 from streamasr.actors.errors import ModelError
+from streamasr.actors.refine.busy import BusyRunner
 from streamasr.actors.refine.decoder import Decoded, WhisperDecoder
 from streamasr.actors.refine.filters import (
     collapse_repeats,
@@ -145,6 +146,8 @@ class WhisperRefiner:
         #: Called between model calls (each at most a few seconds): an actor's heartbeat,
         #: so a long segment decoded in several calls does not look like a hung loop.
         self.progress: Callable[[], None] = lambda: None
+        #: Runs each Whisper call while ``progress`` keeps the heartbeat going (see .busy).
+        self._busy = BusyRunner(lambda: self.progress())
 
     def warm_up(self) -> None:
         """Run one decode on synthetic audio so the first real call is not slow."""
@@ -458,13 +461,11 @@ class WhisperRefiner:
         self.progress()
         window = max(self._window_samples(len(a), full_window) for a in audios)
         caps = [int(o.tokens_per_s * len(a) / SAMPLE_RATE_HZ) + o.extra_tokens for a in audios]
-        return self._dec.decode(
-            audios,
-            window,
-            [self._dec.prompt_tokens(p) for p in prompts],
-            caps,
-            beam_size=o.beam_size,
-            word_times=o.word_times,
+        tokens = [self._dec.prompt_tokens(p) for p in prompts]
+        return self._busy.run(
+            lambda: self._dec.decode(
+                audios, window, tokens, caps, beam_size=o.beam_size, word_times=o.word_times
+            )
         )
 
     def _reason(self, dec: Decoded) -> str | None:
