@@ -65,6 +65,7 @@ import pocketsphinx
 from streamasr.actors.asr.base import InputKind
 from streamasr.actors.asr.endpoint_policy import EndpointKind
 from streamasr.actors.asr.endpointer import Endpointer
+from streamasr.actors.asr.frame_vad import FrameVad, SileroFrameVad, WebrtcFrameVad
 from streamasr.actors.asr.grammar import score_ratio
 from streamasr.actors.asr.pauses import PauseTracker
 from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
@@ -213,8 +214,14 @@ class PocketsphinxStream:
         #: Score ratio of the last grammar final (None without the phone loop).
         self.last_score_ratio: float | None = None
         rate = opts.sample_rate_hz
-        self._vad = pocketsphinx.Vad(opts.vad_mode, rate, opts.vad_frame_ms / 1000.0)
-        self._frame_len = self._vad.frame_bytes // 2
+        self._vad: FrameVad = (
+            SileroFrameVad(opts.silero_threshold)
+            if opts.frame_vad == "silero"
+            else WebrtcFrameVad(opts.vad_mode, rate, opts.vad_frame_ms)
+        )
+        self._frame_len = self._vad.frame_len
+        #: Decisions of the whole frames at the head of ``_pending`` already asked of the VAD.
+        self._decided: list[bool] = []
         frame_ms = 1000.0 * self._frame_len / rate
         self._window_frames = max(1, round(opts.speech_window_ms / frame_ms))
         self._preroll_frames = round(opts.preroll_ms / frame_ms)
@@ -293,11 +300,15 @@ class PocketsphinxStream:
         decoder = self._require_decoder()
         to_feed: list[npt.NDArray[np.int16]] = []
         n, used = self._frame_len, 0
+        whole, known = len(self._pending) // n, len(self._decided)
+        if whole > known:  # each frame is decided once (the VAD may carry state)
+            fresh = self._pending[known * n : whole * n].reshape(whole - known, n)
+            self._decided.extend(self._vad.decide(fresh))
         while not self._endpoint and len(self._pending) - used >= n:
             frame = self._pending[used : used + n]
             start = self._pending_start + used
+            speech = self._decided[used // n]
             used += n
-            speech = bool(self._vad.is_speech(frame.tobytes()))
             if self._utt_start is None:
                 self._history.append((start, frame, speech))
                 if self._onset():
@@ -312,6 +323,7 @@ class PocketsphinxStream:
                     self._judge()
         self._pending = self._pending[used:]
         self._pending_start += used
+        del self._decided[: used // n]
         self._feed(decoder, to_feed)
 
     def _feed(self, decoder: pocketsphinx.Decoder, frames: list[npt.NDArray[np.int16]]) -> None:
