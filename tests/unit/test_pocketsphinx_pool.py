@@ -1,4 +1,4 @@
-"""The PocketSphinx recogniser returns the memory of the decoders it no longer needs
+"""The PocketSphinx recogniser and wake engine return the decoders they no longer need
 (issue 20, item 5): after a burst of streams closes, one spare decoder is left and the
 process's RSS is back near where it was before the burst."""
 
@@ -8,6 +8,8 @@ import numpy as np
 import psutil
 
 from streamasr.actors.asr.pocketsphinx_backend import PocketsphinxOptions, PocketsphinxRecognizer
+from streamasr.actors.wake.base import WakeOptions
+from streamasr.actors.wake.pocketsphinx_kws import SPARE_DECODERS, PocketsphinxKwsEngine
 
 #: Streams opened at once (each loads a decoder: about 0.9 s and 45-90 MB of RSS).
 BURST = 3
@@ -38,3 +40,12 @@ def test_burst_of_streams_closed_returns_decoders_and_their_memory() -> None:
     reused = rec.create_stream()
     assert rec.live_decoders == 1  # the spare, not a new load
     reused.close()
+
+
+def test_wake_detectors_closed_leave_one_spare_decoder() -> None:
+    engine = PocketsphinxKwsEngine(WakeOptions())
+    detectors = [engine.create_detector() for _ in range(5)]
+    assert engine.live_decoders == 5 and engine.idle_decoders == 0
+    for d in detectors:
+        d.close()
+    assert engine.idle_decoders == engine.live_decoders == SPARE_DECODERS == 1
