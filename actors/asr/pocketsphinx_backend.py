@@ -28,7 +28,9 @@ The decoder gets one ``process_raw`` call per VAD frame: PocketSphinx's results 
 its input is grouped into calls, and this grouping does not depend on the chunk size.
 
 One :class:`pocketsphinx.Decoder` is needed per concurrent stream (it holds the search state);
-:class:`PocketsphinxRecognizer` loads one at construction and keeps released decoders in a pool.
+:class:`PocketsphinxRecognizer` loads one at construction and keeps released decoders in a
+bounded pool (``spare_decoders`` of them; the others are freed and their memory returned, see
+:mod:`~streamasr.actors.asr.decoder_pool`).
 
 Command grammars (``grammar_path``: a JSGF file; ``commands``: whole phrases, see
 :mod:`streamasr.actors.asr.grammar`) replace the language model by a finite-state grammar search:
@@ -63,6 +65,7 @@ import numpy.typing as npt
 import pocketsphinx
 
 from streamasr.actors.asr.base import InputKind
+from streamasr.actors.asr.decoder_pool import DecoderPool
 from streamasr.actors.asr.endpoint_policy import EndpointKind
 from streamasr.actors.asr.endpointer import Endpointer
 from streamasr.actors.asr.frame_vad import FrameVad, SileroFrameVad, WebrtcFrameVad
@@ -110,12 +113,13 @@ class PocketsphinxRecognizer:
         self.sample_rate_hz = self.options.sample_rate_hz
         self._jsgf = self.options.grammar_jsgf()
         self._use_phone_loop = self._jsgf is not None and self.options.min_score_ratio > 0
-        self._pool: list[pocketsphinx.Decoder] = []
-        self._phone_pool: list[pocketsphinx.Decoder] = []
+        spares = self.options.spare_decoders
+        self._pool = DecoderPool(self._load_decoder, spares)
+        self._phone_pool = DecoderPool(self._load_phone_decoder, spares)
         t0 = time.perf_counter()
-        self._pool.append(self._load_decoder())
+        self._pool.preload()
         if self._use_phone_loop:
-            self._phone_pool.append(self._load_phone_decoder())
+            self._phone_pool.preload()
         self.load_time_s = time.perf_counter() - t0
         logger.info("pocketsphinx decoder loaded in %.3f s", self.load_time_s)
 
@@ -154,24 +158,29 @@ class PocketsphinxRecognizer:
 
     def create_stream(self, start_frame: int = 0) -> PocketsphinxStream:
         """A new stream whose first sample has absolute index ``start_frame``."""
-        decoder = self._pool.pop() if self._pool else self._load_decoder()
-        phone: pocketsphinx.Decoder | None = None
-        if self._use_phone_loop:
-            phone = self._phone_pool.pop() if self._phone_pool else self._load_phone_decoder()
+        decoder = self._pool.take()
+        phone = self._phone_pool.take() if self._use_phone_loop else None
         return PocketsphinxStream(self, decoder, start_frame, phone)
 
     @property
     def idle_decoders(self) -> int:
-        """Loaded decoders not attached to a stream (the next create_stream reuses one)."""
-        return len(self._pool)
+        """Loaded decoders not attached to a stream (the next create_stream reuses one);
+        at most ``options.spare_decoders``."""
+        return self._pool.idle
+
+    @property
+    def live_decoders(self) -> int:
+        """Decoders loaded and not freed: attached to streams, plus the idle ones."""
+        return self._pool.live
 
     def release(
         self, decoder: pocketsphinx.Decoder, phone_decoder: pocketsphinx.Decoder | None = None
     ) -> None:
-        """Return a closed stream's decoders to the pool (called by PocketsphinxStream.close)."""
-        self._pool.append(decoder)
+        """Return a closed stream's decoders to the pool (called by PocketsphinxStream.close);
+        past ``spare_decoders`` idle ones, the longest idle is freed and the heap trimmed."""
+        self._pool.give(decoder)
         if phone_decoder is not None:
-            self._phone_pool.append(phone_decoder)
+            self._phone_pool.give(phone_decoder)
 
     def warm_up(self) -> None:
         """Decode 1 s of a synthetic vowel-like tone so the first real utterance is not cold."""

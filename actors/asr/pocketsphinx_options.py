@@ -61,6 +61,9 @@ class PocketsphinxOptions:
         reject_out_of_grammar: with a grammar, drop finals that are not a complete sentence.
         min_score_ratio: with a grammar and > 0, drop finals whose per-frame score is below
             this multiple of a phone loop's (0.8 suits the benchmark's flite voices).
+        spare_decoders: loaded decoders kept for the next stream when streams close (>= 1;
+            each costs about 45-90 MB of RSS, and a stream that finds none waits about 0.9 s
+            for a load; see :mod:`streamasr.actors.asr.decoder_pool`).
     """
 
     sample_rate_hz: int = 16000
@@ -89,6 +92,7 @@ class PocketsphinxOptions:
     commands: tuple[str, ...] = ()
     reject_out_of_grammar: bool = True
     min_score_ratio: float = 0.0
+    spare_decoders: int = 1
 
     def __post_init__(self) -> None:
         """Validate ranges; raises ConfigError naming the offending field."""
@@ -125,6 +129,8 @@ class PocketsphinxOptions:
                 raise ConfigError(f"{name}: must be >= 0")
         if not 0.0 <= self.min_score_ratio <= 2.0:
             raise ConfigError(f"min_score_ratio: must be in [0, 2], got {self.min_score_ratio}")
+        if self.spare_decoders < 1:
+            raise ConfigError(f"spare_decoders: must be >= 1, got {self.spare_decoders}")
         chosen = [
             name
             for name, value in (
