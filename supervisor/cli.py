@@ -23,7 +23,7 @@ from streamasr.actors.errors import StreamAsrError
 from streamasr.actors.settings import SAMPLE
 from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
-from streamasr.supervisor.client import NotRunning, Subscriber, request
+from streamasr.supervisor.client import NotRunning, Subscriber, request, require_running
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.manager import Supervisor
 from streamasr.supervisor.paths import InstancePaths
@@ -237,7 +237,9 @@ def _detach(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the status table (or JSON)."""
-    reply = request(_paths(args).control, m.StatusRequest())
+    paths = _paths(args)
+    require_running(paths)
+    reply = request(paths.control, m.StatusRequest())
     print(json.dumps(reply.status, indent=2) if args.json else format_table(reply.status))
     return 0
 
@@ -245,6 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print transcripts from a running pipeline until interrupted."""
     paths = _paths(args)
+    if args.endpoint is None:
+        require_running(paths)
     printer = Printer(json_mode=args.json)
     endpoint = args.endpoint or paths.events
     with Subscriber(
@@ -270,7 +274,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     """Ask a running pipeline to stop and wait until its supervisor has exited."""
     paths = _paths(args)
-    pid = paths.running_pid()
+    pid: int | None = require_running(paths)
     request(paths.control, m.StopRequest("down requested"))
     deadline = time.monotonic() + 30
     while pid is not None and time.monotonic() < deadline:

@@ -35,7 +35,13 @@ from typing import Any, TextIO
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.supervisor import config as config_mod
-from streamasr.supervisor.client import NotRunning, Subscriber, request
+from streamasr.supervisor.client import (
+    InstanceNotRunning,
+    NotRunning,
+    Subscriber,
+    request,
+    require_running,
+)
 from streamasr.supervisor.paths import InstancePaths
 
 #: Export formats of :func:`render`.
@@ -326,6 +332,7 @@ def _from_json(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _live(args: argparse.Namespace, stdout: TextIO) -> int:
     names, paths = _config_names(args)
+    require_running(paths)
     topics = ("transcript.", "supervisor.shutdown")
     with Subscriber(paths.events, topics=topics) as sub:
         status = request(paths.control, m.StatusRequest()).status
@@ -413,6 +420,8 @@ def transcript_main(args: argparse.Namespace, stdout: TextIO | None = None) -> i
         return _from_json(args, stdout)
     try:
         return _live(args, stdout)
+    except InstanceNotRunning:
+        raise
     except NotRunning as exc:
         raise NotRunning(f"{exc} (is the pipeline running? see `status`)") from None
 
