@@ -27,7 +27,7 @@ from streamasr.supervisor.client import NotRunning, Subscriber, request, require
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.manager import Supervisor
 from streamasr.supervisor.paths import InstancePaths
-from streamasr.supervisor.printer import Printer
+from streamasr.supervisor.printer import Printer, stdout_gone
 from streamasr.supervisor.private_dir import RuntimeDirError
 from streamasr.supervisor.processes import read_log_tail
 from streamasr.supervisor.status import format_table
@@ -348,6 +348,15 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a reader gone early shows here, not at interpreter exit
+    except BrokenPipeError:  # `tail | head`: the reader has what it wanted
+        return stdout_gone()
+    return code
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["stream"]:
         from streamasr.supervisor.stream_command import stream_main
 

@@ -43,6 +43,7 @@ from streamasr.supervisor.client import (
     require_running,
 )
 from streamasr.supervisor.paths import InstancePaths
+from streamasr.supervisor.printer import stdout_gone
 
 #: Export formats of :func:`render`.
 FORMATS = ("text", "vtt", "srt", "json")
@@ -397,7 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--instance", help="instance name (default: from config or 'default')")
     args = p.parse_args(argv)
     try:
-        return transcript_main(args)
+        code = transcript_main(args)
+        sys.stdout.flush()  # a reader gone early shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return stdout_gone()
     except (StreamAsrError, OSError, ValueError) as exc:
         print(f"streamasr: {exc}", file=sys.stderr)
         return 1

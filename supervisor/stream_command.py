@@ -32,6 +32,7 @@ from streamasr.actors.capture.sources import probe_source
 from streamasr.actors.capture.testing_sources import FileMic
 from streamasr.actors.errors import DeviceError
 from streamasr.actors.frontdoors.client import DEFAULT_URL, NativeClient, pcm16, stream_file
+from streamasr.supervisor.printer import stdout_gone
 
 __all__ = ["MicCapture", "MicOptions", "stream_main", "stream_mic"]
 
@@ -203,8 +204,19 @@ async def stream_mic(
     return events
 
 
+class _StdoutGone(Exception):
+    """stdout's reader has gone (``stream ... | head``); not an :class:`OSError`, so that it
+    is not mistaken for the gateway connection failing."""
+
+
 def _print_event(json_mode: bool) -> Callable[[dict[str, Any]], None]:
     def show(event: dict[str, Any]) -> None:
+        try:
+            _show(event)
+        except BrokenPipeError:
+            raise _StdoutGone from None
+
+    def _show(event: dict[str, Any]) -> None:
         if json_mode:
             sys.stdout.write(json.dumps(event) + "\n")
         elif event.get("type") == "final" and not event.get("provisional"):
@@ -280,6 +292,8 @@ def stream_main(argv: list[str] | None = None) -> int:
                     on_event=_print_event(args.json),
                 )
             )
+    except _StdoutGone:
+        return stdout_gone()
     except DeviceError as exc:
         sys.stderr.write(f"streamasr: {_device_message(args.device, exc)}\n")
         return EXIT_DEVICE
