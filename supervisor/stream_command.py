@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamasr.actors.capture.formats import FILE_MIC_PREFIX
 from streamasr.actors.capture.mic import NO_DEVICE_MSG, MicSource
-from streamasr.actors.capture.sources import probe_source
+from streamasr.actors.capture.sources import check_audio_file, probe_source
 from streamasr.actors.capture.testing_sources import FileMic
 from streamasr.actors.errors import DeviceError
 from streamasr.actors.frontdoors.client import DEFAULT_URL, NativeClient, pcm16, stream_file
@@ -278,6 +278,12 @@ def stream_main(argv: list[str] | None = None) -> int:
     transcripts. Exit 0 when the gateway ended the stream, 1 on a connection or file error,
     2 on a usage or input-device error, 130 when interrupted twice."""
     args = _parse(argv)
+    if not args.mic:
+        try:
+            check_audio_file(args.file)
+        except DeviceError as exc:
+            sys.stderr.write(f"streamasr: {exc}\n")
+            return 1
     try:
         if args.mic:
             events = asyncio.run(_mic_until_interrupted(args))
