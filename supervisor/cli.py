@@ -20,6 +20,7 @@ import psutil
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import StreamAsrError
+from streamasr.actors.frontdoors.ports import port_in_use, port_in_use_message
 from streamasr.actors.settings import SAMPLE
 from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
@@ -30,6 +31,7 @@ from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.printer import Printer, stdout_gone
 from streamasr.supervisor.private_dir import RuntimeDirError
 from streamasr.supervisor.processes import read_log_tail
+from streamasr.supervisor.restart_types import EXIT_CONFIG
 from streamasr.supervisor.status import format_table
 
 EXIT_ERROR = 1
@@ -163,6 +165,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
+    taken = _taken_port(cfg, serve=args.command == "serve")
+    if taken:
+        print(f"streamasr: {taken}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.detach:
         return _detach(args, cfg)
     names = {s.stream_id: s.name for s in cfg.sources() if s.name}
@@ -189,6 +195,19 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     if code != 0:
         print(f"streamasr: {sup.exit_reason or 'stopped with an error'}", file=sys.stderr)
     return code
+
+
+def _taken_port(cfg: Config, *, serve: bool) -> str:
+    """The one-line error for a front door whose port is in use ("" if none is), checked
+    before any actor starts; ``serve`` names its ``--port``/``--wyoming-port`` options."""
+    doors = (
+        ("gateway", cfg.gateway.enabled, cfg.gateway.host, cfg.gateway.port, "--port"),
+        ("wyoming", cfg.wyoming.enabled, cfg.wyoming.host, cfg.wyoming.port, "--wyoming-port"),
+    )
+    for section, enabled, host, port, flag in doors:
+        if enabled and port_in_use(host, port):
+            return port_in_use_message(section, port, flag if serve else "")
+    return ""
 
 
 def _where(cfg: Config) -> str:

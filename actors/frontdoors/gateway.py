@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import itertools
 import json
@@ -50,6 +51,7 @@ from streamasr.actors.frontdoors import metrics as gateway_metrics
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.frontdoors.origin import origin_allowed
+from streamasr.actors.frontdoors.ports import port_in_use_message
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import AudioConfig, GatewayConfig, RefineConfig
 
@@ -428,6 +430,8 @@ async def _serve(rt: ActorRuntime) -> None:
         )
     except OSError as exc:
         await front.stop()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(port_in_use_message("gateway", opts.port)) from None
         raise ConfigError(f"gateway: cannot listen on {opts.host}:{opts.port}: {exc}") from None
     port = next(iter(server.sockets)).getsockname()[1]
     rt.gauges["port"] = float(port)
