@@ -174,12 +174,18 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     names = {s.stream_id: s.name for s in cfg.sources() if s.name}
     printer = None if args.quiet else Printer(json_mode=args.json, names=names)
     announce = sys.stderr.isatty() or args.verbose > 0
+    page = _live_page(cfg)
 
     def sink(topic: str, msg: Any) -> None:
         if printer is not None:
             printer(topic, msg)
-        if topic == "supervisor.ready" and announce and not args.json:
-            print(f"streamasr: listening ({_where(cfg)}); Ctrl-C stops", file=sys.stderr)
+        if topic != "supervisor.ready":
+            return
+        if announce and not args.json:
+            extra = f"; live page {page}" if page else ""
+            print(f"streamasr: listening ({_where(cfg)}){extra}; Ctrl-C stops", file=sys.stderr)
+        elif page and args.command == "serve":  # a server's address is what its user needs
+            print(f"streamasr: live page {page}", file=sys.stderr)
 
     sup = Supervisor(
         cfg,
@@ -208,6 +214,21 @@ def _taken_port(cfg: Config, *, serve: bool) -> str:
         if enabled and port_in_use(host, port):
             return port_in_use_message(section, port, flag if serve else "")
     return ""
+
+
+def _live_page(cfg: Config) -> str:
+    """URL of the gateway's live page ("" without a gateway, or on a port chosen at start).
+
+    A wildcard listen address (``0.0.0.0``, ``::``, "") is shown as this box's loopback.
+    """
+    gw = cfg.gateway
+    if not gw.enabled or gw.port == 0:
+        return ""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(gw.host, gw.host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    scheme = "https" if gw.tls_cert else "http"
+    return f"{scheme}://{host}:{gw.port}/ui"
 
 
 def _where(cfg: Config) -> str:
@@ -248,7 +269,12 @@ def _detach(args: argparse.Namespace, cfg: Config) -> int:
         except NotRunning:
             continue
         if all(a["state"] == "running" for a in status["actors"]):
-            print(f"streamasr: running in the background (pid {proc.pid}); log: {paths.log_file}")
+            page = _live_page(cfg)
+            extra = f"; live page {page}" if page else ""
+            print(
+                f"streamasr: running in the background (pid {proc.pid}); "
+                f"log: {paths.log_file}{extra}"
+            )
             return 0
     print("streamasr: pipeline did not become ready in time", file=sys.stderr)
     return EXIT_ERROR
