@@ -231,8 +231,28 @@ def _print_event(json_mode: bool) -> Callable[[dict[str, Any]], None]:
     return show
 
 
+#: ``stream --help``: what the command does, then (after the options) examples.
+DESCRIPTION = """\
+Send a WAV/FLAC file (any rate and channels; 16-bit PCM on the wire) or this
+box's microphone to a streamasr gateway and print the finals it sends back
+(every event with --json). The chunk size follows the gateway's advice."""
+EPILOG = """examples:
+  streamasr-supervisor serve                       # in another shell: the gateway
+  streamasr-supervisor stream talk.wav
+  streamasr-supervisor stream talk.wav --realtime --name alice --json
+  streamasr-supervisor stream --mic --seconds 10 --url ws://HOST:2700/v1/stream
+
+exit status: 0 the gateway ended the stream, 1 a file or connection error,
+2 a usage or input-device error, 130 interrupted twice."""
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="streamasr-supervisor stream", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="streamasr-supervisor stream",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", nargs="?", help="WAV/FLAC file (any rate/channels)")
     p.add_argument("--mic", action="store_true", help="stream the microphone instead of FILE")
     p.add_argument("--device", help="--mic: input device name or index (default: default input)")
