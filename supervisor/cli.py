@@ -31,6 +31,7 @@ from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.printer import Printer, stdout_gone
 from streamasr.supervisor.private_dir import RuntimeDirError
 from streamasr.supervisor.processes import read_log_tail
+from streamasr.supervisor.progress import ProgressBar
 from streamasr.supervisor.restart_types import EXIT_CONFIG
 from streamasr.supervisor.status import format_table
 
@@ -175,17 +176,19 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     printer = None if args.quiet else Printer(json_mode=args.json, names=names)
     announce = sys.stderr.isatty() or args.verbose > 0
     page = _live_page(cfg)
+    bar = _progress_bar(args, cfg)
 
     def sink(topic: str, msg: Any) -> None:
+        if bar is not None:
+            bar.hide()
         if printer is not None:
             printer(topic, msg)
-        if topic != "supervisor.ready":
-            return
-        if announce and not args.json:
-            extra = f"; live page {page}" if page else ""
-            print(f"streamasr: listening ({_where(cfg)}){extra}; Ctrl-C stops", file=sys.stderr)
-        elif page and args.command == "serve":  # a server's address is what its user needs
-            print(f"streamasr: live page {page}", file=sys.stderr)
+        if bar is not None and isinstance(msg, m.StatusReply):
+            bar.update(msg.status)
+        if topic == "supervisor.ready":
+            _announce_ready(args, cfg, announce, page)
+        if bar is not None:
+            bar.show()
 
     sup = Supervisor(
         cfg,
@@ -196,11 +199,44 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         log_level="INFO" if args.verbose else "WARNING",
     )
     code = sup.run()
+    if bar is not None:
+        bar.hide()
     if printer is not None:
         printer.close()
     if code != 0:
         print(f"streamasr: {sup.exit_reason or 'stopped with an error'}", file=sys.stderr)
     return code
+
+
+def _announce_ready(args: argparse.Namespace, cfg: Config, announce: bool, page: str) -> None:
+    """The line on stderr once every actor is ready: what the pipeline listens to (on a
+    terminal or with -v), or for ``serve`` at least its live page."""
+    if announce and not args.json:
+        extra = f"; live page {page}" if page else ""
+        print(f"streamasr: listening ({_where(cfg)}){extra}; Ctrl-C stops", file=sys.stderr)
+    elif page and args.command == "serve":  # a server's address is what its user needs
+        print(f"streamasr: live page {page}", file=sys.stderr)
+
+
+def _progress_bar(args: argparse.Namespace, cfg: Config) -> ProgressBar | None:
+    """A progress bar on stderr for ``up --fast`` on files: only on a terminal, not with
+    ``--json`` or ``--quiet``, and only where every source is a file of known length."""
+    if args.command != "up" or not args.fast or args.json or args.quiet:
+        return None
+    if not sys.stderr.isatty():
+        return None
+    sources = config_mod.resolve_sample(cfg).sources()
+    if not sources or any(src.kind != "file" for src in sources):
+        return None
+    import soundfile as sf
+
+    durations_s = {}
+    for src in sources:
+        try:
+            durations_s[src.stream_id] = float(sf.info(src.path).duration)
+        except (OSError, RuntimeError):  # unreadable: the capture actor will say why
+            return None
+    return ProgressBar(sys.stderr, durations_s, below=sys.stdout.isatty())
 
 
 def _taken_port(cfg: Config, *, serve: bool) -> str:
