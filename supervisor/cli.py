@@ -26,7 +26,6 @@ from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
 from streamasr.supervisor.client import NotRunning, Subscriber, request, require_running
 from streamasr.supervisor.config import Config
-from streamasr.supervisor.manager import Supervisor
 from streamasr.supervisor.paths import InstancePaths
 from streamasr.supervisor.printer import Printer, stdout_gone
 from streamasr.supervisor.private_dir import RuntimeDirError
@@ -189,6 +188,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
             _announce_ready(args, cfg, announce, page)
         if bar is not None:
             bar.show()
+
+    from streamasr.supervisor.manager import Supervisor  # not needed by status, down, ...
 
     sup = Supervisor(
         cfg,

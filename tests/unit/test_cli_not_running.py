@@ -67,3 +67,19 @@ def test_down_twice_from_the_shell_is_one_line_each(runtime: Path) -> None:
         assert res.returncode == cli.EXIT_ERROR
         assert res.stderr == "streamasr: instance 'ux' is not running\n"
         assert res.stdout == ""
+
+
+@pytest.mark.timeout(60)
+def test_the_answer_does_not_load_the_supervisor(runtime: Path) -> None:
+    """Starting the interpreter is most of the wait: ``status`` and friends leave the
+    supervisor's manager (and what only it needs) unimported."""
+    code = (
+        "import sys\n"
+        "from streamasr.supervisor import cli\n"
+        "cli.main(['status', '--instance', 'ux'])\n"
+        "print('streamasr.supervisor.manager' in sys.modules)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (res.stdout, res.stderr) == ("False\n", "streamasr: instance 'ux' is not running\n")
