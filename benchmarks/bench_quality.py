@@ -17,7 +17,9 @@ per audio second of the pipeline (every process) against the whole-file run.
 
 Sets: ``conversations`` (the shared conversation1–3 and their .tsv), ``long_form`` (ten 15–30 s
 passages of continuous reading, several of parallel, repeated clauses), ``noisy`` (white 15 dB
-/ pink 10 dB SNR), ``reverberant``, ``unseen`` (fourteen sentences unlike the shared ones), made
+/ pink 10 dB SNR), ``reverberant``, ``unseen`` (fourteen sentences unlike the shared ones, 0.8–1.2 s
+pauses), ``noisy_unseen`` (that file in white 15 dB and pink 10 dB noise: stretches of noise
+alone between sentences), made
 by :mod:`speech_sets` with flite and sox; and ``real`` (``shared/audio/real``, real human
 dialogue without a transcript: the whole-file transcript is its reference, so the pipeline's
 figure there is its disagreement with the model on the whole file and the baseline is 0).
@@ -50,16 +52,18 @@ import speech_sets
 from _common import AUDIO_DIR, CONVERSATIONS, PipelineRun, cpu_model, load_average
 from wer import WerCounts
 
-SETS = ("conversations", "long_form", "noisy", "reverberant", "unseen", "real")
+SETS = ("conversations", "long_form", "noisy", "reverberant", "unseen", "noisy_unseen", "real")
 #: Targets of the transcript-quality issue: pipeline WER / whole-file WER.
 TARGET_RATIO = 1.0
 TARGET_RATIO_NOISY = 0.9
-NOISY_SETS = ("noisy", "reverberant")
+NOISY_SETS = ("noisy", "reverberant", "noisy_unseen")
 #: Largest CPU growth per stream against ``--baseline-rev``.
 MAX_CPU_GROWTH = 1.25
 #: The real set has no transcript: the pipeline's disagreement with the whole-file
 #: transcript of the same model (its reference) may be at most this.
 REAL_DISAGREEMENT = 0.05
+#: TOML added to every pipeline's config (``--config-extra``).
+CONFIG_EXTRA = ""
 #: Absolute slack (WER points) under which a ratio is not meaningful (e.g. 0.5 % vs 0.3 %).
 RATIO_FLOOR = 0.005
 
@@ -86,6 +90,7 @@ def items(sets: Sequence[str], cache: Path) -> list[Item]:
         "noisy": speech_sets.noisy,
         "reverberant": speech_sets.reverberant,
         "unseen": speech_sets.unseen_sentences,
+        "noisy_unseen": speech_sets.noisy_unseen,
     }
     for s in sets:
         if s == "conversations":
@@ -121,7 +126,8 @@ def whole_file(paths: Sequence[Path]) -> tuple[dict[Path, str], float]:
 
 def pipeline_events(path: Path) -> tuple[list[dict[str, Any]], float, int]:
     """``up --source PATH --fast --json``: its events, CPU seconds (all processes), exit."""
-    res = PipelineRun().run(["--source", str(path), "--fast"], json_stdout=True, timeout_s=900)
+    run = PipelineRun(CONFIG_EXTRA)
+    res = run.run(["--source", str(path), "--fast"], json_stdout=True, timeout_s=900)
     if res.returncode != 0:
         print(f"  ! {path.name}: exit {res.returncode}: {res.stderr[-400:]}", file=sys.stderr)
     return [e for _, e in res.events if "is_final" in e], res.cpu_s, res.returncode
@@ -222,7 +228,7 @@ def realtime_events(
         tables += (
             f'[[streams]]\nkind = "file"\npath = "{path}"\nstream_id = "s{i}"\nrealtime = true\n\n'
         )
-    run = PipelineRun(tables)
+    run = PipelineRun(CONFIG_EXTRA + "\n" + tables)
     if pythonpath is not None:
         run.env["PYTHONPATH"] = pythonpath
     res = run.run([], json_stdout=True, timeout_s=600)
@@ -318,7 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         " commit before a change)",
     )
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "streamasr-speech")
+    ap.add_argument(
+        "--config-extra", type=Path, default=None, help="a TOML file added to every config"
+    )
     args = ap.parse_args(argv)
+    global CONFIG_EXTRA
+    if args.config_extra is not None:
+        CONFIG_EXTRA = args.config_extra.read_text()
     sets = [s for s in args.sets.split(",") if s]
     bad = [s for s in sets if s not in SETS]
     if bad:

@@ -31,6 +31,7 @@ scripts beside it as ``speech_sets``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -94,7 +95,7 @@ class SpeechItem:
     Attributes:
         path: the 16 kHz mono int16 WAV.
         text: the exact reference text (the synthesiser's input, punctuation included).
-        set_name: ``long_form``, ``noisy``, ``reverberant`` or ``unseen``.
+        set_name: ``long_form``, ``noisy``, ``reverberant``, ``unseen`` or ``noisy_unseen``.
         name: the passage's name, unique within its set.
         voice: the flite voice (``mixed`` for a file of several voices).
         duration_s: length of the file, seconds.
@@ -484,11 +485,31 @@ def unseen_sentences(cache_dir: Path) -> list[SpeechItem]:
     return [SpeechItem(item.path, text, "unseen", "unseen", "mixed", item.duration_s, segs, tsv)]
 
 
+def noisy_unseen(cache_dir: Path) -> list[SpeechItem]:
+    """The :func:`unseen_sentences` file with noise mixed in, once per :data:`NOISES` entry
+    (white 15 dB, pink 10 dB SNR against the RMS of the whole clean file, pauses included):
+    sentences with 0.8–1.2 s of noise between them, where a model run on the whole file
+    meets stretches of noise alone. Same references and ``.tsv`` times as the clean file."""
+    (clean,) = unseen_sentences(cache_dir)
+    out = []
+    for color, snr_db in NOISES:
+        key = _key("noisy_unseen", clean.path.name, color, snr_db)
+        path = cache_dir / f"noisy-unseen-{key}.wav"
+        _cached(path, functools.partial(_noisy_pcm, cache_dir, clean.path, color, snr_db))
+        item = _item(
+            path, clean.text, "noisy_unseen", f"unseen+{color[:-5]}{snr_db:.0f}dB", "mixed"
+        )
+        out.append(dataclasses.replace(item, segments=clean.segments, tsv=clean.tsv))
+    return out
+
+
 def all_sets(cache_dir: Path) -> dict[str, list[SpeechItem]]:
-    """Every set by name: ``long_form``, ``noisy``, ``reverberant``, ``unseen``."""
+    """Every set by name: ``long_form``, ``noisy``, ``reverberant``, ``unseen``,
+    ``noisy_unseen``."""
     return {
         "long_form": long_form(cache_dir),
         "noisy": noisy(cache_dir),
         "reverberant": reverberant(cache_dir),
         "unseen": unseen_sentences(cache_dir),
+        "noisy_unseen": noisy_unseen(cache_dir),
     }

@@ -530,13 +530,21 @@ class Supervisor:
             f"stream.{msg.stream_id}.ended", m.StreamEnded(msg.stream_id, msg.end_frame / rate)
         )
         if msg.stream_id in self.dynamic.streams:
-            self.dynamic.close(msg.stream_id)
-            self.wakes.forget(msg.stream_id)
+            self._forget(msg.stream_id)
             return state
         self._ended.add(msg.stream_id)
         if self.exit_on_eos and self._ended >= set(self._plan.chains):
             return self._apply(state, rt.StopRequested("source ended"))
         return state
+
+    def _forget(self, stream_id: str) -> None:
+        """A run-time stream has ended everywhere: close it and drop what the supervisor
+        kept of it (its counters go to the book's totals), so the status map does not grow
+        with the streams served."""
+        assert self.dynamic is not None
+        self.dynamic.close(stream_id)
+        self.wakes.forget(stream_id)
+        self.book.forget(stream_id, gaps=len(self.gaps.pop(stream_id, ())))
 
     def _end_owned_streams(self, state: rt.SupervisorState, owner: str) -> rt.SupervisorState:
         """A front door died: end its streams at what their rings hold."""

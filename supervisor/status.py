@@ -113,6 +113,7 @@ class StatusBuilder:
         running = sum(c.state is rt.ChildState.RUNNING for c in state.children)
         restarts = sum(max(0, c.incarnation - 1) for c in state.children)
         finals = sum(c["finals"] for c in sup.book.counters().values())
+        finals += sup.book.ended()["finals"]
         streams = len(sup.cfg.sources()) + (len(sup.dynamic.streams) if sup.dynamic else 0)
         return (
             f"{running}/{len(state.children)} actors running, {streams} streams, "
@@ -198,6 +199,7 @@ class StatusBuilder:
             "ring_s": sup.cfg.audio.ring_s,
             "bridge_warnings": sup.bridge_warnings,
             "streams": sup.book.counters(),
+            "ended_streams": sup.book.ended(),
             "gaps": {
                 sid: [[g.start_frame, g.end_frame, g.reason] for g in gaps]
                 for sid, gaps in sup.gaps.items()
@@ -335,6 +337,9 @@ def format_table(status: dict[str, Any]) -> str:
     for sid, c in status["streams"].items():
         counts = " ".join(f"{k}={v}" for k, v in c.items())
         lines.append(f"\nstream {_labelled(sid, names)}: {counts}")
+    ended = status.get("ended_streams", {})
+    if ended.get("streams"):
+        lines.append("\nended streams: " + " ".join(f"{k}={v}" for k, v in ended.items()))
     if status["protocol_errors"]:
         lines.append(f"protocol errors: {status['protocol_errors']}")
     return "\n".join(lines)

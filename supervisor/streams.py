@@ -11,6 +11,9 @@ The supervisor publishes every transcript through a :class:`StreamBook`, which
 * keeps the finals published so far (bounded), for late joiners;
 * masks listed words in first-pass text (:mod:`.mask`: PocketSphinx's profanity false
   alarms) before anything is published;
+* forgets a stream that has ended (:meth:`StreamBook.forget`), adding its counters to
+  totals over every ended stream, so what it keeps grows with the streams open, not with
+  the streams ever served;
 * merges the partials of the two passes into one stream per utterance
   (:mod:`.merge`): once Whisper partials exist, every partial of the utterance is
   ``pass = 2`` (Whisper's words, then the first pass's words for the audio after them),
@@ -38,6 +41,18 @@ OVERLAP_TOLERANCE_S = 0.05
 #: Utterance ids per stream remembered as finished (late pass-2 partials are dropped).
 FINISHED_KEEP = 64
 
+#: Keys of :meth:`StreamBook.ended`: totals over the streams forgotten.
+ENDED_KEYS = (
+    "streams",
+    "events",
+    "finals",
+    "duplicates",
+    "refine_pending",
+    "partials_suppressed",
+    "masked_words",
+    "gaps",
+)
+
 
 @dataclass(slots=True)
 class _Stream:
@@ -61,6 +76,7 @@ class StreamBook:
         """Keep at most ``history`` finals for late joiners; mask with ``mask`` (default:
         the built-in word list, no grammar words kept)."""
         self._streams: dict[str, _Stream] = {}
+        self._ended: dict[str, int] = dict.fromkeys(ENDED_KEYS, 0)
         self._history: deque[m.Transcript] = deque(maxlen=max(1, history))
         self._history_on = history > 0
         self._mask = mask if mask is not None else WordMask()
@@ -153,17 +169,35 @@ class StreamBook:
         return list(self._history)
 
     def counters(self) -> dict[str, dict[str, int]]:
-        """Per-stream counts: events, finals, duplicates dropped, refine jobs pending,
-        partials not published (they would not change the display, or a pass-2 one came
-        after its final) and words masked in the transcripts received."""
-        return {
-            sid: {
-                "events": s.seq,
-                "finals": s.finals,
-                "duplicates": s.duplicates,
-                "refine_pending": len(s.pending),
-                "partials_suppressed": s.suppressed,
-                "masked_words": s.masked,
-            }
-            for sid, s in self._streams.items()
-        }
+        """Per-stream counts of the streams not forgotten: events, finals, duplicates
+        dropped, refine jobs pending, partials not published (they would not change the
+        display, or a pass-2 one came after its final) and words masked in the transcripts
+        received."""
+        return {sid: _counts(s) for sid, s in self._streams.items()}
+
+    def forget(self, stream_id: str, gaps: int = 0) -> None:
+        """Drop an ended stream's state; add its counters (and its ``gaps`` capture gaps)
+        to :meth:`ended`. A later event of that id starts a new stream (seq 1)."""
+        s = self._streams.pop(stream_id, None)
+        counts = _counts(s) if s is not None else {}
+        counts["streams"] = 1
+        counts["gaps"] = gaps
+        for key in ENDED_KEYS:
+            self._ended[key] += counts.get(key, 0)
+
+    def ended(self) -> dict[str, int]:
+        """Totals over the forgotten streams: ``streams`` (how many), ``gaps``, and the
+        sum of each :meth:`counters` key (``refine_pending``: jobs never answered)."""
+        return dict(self._ended)
+
+
+def _counts(s: _Stream) -> dict[str, int]:
+    """One stream's counters (see :meth:`StreamBook.counters`)."""
+    return {
+        "events": s.seq,
+        "finals": s.finals,
+        "duplicates": s.duplicates,
+        "refine_pending": len(s.pending),
+        "partials_suppressed": s.suppressed,
+        "masked_words": s.masked,
+    }

@@ -28,7 +28,9 @@ The decoder gets one ``process_raw`` call per VAD frame: PocketSphinx's results 
 its input is grouped into calls, and this grouping does not depend on the chunk size.
 
 One :class:`pocketsphinx.Decoder` is needed per concurrent stream (it holds the search state);
-:class:`PocketsphinxRecognizer` loads one at construction and keeps released decoders in a pool.
+:class:`PocketsphinxRecognizer` loads one at construction and keeps released decoders in a
+bounded pool (``spare_decoders`` of them; the others are freed and their memory returned, see
+:mod:`~streamasr.actors.asr.decoder_pool`).
 
 Command grammars (``grammar_path``: a JSGF file; ``commands``: whole phrases, see
 :mod:`streamasr.actors.asr.grammar`) replace the language model by a finite-state grammar search:
@@ -63,8 +65,10 @@ import numpy.typing as npt
 import pocketsphinx
 
 from streamasr.actors.asr.base import InputKind
+from streamasr.actors.asr.decoder_pool import DecoderPool
 from streamasr.actors.asr.endpoint_policy import EndpointKind
 from streamasr.actors.asr.endpointer import Endpointer
+from streamasr.actors.asr.frame_vad import FrameVad, SileroFrameVad, WebrtcFrameVad
 from streamasr.actors.asr.grammar import score_ratio
 from streamasr.actors.asr.pauses import PauseTracker
 from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
@@ -109,12 +113,13 @@ class PocketsphinxRecognizer:
         self.sample_rate_hz = self.options.sample_rate_hz
         self._jsgf = self.options.grammar_jsgf()
         self._use_phone_loop = self._jsgf is not None and self.options.min_score_ratio > 0
-        self._pool: list[pocketsphinx.Decoder] = []
-        self._phone_pool: list[pocketsphinx.Decoder] = []
+        spares = self.options.spare_decoders
+        self._pool = DecoderPool(self._load_decoder, spares)
+        self._phone_pool = DecoderPool(self._load_phone_decoder, spares)
         t0 = time.perf_counter()
-        self._pool.append(self._load_decoder())
+        self._pool.preload()
         if self._use_phone_loop:
-            self._phone_pool.append(self._load_phone_decoder())
+            self._phone_pool.preload()
         self.load_time_s = time.perf_counter() - t0
         logger.info("pocketsphinx decoder loaded in %.3f s", self.load_time_s)
 
@@ -153,24 +158,29 @@ class PocketsphinxRecognizer:
 
     def create_stream(self, start_frame: int = 0) -> PocketsphinxStream:
         """A new stream whose first sample has absolute index ``start_frame``."""
-        decoder = self._pool.pop() if self._pool else self._load_decoder()
-        phone: pocketsphinx.Decoder | None = None
-        if self._use_phone_loop:
-            phone = self._phone_pool.pop() if self._phone_pool else self._load_phone_decoder()
+        decoder = self._pool.take()
+        phone = self._phone_pool.take() if self._use_phone_loop else None
         return PocketsphinxStream(self, decoder, start_frame, phone)
 
     @property
     def idle_decoders(self) -> int:
-        """Loaded decoders not attached to a stream (the next create_stream reuses one)."""
-        return len(self._pool)
+        """Loaded decoders not attached to a stream (the next create_stream reuses one);
+        at most ``options.spare_decoders``."""
+        return self._pool.idle
+
+    @property
+    def live_decoders(self) -> int:
+        """Decoders loaded and not freed: attached to streams, plus the idle ones."""
+        return self._pool.live
 
     def release(
         self, decoder: pocketsphinx.Decoder, phone_decoder: pocketsphinx.Decoder | None = None
     ) -> None:
-        """Return a closed stream's decoders to the pool (called by PocketsphinxStream.close)."""
-        self._pool.append(decoder)
+        """Return a closed stream's decoders to the pool (called by PocketsphinxStream.close);
+        past ``spare_decoders`` idle ones, the longest idle is freed and the heap trimmed."""
+        self._pool.give(decoder)
         if phone_decoder is not None:
-            self._phone_pool.append(phone_decoder)
+            self._phone_pool.give(phone_decoder)
 
     def warm_up(self) -> None:
         """Decode 1 s of a synthetic vowel-like tone so the first real utterance is not cold."""
@@ -213,8 +223,14 @@ class PocketsphinxStream:
         #: Score ratio of the last grammar final (None without the phone loop).
         self.last_score_ratio: float | None = None
         rate = opts.sample_rate_hz
-        self._vad = pocketsphinx.Vad(opts.vad_mode, rate, opts.vad_frame_ms / 1000.0)
-        self._frame_len = self._vad.frame_bytes // 2
+        self._vad: FrameVad = (
+            SileroFrameVad(opts.silero_threshold)
+            if opts.frame_vad == "silero"
+            else WebrtcFrameVad(opts.vad_mode, rate, opts.vad_frame_ms)
+        )
+        self._frame_len = self._vad.frame_len
+        #: Decisions of the whole frames at the head of ``_pending`` already asked of the VAD.
+        self._decided: list[bool] = []
         frame_ms = 1000.0 * self._frame_len / rate
         self._window_frames = max(1, round(opts.speech_window_ms / frame_ms))
         self._preroll_frames = round(opts.preroll_ms / frame_ms)
@@ -293,11 +309,15 @@ class PocketsphinxStream:
         decoder = self._require_decoder()
         to_feed: list[npt.NDArray[np.int16]] = []
         n, used = self._frame_len, 0
+        whole, known = len(self._pending) // n, len(self._decided)
+        if whole > known:  # each frame is decided once (the VAD may carry state)
+            fresh = self._pending[known * n : whole * n].reshape(whole - known, n)
+            self._decided.extend(self._vad.decide(fresh))
         while not self._endpoint and len(self._pending) - used >= n:
             frame = self._pending[used : used + n]
             start = self._pending_start + used
+            speech = self._decided[used // n]
             used += n
-            speech = bool(self._vad.is_speech(frame.tobytes()))
             if self._utt_start is None:
                 self._history.append((start, frame, speech))
                 if self._onset():
@@ -312,6 +332,7 @@ class PocketsphinxStream:
                     self._judge()
         self._pending = self._pending[used:]
         self._pending_start += used
+        del self._decided[: used // n]
         self._feed(decoder, to_feed)
 
     def _feed(self, decoder: pocketsphinx.Decoder, frames: list[npt.NDArray[np.int16]]) -> None:

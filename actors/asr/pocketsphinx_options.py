@@ -29,8 +29,16 @@ class PocketsphinxOptions:
             whole, and Whisper partials stay cheap); past 1.5x it ends at any pause of three
             VAD frames, and at 2x it ends where it is. 0 turns the limit off.
         split_pause_ms: the pause that ends an utterance longer than ``max_utterance_s``.
-        vad_mode: VAD aggressiveness 0 (loose) .. 3 (strict).
-        vad_frame_ms: VAD frame length: 10, 20 or 30.
+        vad: the per-frame speech decider, ``webrtc`` (PocketSphinx's WebRTC-style VAD),
+            ``silero`` (Silero VAD from the faster-whisper wheel: 32 ms frames, hears steady
+            noise as non-speech; 16 kHz only) or ``auto`` (Silero at 16 kHz, WebRTC at 8 kHz),
+            see :mod:`~streamasr.actors.asr.frame_vad`. The default stays ``webrtc`` until
+            the first pass is tuned for Silero's tighter speech spans (its first utterance
+            and short replies such as "No." at an onset read worse).
+        vad_mode: WebRTC VAD aggressiveness 0 (loose) .. 3 (strict).
+        vad_frame_ms: WebRTC VAD frame length: 10, 20 or 30 (Silero's is 32 ms).
+        silero_threshold: Silero speech probability that starts speech (it continues down
+            to 0.15 below).
         speech_window_ms: window over which speech onset is decided.
         speech_ratio: fraction of that window that must be speech to start an utterance.
         preroll_ms: audio before the first speech frame that is fed to the decoder.
@@ -53,6 +61,9 @@ class PocketsphinxOptions:
         reject_out_of_grammar: with a grammar, drop finals that are not a complete sentence.
         min_score_ratio: with a grammar and > 0, drop finals whose per-frame score is below
             this multiple of a phone loop's (0.8 suits the benchmark's flite voices).
+        spare_decoders: loaded decoders kept for the next stream when streams close (>= 1;
+            each costs about 45-90 MB of RSS, and a stream that finds none waits about 0.9 s
+            for a load; see :mod:`streamasr.actors.asr.decoder_pool`).
     """
 
     sample_rate_hz: int = 16000
@@ -62,8 +73,10 @@ class PocketsphinxOptions:
     endpoint_silence_ms: int = 600
     max_utterance_s: float = 12.0
     split_pause_ms: int = 150
+    vad: str = "webrtc"
     vad_mode: int = 0
     vad_frame_ms: int = 30
+    silero_threshold: float = 0.5
     speech_window_ms: int = 300
     speech_ratio: float = 0.7
     preroll_ms: int = 200
@@ -79,11 +92,20 @@ class PocketsphinxOptions:
     commands: tuple[str, ...] = ()
     reject_out_of_grammar: bool = True
     min_score_ratio: float = 0.0
+    spare_decoders: int = 1
 
     def __post_init__(self) -> None:
         """Validate ranges; raises ConfigError naming the offending field."""
         if self.sample_rate_hz not in (8000, 16000):
             raise ConfigError(f"sample_rate_hz: must be 8000 or 16000, got {self.sample_rate_hz}")
+        if self.vad not in ("auto", "webrtc", "silero"):
+            raise ConfigError(f"vad: must be 'auto', 'webrtc' or 'silero', got {self.vad!r}")
+        if self.vad == "silero" and self.sample_rate_hz != 16000:
+            raise ConfigError(f"vad: 'silero' needs 16000 Hz, got {self.sample_rate_hz}")
+        if not 0.2 <= self.silero_threshold <= 0.95:
+            raise ConfigError(
+                f"silero_threshold: must be in [0.2, 0.95], got {self.silero_threshold}"
+            )
         if self.vad_mode not in (0, 1, 2, 3):
             raise ConfigError(f"vad_mode: must be 0..3, got {self.vad_mode}")
         if self.vad_frame_ms not in (10, 20, 30):
@@ -107,6 +129,8 @@ class PocketsphinxOptions:
                 raise ConfigError(f"{name}: must be >= 0")
         if not 0.0 <= self.min_score_ratio <= 2.0:
             raise ConfigError(f"min_score_ratio: must be in [0, 2], got {self.min_score_ratio}")
+        if self.spare_decoders < 1:
+            raise ConfigError(f"spare_decoders: must be >= 1, got {self.spare_decoders}")
         chosen = [
             name
             for name, value in (
@@ -121,6 +145,13 @@ class PocketsphinxOptions:
                 f"{', '.join(chosen)}: at most one of grammar_path, commands, lm_path may be set"
             )
         self.grammar_jsgf()  # validates the grammar file or the phrases and their words
+
+    @property
+    def frame_vad(self) -> str:
+        """The VAD ``vad`` resolves to: ``silero`` or ``webrtc``."""
+        if self.vad == "auto":
+            return "silero" if self.sample_rate_hz == 16000 else "webrtc"
+        return self.vad
 
     @property
     def uses_grammar(self) -> bool:

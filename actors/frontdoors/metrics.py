@@ -81,6 +81,17 @@ def _latency_metrics(status: Mapping[str, Any]) -> Iterator[Any]:
     yield from (lat, count)
 
 
+def _ended_stream_metrics(status: Mapping[str, Any]) -> Iterator[Any]:
+    ended = CounterMetricFamily(
+        "streamasr_ended_streams",
+        "Run-time streams ended (counter=streams) and their counters summed",
+        labels=["counter"],
+    )
+    for key, value in sorted(dict(status.get("ended_streams", {})).items()):
+        ended.add_metric([str(key)], float(value))
+    yield ended
+
+
 class StatusCollector(Collector):
     """A collector over one status map and the gateway's counters/gauges."""
 
@@ -95,6 +106,7 @@ class StatusCollector(Collector):
         yield from _actor_metrics(self.status)
         yield from _ring_metrics(self.status)
         yield from _latency_metrics(self.status)
+        yield from _ended_stream_metrics(self.status)
         errors = CounterMetricFamily(
             "streamasr_protocol_errors", "Malformed messages seen by the supervisor"
         )

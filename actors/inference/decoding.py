@@ -139,7 +139,12 @@ class InferenceLoop:
 
     def handle(self, msgs: list[Any], ready: set[Any]) -> None:
         """Take control messages (end of stream, streams opened or closed at run time)
-        and doorbells."""
+        and doorbells.
+
+        Attaching a stream may load a decoder (PocketSphinx: about 0.9 s) and detaching one
+        may free it (about 0.1 s), so a burst of them can outlast the heartbeat timeout: the
+        loop heartbeats after each (it is making progress, not hung).
+        """
         for msg in msgs:
             if isinstance(msg, m.EndOfStream) and msg.stream_id in self.streams:
                 self.streams[msg.stream_id].eos_at = msg.end_frame
@@ -148,8 +153,10 @@ class InferenceLoop:
                     self.attach(msg.stream_id, msg.ring, msg.reader, msg.bell, msg.gate)
                 except (RingError, ConfigError) as exc:  # closed again before we got here
                     log.warning("cannot attach stream %s: %s", msg.stream_id, exc)
+                self.rt.heartbeat()
             elif isinstance(msg, m.StreamDetach):
                 self.detach(msg.stream_id)
+                self.rt.heartbeat()
         for st in self.streams.values():
             if st.listener.socket in ready:
                 st.stamps.extend(st.listener.drain())

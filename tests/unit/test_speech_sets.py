@@ -90,6 +90,16 @@ def test_noise_is_mixed_at_the_promised_snr(sets: Sets) -> None:
         assert snr_db == pytest.approx(ss.NOISES[i % 2][1], abs=0.2)
 
 
+def test_noisy_unseen_is_the_unseen_file_in_noise(sets: Sets) -> None:
+    (clean,) = sets["unseen"]
+    x = _read(clean.path)
+    assert len(sets["noisy_unseen"]) == len(ss.NOISES)
+    for (_color, snr), it in zip(ss.NOISES, sets["noisy_unseen"], strict=True):
+        assert (it.text, it.segments, it.tsv) == (clean.text, clean.segments, clean.tsv)
+        noise = _read(it.path) - x
+        assert 10 * np.log10(np.mean(x**2) / np.mean(noise**2)) == pytest.approx(snr, abs=0.2)
+
+
 def test_reverberant_files_differ_from_clean_and_do_not_clip(sets: Sets) -> None:
     clean = {it.name: it for it in sets["long_form"]}
     for it in sets["reverberant"]:
