@@ -3,8 +3,9 @@ tables, actor spec sections and wire messages.
 
 :func:`coerce` checks a value against a dataclass field's annotation and returns it typed (an
 int widened where a float is declared, an array as a tuple, a nested table as its dataclass);
-:func:`from_table` builds a whole dataclass from a map, rejecting unknown keys. Both name the
-key path in the error they raise. The error class says which boundary failed: a config value
+:func:`from_table` builds a whole dataclass from a map, rejecting unknown keys (a config key
+that nearly matches a field is told "did you mean"). Both name the key path in the error they
+raise. The error class says which boundary failed: a config value
 (:class:`ConfigError`, the default: ``supervisor.max_restarts: must be int, got str '5'``,
 echoing the user's own value, down to the array element) or a wire message
 (:class:`ProtocolError`: ``transcript.seq: expected int, got str``, naming the field and never
@@ -14,6 +15,7 @@ echoing what a peer sent).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Callable
@@ -65,7 +67,7 @@ def fields_of(
     prefix = f"{where}." if where else ""
     for key in table:
         if key not in names:
-            raise error(f"{prefix}{key}: unknown key")
+            raise error(f"{prefix}{key}: unknown key{_did_you_mean(key, names, error)}")
     return {
         name: coerce(hints[name], value, f"{prefix}{name}", error, nested)
         for name, value in table.items()
@@ -176,3 +178,14 @@ def table_of(obj: Any) -> dict[str, Any]:
     """The plain map of a settings dataclass (what :func:`from_table` reads back)."""
     out: dict[str, Any] = dataclasses.asdict(obj)
     return out
+
+
+def _did_you_mean(key: object, names: set[str], error: type[StreamAsrError]) -> str:
+    """`` (did you mean 'finals'?)`` when a config key is a near miss of a field name, else "".
+
+    Only for config errors: a wire message's peer is a program, not a person who mistyped.
+    """
+    if not issubclass(error, ConfigError) or not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key, sorted(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

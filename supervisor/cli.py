@@ -20,16 +20,18 @@ import psutil
 
 from streamasr.actors import messages as m
 from streamasr.actors.errors import StreamAsrError
+from streamasr.actors.frontdoors.ports import port_in_use, port_in_use_message
 from streamasr.actors.settings import SAMPLE
 from streamasr.supervisor import config as config_mod
 from streamasr.supervisor import meeting
-from streamasr.supervisor.client import NotRunning, Subscriber, request
+from streamasr.supervisor.client import NotRunning, Subscriber, request, require_running
 from streamasr.supervisor.config import Config
-from streamasr.supervisor.manager import Supervisor
 from streamasr.supervisor.paths import InstancePaths
-from streamasr.supervisor.printer import Printer
+from streamasr.supervisor.printer import Printer, stdout_gone
 from streamasr.supervisor.private_dir import RuntimeDirError
 from streamasr.supervisor.processes import read_log_tail
+from streamasr.supervisor.progress import ProgressBar
+from streamasr.supervisor.restart_types import EXIT_CONFIG
 from streamasr.supervisor.status import format_table
 
 EXIT_ERROR = 1
@@ -163,17 +165,31 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
+    taken = _taken_port(cfg, serve=args.command == "serve")
+    if taken:
+        print(f"streamasr: {taken}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.detach:
         return _detach(args, cfg)
     names = {s.stream_id: s.name for s in cfg.sources() if s.name}
     printer = None if args.quiet else Printer(json_mode=args.json, names=names)
     announce = sys.stderr.isatty() or args.verbose > 0
+    page = _live_page(cfg)
+    bar = _progress_bar(args, cfg)
 
     def sink(topic: str, msg: Any) -> None:
+        if bar is not None:
+            bar.hide()
         if printer is not None:
             printer(topic, msg)
-        if topic == "supervisor.ready" and announce and not args.json:
-            print(f"streamasr: listening ({_where(cfg)}); Ctrl-C stops", file=sys.stderr)
+        if bar is not None and isinstance(msg, m.StatusReply):
+            bar.update(msg.status)
+        if topic == "supervisor.ready":
+            _announce_ready(args, cfg, announce, page)
+        if bar is not None:
+            bar.show()
+
+    from streamasr.supervisor.manager import Supervisor  # not needed by status, down, ...
 
     sup = Supervisor(
         cfg,
@@ -184,11 +200,72 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         log_level="INFO" if args.verbose else "WARNING",
     )
     code = sup.run()
+    if bar is not None:
+        bar.hide()
     if printer is not None:
         printer.close()
     if code != 0:
         print(f"streamasr: {sup.exit_reason or 'stopped with an error'}", file=sys.stderr)
     return code
+
+
+def _announce_ready(args: argparse.Namespace, cfg: Config, announce: bool, page: str) -> None:
+    """The line on stderr once every actor is ready: what the pipeline listens to (on a
+    terminal or with -v), or for ``serve`` at least its live page."""
+    if announce and not args.json:
+        extra = f"; live page {page}" if page else ""
+        print(f"streamasr: listening ({_where(cfg)}){extra}; Ctrl-C stops", file=sys.stderr)
+    elif page and args.command == "serve":  # a server's address is what its user needs
+        print(f"streamasr: live page {page}", file=sys.stderr)
+
+
+def _progress_bar(args: argparse.Namespace, cfg: Config) -> ProgressBar | None:
+    """A progress bar on stderr for ``up --fast`` on files: only on a terminal, not with
+    ``--json`` or ``--quiet``, and only where every source is a file of known length."""
+    if args.command != "up" or not args.fast or args.json or args.quiet:
+        return None
+    if not sys.stderr.isatty():
+        return None
+    sources = config_mod.resolve_sample(cfg).sources()
+    if not sources or any(src.kind != "file" for src in sources):
+        return None
+    import soundfile as sf
+
+    durations_s = {}
+    for src in sources:
+        try:
+            durations_s[src.stream_id] = float(sf.info(src.path).duration)
+        except (OSError, RuntimeError):  # unreadable: the capture actor will say why
+            return None
+    return ProgressBar(sys.stderr, durations_s, below=sys.stdout.isatty())
+
+
+def _taken_port(cfg: Config, *, serve: bool) -> str:
+    """The one-line error for a front door whose port is in use ("" if none is), checked
+    before any actor starts; ``serve`` names its ``--port``/``--wyoming-port`` options."""
+    doors = (
+        ("gateway", cfg.gateway.enabled, cfg.gateway.host, cfg.gateway.port, "--port"),
+        ("wyoming", cfg.wyoming.enabled, cfg.wyoming.host, cfg.wyoming.port, "--wyoming-port"),
+    )
+    for section, enabled, host, port, flag in doors:
+        if enabled and port_in_use(host, port):
+            return port_in_use_message(section, port, flag if serve else "")
+    return ""
+
+
+def _live_page(cfg: Config) -> str:
+    """URL of the gateway's live page ("" without a gateway, or on a port chosen at start).
+
+    A wildcard listen address (``0.0.0.0``, ``::``, "") is shown as this box's loopback.
+    """
+    gw = cfg.gateway
+    if not gw.enabled or gw.port == 0:
+        return ""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(gw.host, gw.host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    scheme = "https" if gw.tls_cert else "http"
+    return f"{scheme}://{host}:{gw.port}/ui"
 
 
 def _where(cfg: Config) -> str:
@@ -229,7 +306,12 @@ def _detach(args: argparse.Namespace, cfg: Config) -> int:
         except NotRunning:
             continue
         if all(a["state"] == "running" for a in status["actors"]):
-            print(f"streamasr: running in the background (pid {proc.pid}); log: {paths.log_file}")
+            page = _live_page(cfg)
+            extra = f"; live page {page}" if page else ""
+            print(
+                f"streamasr: running in the background (pid {proc.pid}); "
+                f"log: {paths.log_file}{extra}"
+            )
             return 0
     print("streamasr: pipeline did not become ready in time", file=sys.stderr)
     return EXIT_ERROR
@@ -237,7 +319,9 @@ def _detach(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the status table (or JSON)."""
-    reply = request(_paths(args).control, m.StatusRequest())
+    paths = _paths(args)
+    require_running(paths)
+    reply = request(paths.control, m.StatusRequest())
     print(json.dumps(reply.status, indent=2) if args.json else format_table(reply.status))
     return 0
 
@@ -245,6 +329,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print transcripts from a running pipeline until interrupted."""
     paths = _paths(args)
+    if args.endpoint is None:
+        require_running(paths)
     printer = Printer(json_mode=args.json)
     endpoint = args.endpoint or paths.events
     with Subscriber(
@@ -270,7 +356,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     """Ask a running pipeline to stop and wait until its supervisor has exited."""
     paths = _paths(args)
-    pid = paths.running_pid()
+    pid: int | None = require_running(paths)
     request(paths.control, m.StopRequest("down requested"))
     deadline = time.monotonic() + 30
     while pid is not None and time.monotonic() < deadline:
@@ -344,6 +430,15 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``streamasr-supervisor``."""
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a reader gone early shows here, not at interpreter exit
+    except BrokenPipeError:  # `tail | head`: the reader has what it wanted
+        return stdout_gone()
+    return code
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["stream"]:
         from streamasr.supervisor.stream_command import stream_main
 

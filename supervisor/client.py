@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
+import psutil
 import zmq
 
 from streamasr.actors import messages as m
@@ -26,6 +27,28 @@ from streamasr.supervisor.paths import InstancePaths
 
 class NotRunning(StreamAsrError):
     """No supervisor answered on the control endpoint."""
+
+
+class InstanceNotRunning(NotRunning):
+    """The instance's pid file names no live supervisor: nothing to ask, no wait."""
+
+
+def require_running(paths: InstancePaths) -> int:
+    """The pid in the instance's pid file if that process is alive (no socket, no wait).
+
+    Only liveness is checked, not the command line (a program may embed the supervisor): a
+    reused pid falls through to :func:`request`, which then times out as before.
+
+    Raises:
+        InstanceNotRunning: no readable pid file, or its process is gone (or a zombie).
+    """
+    try:
+        pid = int(paths.pid_file.read_text().strip())
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return pid
+    except (OSError, ValueError, psutil.Error):
+        pass
+    raise InstanceNotRunning(f"instance {paths.instance!r} is not running")
 
 
 def request(control: str, msg: Any, timeout_s: float = 3.0) -> Any:

@@ -35,8 +35,15 @@ from typing import Any, TextIO
 from streamasr.actors import messages as m
 from streamasr.actors.errors import ProtocolError, StreamAsrError
 from streamasr.supervisor import config as config_mod
-from streamasr.supervisor.client import NotRunning, Subscriber, request
+from streamasr.supervisor.client import (
+    InstanceNotRunning,
+    NotRunning,
+    Subscriber,
+    request,
+    require_running,
+)
 from streamasr.supervisor.paths import InstancePaths
+from streamasr.supervisor.printer import stdout_gone
 
 #: Export formats of :func:`render`.
 FORMATS = ("text", "vtt", "srt", "json")
@@ -326,6 +333,7 @@ def _from_json(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _live(args: argparse.Namespace, stdout: TextIO) -> int:
     names, paths = _config_names(args)
+    require_running(paths)
     topics = ("transcript.", "supervisor.shutdown")
     with Subscriber(paths.events, topics=topics) as sub:
         status = request(paths.control, m.StatusRequest()).status
@@ -390,7 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--instance", help="instance name (default: from config or 'default')")
     args = p.parse_args(argv)
     try:
-        return transcript_main(args)
+        code = transcript_main(args)
+        sys.stdout.flush()  # a reader gone early shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return stdout_gone()
     except (StreamAsrError, OSError, ValueError) as exc:
         print(f"streamasr: {exc}", file=sys.stderr)
         return 1
@@ -413,6 +425,8 @@ def transcript_main(args: argparse.Namespace, stdout: TextIO | None = None) -> i
         return _from_json(args, stdout)
     try:
         return _live(args, stdout)
+    except InstanceNotRunning:
+        raise
     except NotRunning as exc:
         raise NotRunning(f"{exc} (is the pipeline running? see `status`)") from None
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -25,6 +27,24 @@ CLEAR, UP = "\r\033[K", "\033[A"
 DIM, DIM_ITALIC, ITALIC, RESET = "\033[2m", "\033[2;3m", "\033[3m", "\033[0m"
 #: Marks a provisional final on a terminal.
 PROVISIONAL = "≈"
+#: Exit code once stdout's reader has gone (``tail | head``): what a shell shows for a
+#: process that SIGPIPE ended (128 + 13).
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+def stdout_gone() -> int:
+    """End quietly after a :class:`BrokenPipeError` on stdout; returns :data:`EXIT_BROKEN_PIPE`.
+
+    Points file descriptor 1 at ``/dev/null``, so the interpreter's last flush of what is
+    still buffered cannot print a second error ("Exception ignored ... BrokenPipeError").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file (a test's capture): nothing to flush
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def _clock(seconds: float) -> str:

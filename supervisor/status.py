@@ -188,17 +188,7 @@ class StatusBuilder:
             "pid": os.getpid(),
             "phase": str(state.phase),
             "uptime_s": time.monotonic() - self._t0,
-            "sources": [
-                {
-                    "stream_id": src.stream_id,
-                    "name": src.name,
-                    "kind": src.kind,
-                    "path": src.path,
-                    "sample_rate_hz": self._plan.formats[src.stream_id].sample_rate_hz,
-                    "channels": self._plan.formats[src.stream_id].channels,
-                }
-                for src in sup.cfg.sources()
-            ],
+            "sources": self._sources(),
             "actors": actors,
             "rings": rings,
             "latency": self.latency(),
@@ -216,6 +206,36 @@ class StatusBuilder:
             },
             "protocol_errors": sup.protocol_errors,
         }
+
+    def _sources(self) -> list[dict[str, Any]]:
+        """The configured sources, then the streams opened at run time (gateway, Wyoming:
+        ``kind`` is the front door, ``name`` what the client called it, mono at the ring's
+        rate)."""
+        sup = self._sup
+        out = [
+            {
+                "stream_id": src.stream_id,
+                "name": src.name,
+                "kind": src.kind,
+                "path": src.path,
+                "sample_rate_hz": self._plan.formats[src.stream_id].sample_rate_hz,
+                "channels": self._plan.formats[src.stream_id].channels,
+            }
+            for src in sup.cfg.sources()
+        ]
+        if sup.dynamic is not None:
+            out += [
+                {
+                    "stream_id": sid,
+                    "name": d.name,
+                    "kind": d.owner,
+                    "path": "",
+                    "sample_rate_hz": d.ring_plan.sample_rate_hz,
+                    "channels": 1,
+                }
+                for sid, d in sup.dynamic.streams.items()
+            ]
+        return out
 
 
 def _standby_status(sup: Observed) -> dict[str, Any]:
@@ -263,10 +283,12 @@ def format_table(status: dict[str, Any]) -> str:
         f"streamasr instance {status['instance']} (pid {status['pid']}, "
         f"{status['phase']}, up {status['uptime_s']:.0f} s)"
     ]
+    names = {src["stream_id"]: src["name"] for src in status["sources"] if src["name"]}
     for src in status["sources"]:
+        what = " ".join(part for part in (src["kind"], src["path"]) if part)
         lines.append(
-            f"  stream {src['stream_id']}{' (' + src['name'] + ')' if src['name'] else ''}: "
-            f"{src['kind']} {src['path']} {src['sample_rate_hz']} Hz x{src['channels']}"
+            f"  stream {_labelled(src['stream_id'], names)}: "
+            f"{what} {src['sample_rate_hz']} Hz x{src['channels']}"
         )
     lines.append("")
     lines.append(
@@ -278,7 +300,7 @@ def format_table(status: dict[str, Any]) -> str:
         lines.append(
             f"{a['id']:<16} {a['state']:<9} {a['pid']:>7} {a['restarts']:>8} "
             f"{a['rss_bytes'] / 2**20:>7.1f} {a['cpu_percent']:>6.1f} "
-            f"{a['chunk_ms']:>4.0f}ms  {counters}"
+            f"{_chunk(a)}  {counters}"
         )
     lines += [
         "",
@@ -313,10 +335,25 @@ def format_table(status: dict[str, Any]) -> str:
                 f"{v['p99'] * 1e3:>8.1f} {v['count']:>6} {share:>8}"
             )
     for sid, c in status["streams"].items():
-        lines.append(f"\nstream {sid}: " + " ".join(f"{k}={v}" for k, v in c.items()))
+        counts = " ".join(f"{k}={v}" for k, v in c.items())
+        lines.append(f"\nstream {_labelled(sid, names)}: {counts}")
     ended = status.get("ended_streams", {})
     if ended.get("streams"):
         lines.append("\nended streams: " + " ".join(f"{k}={v}" for k, v in ended.items()))
     if status["protocol_errors"]:
         lines.append(f"protocol errors: {status['protocol_errors']}")
     return "\n".join(lines)
+
+
+def _labelled(stream_id: str, names: Mapping[str, str]) -> str:
+    """``ws-1 (alice)`` where the stream has a display name, else the id alone."""
+    name = names.get(stream_id, "")
+    return f"{stream_id} ({name})" if name else stream_id
+
+
+def _chunk(actor: Mapping[str, Any]) -> str:
+    """The CHUNK cell: the chunk size (ms) an actor reports as its ``chunk_ms`` gauge, or
+    ``-`` for an actor that works on no fixed chunk (inference, refine, front doors)."""
+    if "chunk_ms" not in actor.get("gauges", {}):
+        return f"{'-':>6}"
+    return f"{actor['chunk_ms']:>4.0f}ms"

@@ -28,10 +28,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamasr.actors.capture.formats import FILE_MIC_PREFIX
 from streamasr.actors.capture.mic import NO_DEVICE_MSG, MicSource
-from streamasr.actors.capture.sources import probe_source
+from streamasr.actors.capture.sources import check_audio_file, probe_source
 from streamasr.actors.capture.testing_sources import FileMic
 from streamasr.actors.errors import DeviceError
 from streamasr.actors.frontdoors.client import DEFAULT_URL, NativeClient, pcm16, stream_file
+from streamasr.supervisor.printer import stdout_gone
 
 __all__ = ["MicCapture", "MicOptions", "stream_main", "stream_mic"]
 
@@ -203,8 +204,19 @@ async def stream_mic(
     return events
 
 
+class _StdoutGone(Exception):
+    """stdout's reader has gone (``stream ... | head``); not an :class:`OSError`, so that it
+    is not mistaken for the gateway connection failing."""
+
+
 def _print_event(json_mode: bool) -> Callable[[dict[str, Any]], None]:
     def show(event: dict[str, Any]) -> None:
+        try:
+            _show(event)
+        except BrokenPipeError:
+            raise _StdoutGone from None
+
+    def _show(event: dict[str, Any]) -> None:
         if json_mode:
             sys.stdout.write(json.dumps(event) + "\n")
         elif event.get("type") == "final" and not event.get("provisional"):
@@ -219,8 +231,28 @@ def _print_event(json_mode: bool) -> Callable[[dict[str, Any]], None]:
     return show
 
 
+#: ``stream --help``: what the command does, then (after the options) examples.
+DESCRIPTION = """\
+Send a WAV/FLAC file (any rate and channels; 16-bit PCM on the wire) or this
+box's microphone to a streamasr gateway and print the finals it sends back
+(every event with --json). The chunk size follows the gateway's advice."""
+EPILOG = """examples:
+  streamasr-supervisor serve                       # in another shell: the gateway
+  streamasr-supervisor stream talk.wav
+  streamasr-supervisor stream talk.wav --realtime --name alice --json
+  streamasr-supervisor stream --mic --seconds 10 --url ws://HOST:2700/v1/stream
+
+exit status: 0 the gateway ended the stream, 1 a file or connection error,
+2 a usage or input-device error, 130 interrupted twice."""
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="streamasr-supervisor stream", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="streamasr-supervisor stream",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", nargs="?", help="WAV/FLAC file (any rate/channels)")
     p.add_argument("--mic", action="store_true", help="stream the microphone instead of FILE")
     p.add_argument("--device", help="--mic: input device name or index (default: default input)")
@@ -266,6 +298,12 @@ def stream_main(argv: list[str] | None = None) -> int:
     transcripts. Exit 0 when the gateway ended the stream, 1 on a connection or file error,
     2 on a usage or input-device error, 130 when interrupted twice."""
     args = _parse(argv)
+    if not args.mic:
+        try:
+            check_audio_file(args.file)
+        except DeviceError as exc:
+            sys.stderr.write(f"streamasr: {exc}\n")
+            return 1
     try:
         if args.mic:
             events = asyncio.run(_mic_until_interrupted(args))
@@ -280,6 +318,8 @@ def stream_main(argv: list[str] | None = None) -> int:
                     on_event=_print_event(args.json),
                 )
             )
+    except _StdoutGone:
+        return stdout_gone()
     except DeviceError as exc:
         sys.stderr.write(f"streamasr: {_device_message(args.device, exc)}\n")
         return EXIT_DEVICE

@@ -43,6 +43,7 @@ __all__ = [
     "FileSource",
     "Pacer",
     "RawPcmSource",
+    "check_audio_file",
     "probe_source",
     "sample_path",
 ]
@@ -94,6 +95,23 @@ def _check_raw_args(
     return raw_rate_hz, channels, fmt
 
 
+def check_audio_file(path: str | Path) -> Path:
+    """``path`` as a :class:`Path` if it names a regular file (not yet read).
+
+    Raises:
+        DeviceError: one line saying what ``path`` is instead: missing, a directory, or some
+            other kind of file.
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise DeviceError(f"{path} is a directory, not an audio file")
+    if p.exists():
+        raise DeviceError(f"{path} is not a regular file, not an audio file")
+    raise DeviceError(f"audio file not found: {path}")
+
+
 def probe_source(
     spec: str,
     *,
@@ -114,7 +132,7 @@ def probe_source(
         device: PortAudio device index or name substring for ``"mic"``.
 
     Raises:
-        DeviceError: no PortAudio / no input device / file missing.
+        DeviceError: no PortAudio / no input device / file missing or a directory.
         AudioFormatError: the file is not readable audio.
         ConfigError: raw arguments missing or invalid.
     """
@@ -123,9 +141,7 @@ def probe_source(
     if spec == "-":
         rate, channels, _ = _check_raw_args(raw_rate_hz, raw_channels, raw_format)
         return SourceFormat(rate, channels)
-    path = Path(spec)
-    if not path.is_file():
-        raise DeviceError(f"audio file not found: {spec}")
+    path = check_audio_file(spec)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
@@ -140,8 +156,7 @@ class FileSource:
         """Open ``path``; each block holds ``block_frames`` frames (the last may be shorter)."""
         if block_frames <= 0:
             raise ValueError(f"block_frames must be > 0, got {block_frames}")
-        if not Path(path).is_file():
-            raise DeviceError(f"audio file not found: {path}")
+        check_audio_file(path)
         try:
             self._file = sf.SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError) as exc:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hmac
 import itertools
 import json
@@ -50,6 +51,7 @@ from streamasr.actors.frontdoors import metrics as gateway_metrics
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.frontdoors.origin import origin_allowed
+from streamasr.actors.frontdoors.ports import port_in_use_message
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import AudioConfig, GatewayConfig, RefineConfig
 
@@ -110,6 +112,20 @@ def _response(status: int, body: bytes, content_type: str) -> Response:
     return Response(status, HTTPStatus(status).phrase, headers, body)
 
 
+def browser_redirect(request: Request) -> Response | None:
+    """A 302 to the live page ``/ui`` for a plain HTTP ``GET /`` (a browser opening the
+    gateway's address), keeping the query; None for a WebSocket handshake or another path.
+
+    Without it a browser would get the WebSockets library's 426 "Upgrade Required" text.
+    """
+    url = urlsplit(request.path)
+    if url.path != "/" or "websocket" in request.headers.get("Upgrade", "").lower():
+        return None
+    response = _response(302, b"the live page is at /ui\n", "text/plain; charset=utf-8")
+    response.headers["Location"] = f"/ui?{url.query}" if url.query else "/ui"
+    return response
+
+
 class Gateway:
     """Serves every connection of one gateway actor."""
 
@@ -148,6 +164,8 @@ class Gateway:
         path = urlsplit(request.path).path
         if path == "/healthz":
             return _response(200, b"ok\n", "text/plain; charset=utf-8")
+        if (redirect := browser_redirect(request)) is not None:
+            return redirect
         if path in STATIC:
             name, ctype = STATIC[path]
             try:
@@ -428,6 +446,8 @@ async def _serve(rt: ActorRuntime) -> None:
         )
     except OSError as exc:
         await front.stop()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(port_in_use_message("gateway", opts.port)) from None
         raise ConfigError(f"gateway: cannot listen on {opts.host}:{opts.port}: {exc}") from None
     port = next(iter(server.sockets)).getsockname()[1]
     rt.gauges["port"] = float(port)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import logging
 import os
@@ -62,6 +63,7 @@ from wyoming.wake import Detect, Detection, NotDetected
 from streamasr.actors import messages as m
 from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrError
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
+from streamasr.actors.frontdoors.ports import port_in_use_message
 from streamasr.actors.frontdoors.wyoming_audio import check_format, pcm_to_float
 from streamasr.actors.frontdoors.wyoming_info import build_info, package_version
 from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, MalformedEvent, read_event
@@ -445,6 +447,8 @@ async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
         await server.start(lambda r, w: WyomingHandler(r, w, shared))
     except OSError as exc:
         await door.stop()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(port_in_use_message("wyoming", port)) from None
         raise ConfigError(
             f"wyoming.port: cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from streamasr.actors.capture.sources import sample_path
-from streamasr.actors.errors import ConfigError
+from streamasr.actors.errors import ConfigError, ProtocolError
+from streamasr.actors.typed import from_table
 from streamasr.supervisor import config as c
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +129,10 @@ def test_load_empty_file_is_the_defaults(tmp_path: Path) -> None:
 
 def test_load_reports_key_path_errors(tmp_path: Path) -> None:
     p = _write(tmp_path, "[supervisor]\nmax_restart = 3\n")
-    with pytest.raises(ConfigError, match=r"^supervisor\.max_restart: unknown key$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^supervisor\.max_restart: unknown key \(did you mean 'max_restarts'\?\)$",
+    ):
         c.load(p)
 
 
@@ -185,13 +189,27 @@ def test_sections_are_frozen() -> None:
     [
         pytest.param(
             {"supervisor": {"max_restart": 3}},
-            "supervisor.max_restart: unknown key",
+            "supervisor.max_restart: unknown key (did you mean 'max_restarts'?)",
             id="unknown-key",
         ),
-        pytest.param({"superviser": {}}, "superviser: unknown key", id="unknown-section"),
+        pytest.param(
+            {"superviser": {}},
+            "superviser: unknown key (did you mean 'supervisor'?)",
+            id="unknown-section",
+        ),
+        pytest.param(
+            {"refine": {"final": "fast"}},
+            "refine.final: unknown key (did you mean 'finals'?)",
+            id="near-miss-is-suggested",
+        ),
+        pytest.param(
+            {"supervisor": {"bogus_key": 1}},
+            "supervisor.bogus_key: unknown key",
+            id="no-near-miss-no-suggestion",
+        ),
         pytest.param(
             {"audio": {"chunk_ms": 100, "chunk": 1}},
-            "audio.chunk: unknown key",
+            "audio.chunk: unknown key (did you mean 'chunk_ms'?)",
             id="unknown-key-among-known",
         ),
         pytest.param({"supervisor": 5}, "supervisor: must be a table", id="section-not-table"),
@@ -263,6 +281,12 @@ def test_sections_are_frozen() -> None:
 def test_key_and_type_errors(table: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         c.from_mapping(table)
+
+
+def test_a_wire_message_gets_no_suggestion() -> None:
+    """A peer's unknown field is a protocol error, not a typo to correct."""
+    with pytest.raises(ProtocolError, match=r"^supervisor\.max_restart: unknown key$"):
+        from_table(c.SupervisorConfig, {"max_restart": 3}, "supervisor", ProtocolError)
 
 
 def test_display_mask_words() -> None:

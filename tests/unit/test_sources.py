@@ -143,6 +143,14 @@ def test_file_source_shared_48k_stereo() -> None:
         assert _read_all(src).shape == (sf.info(str(path)).frames, 2)
 
 
+def test_a_directory_is_not_an_audio_file(tmp_path: Path) -> None:
+    expected = rf"^{tmp_path} is a directory, not an audio file$"
+    with pytest.raises(DeviceError, match=expected):
+        probe_source(str(tmp_path))
+    with pytest.raises(DeviceError, match=expected):
+        FileSource(tmp_path, 100)
+
+
 def test_file_source_missing() -> None:
     with pytest.raises(DeviceError, match=r"audio file not found: /no/such\.wav"):
         FileSource("/no/such.wav", 100)
