@@ -14,13 +14,16 @@ on one asyncio loop. The events it understands:
 * ``ping`` -> ``pong``.
 * ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
   run-time stream opened through :class:`~streamasr.actors.frontdoors.base.FrontDoor` (supervised
-  and loss-accounted like any other stream), then ``transcript-start`` at once, one
-  ``transcript-chunk`` per final as utterances end, and after ``audio-stop`` (once the
-  supervisor reports ``stream.<id>.ended``) the ``transcript`` with the whole text and
-  ``transcript-stop``. That order is the one the Wyoming reference servers use; the chunk
-  texts concatenate to exactly the transcript's text (each chunk after the first starts
-  with a space), which is why partials (which revise themselves) are not sent as chunks.
-  With accurate finals the chunks and the transcript carry the Whisper (pass 2) text.
+  and loss-accounted like any other stream), then ``transcript-start`` at once,
+  ``transcript-chunk`` events while the audio is still coming, and after ``audio-stop``
+  (once the supervisor reports ``stream.<id>.ended``) the ``transcript`` with the whole
+  text and ``transcript-stop``. That order is the one the Wyoming reference servers use.
+  The chunk texts concatenate to exactly the transcript's text (each chunk after the first
+  starts with a space), so a chunk carries only words that will not change
+  (:mod:`.wyoming_chunks`): the words an utterance's partials have *committed* (agreed by
+  two Whisper runs) as soon as they are, and the rest of each final as it comes. With
+  accurate finals the chunks and the transcript carry the Whisper (pass 2) text; where a
+  final rewrote a word already sent, the sent word stays (chunks cannot be retracted).
 
 Audio may come at any rate, sample width (1 = unsigned 8-bit, 2, 3, 4 = signed
 little-endian) and channel count; it is converted to float32 ``(frames, channels)`` and
@@ -65,6 +68,7 @@ from streamasr.actors.errors import AudioFormatError, ConfigError, StreamAsrErro
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.frontdoors.ports import port_in_use_message
 from streamasr.actors.frontdoors.wyoming_audio import check_format, pcm_to_float
+from streamasr.actors.frontdoors.wyoming_chunks import ChunkComposer
 from streamasr.actors.frontdoors.wyoming_info import build_info, package_version
 from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, MalformedEvent, read_event
 from streamasr.actors.runtime import ActorRuntime
@@ -179,7 +183,7 @@ class _Job:
     rate_hz: int
     width: int
     channels: int
-    texts: list[str] = field(default_factory=list)
+    chunks: ChunkComposer = field(default_factory=ChunkComposer)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     forwarder: asyncio.Task[None] | None = None
     frames_in: int = 0
@@ -369,30 +373,29 @@ class WyomingHandler(AsyncEventHandler):
                 await self.write_event(NotDetected().event())
             self.shared.count("detect_sessions")
             return
-        text = "".join(job.texts).strip()
-        await self.write_event(Transcript(text=text, language=self.language).event())
+        await self.write_event(Transcript(text=job.chunks.text, language=self.language).event())
         await self.write_event(TranscriptStop().event())
         self.shared.count("transcriptions")
 
     async def _forward(self, job: _Job) -> None:
-        """Send each final of the job's stream as a transcript chunk until it has ended."""
+        """Send the job's transcript chunks (:class:`.ChunkComposer`: committed words of
+        partials as they commit, the rest of each final) until its stream has ended."""
         while True:
             _, msg = await job.stream.events.get()
             if isinstance(msg, m.StreamEnded):
+                await self._send_chunk(job.chunks.end())
                 job.ended.set()
                 return
             if isinstance(msg, m.WakeDetected):
                 await self._detection(job, msg)
-                continue
-            if not isinstance(msg, m.Transcript) or not msg.is_final or msg.provisional:
-                continue
-            text = msg.text.strip()
-            if not text:
-                continue
-            piece = f" {text}" if job.texts else text
-            job.texts.append(piece)
+            elif isinstance(msg, m.Transcript):
+                await self._send_chunk(job.chunks.add(msg))
+
+    async def _send_chunk(self, text: str) -> None:
+        """Send ``transcript-chunk`` with ``text`` (nothing for ""), if the connection takes it."""
+        if text:
             with contextlib.suppress(OSError):
-                await self.write_event(TranscriptChunk(text=piece).event())
+                await self.write_event(TranscriptChunk(text=text).event())
 
     async def _detection(self, job: _Job, wake: m.WakeDetected) -> None:
         """Answer a detect session's first matching phrase with ``detection``."""

@@ -93,11 +93,21 @@ class Server:
 
 @dataclass
 class Result:
-    """What a transcription returned: event types in order, chunk texts, final text."""
+    """What a transcription returned: event types in order, chunk texts, final text, and
+    when things happened (``time.monotonic()`` seconds).
+
+    Attributes:
+        chunk_at_s: arrival time of each chunk in ``chunks``.
+        first_audio_s, stop_s: when the client sent its first ``audio-chunk`` and its
+            ``audio-stop`` (filled by the sender, which runs beside the receiver).
+    """
 
     types: list[str] = field(default_factory=list)
     chunks: list[str] = field(default_factory=list)
     text: str = ""
+    chunk_at_s: list[float] = field(default_factory=list)
+    first_audio_s: float = 0.0
+    stop_s: float = 0.0
 
 
 def clip(name: str, first: int, count: int) -> tuple[NDArray[np.int16], list[str]]:
@@ -110,26 +120,47 @@ def clip(name: str, first: int, count: int) -> tuple[NDArray[np.int16], list[str
 
 
 async def _send(
-    client: AsyncTcpClient, pcm: NDArray[Any], rate: int, width: int = 2, chunk_ms: int = 100
+    client: AsyncTcpClient,
+    pcm: NDArray[Any],
+    rate: int,
+    width: int = 2,
+    chunk_ms: int = 100,
+    *,
+    realtime: bool = False,
+    res: Result | None = None,
 ) -> None:
+    """Send ``pcm`` as ``transcribe``, ``audio-start``, ``chunk_ms`` chunks, ``audio-stop``.
+
+    ``realtime``: chunk ``k`` is sent ``k * chunk_ms`` after the first (a deadline schedule,
+    so a late wake-up does not slow the stream down), as a microphone would; otherwise as
+    fast as the server's backpressure lets it. ``res`` gets the send times.
+    """
+    loop = asyncio.get_running_loop()
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     await client.write_event(Transcribe(language="en").event())
     await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
     step = rate * chunk_ms // 1000
-    for i in range(0, len(pcm), step):
+    t0 = loop.time()
+    for k, i in enumerate(range(0, len(pcm), step)):
+        if realtime:
+            await asyncio.sleep(max(0.0, t0 + k * chunk_ms / 1000 - loop.time()))
+        if res is not None and k == 0:
+            res.first_audio_s = time.monotonic()
         audio = pcm[i : i + step].tobytes()
         await client.write_event(AudioChunk(rate, width, channels, audio).event())
+    if res is not None:
+        res.stop_s = time.monotonic()
     await client.write_event(AudioStop().event())
 
 
-async def _receive(client: AsyncTcpClient) -> Result:
-    res = Result()
+async def _receive(client: AsyncTcpClient, res: Result) -> Result:
     while True:
         event = await client.read_event()
         assert event is not None, f"connection closed after {res.types}"
         res.types.append(event.type)
         if TranscriptChunk.is_type(event.type):
             res.chunks.append(TranscriptChunk.from_event(event).text)
+            res.chunk_at_s.append(time.monotonic())
         elif Transcript.is_type(event.type):
             res.text = Transcript.from_event(event).text
         elif Error.is_type(event.type):
@@ -139,16 +170,23 @@ async def _receive(client: AsyncTcpClient) -> Result:
 
 
 async def transcribe(
-    server: Server, pcm: NDArray[Any], rate: int, client: AsyncTcpClient | None = None
+    server: Server,
+    pcm: NDArray[Any],
+    rate: int,
+    client: AsyncTcpClient | None = None,
+    *,
+    realtime: bool = False,
 ) -> Result:
-    """Stream ``pcm`` (int16, frames or frames x channels) and read the transcript events."""
+    """Stream ``pcm`` (int16, frames or frames x channels) and read the transcript events
+    (``realtime``: paced at real time, see :func:`_send`)."""
     if client is not None:
-        sender = asyncio.create_task(_send(client, pcm, rate))
-        res = await _receive(client)
+        res = Result()
+        sender = asyncio.create_task(_send(client, pcm, rate, realtime=realtime, res=res))
+        await _receive(client, res)
         await sender
         return res
     async with server.client() as c:
-        return await transcribe(server, pcm, rate, c)
+        return await transcribe(server, pcm, rate, c, realtime=realtime)
 
 
 def assert_well_formed(res: Result) -> None:
@@ -157,6 +195,8 @@ def assert_well_formed(res: Result) -> None:
     assert res.types[-2:] == ["transcript", "transcript-stop"]
     assert set(res.types[1:-2]) <= {"transcript-chunk"}
     assert "".join(res.chunks).strip() == res.text
+    # whole words: each chunk after the first starts with one space and has a word
+    assert all(c.startswith(" ") and c[1:].strip() == c[1:] and c[1:] for c in res.chunks[1:])
 
 
 async def expect_error(client: AsyncTcpClient, code: str) -> str:
@@ -324,9 +364,33 @@ def test_whole_conversation_transcript_with_accurate_finals(server: Server) -> N
     refs = [r.text for r in read_tsv(audio_file("conversation1.tsv"))]
     res = asyncio.run(transcribe(server, np.asarray(data), rate))
     assert_well_formed(res)
-    assert len(res.chunks) == len(refs)  # one chunk per utterance, as it ended
+    assert len(res.chunks) >= 2  # words as they were committed and finals, not one at the end
     assert wer(refs, [res.text]) <= WER_BOUND, res.text
     assert any(c.isupper() for c in res.text), "expected Whisper's (pass 2) cased text"
+    wait_no_streams(server)
+
+
+def test_chunks_stream_while_a_real_time_client_is_still_sending(server: Server) -> None:
+    """Issue 15: a client paced at real time (100 ms chunks every 100 ms) gets transcript
+    chunks while it is still sending, not only after ``audio-stop``.
+
+    Three commands (9.6 s of audio, the first one's speech over 2.1 s in): the first chunk
+    (the first utterance's committed words, or its final) must arrive before the client
+    stops. The delay from the first audio to the first chunk is printed, not bounded: on a
+    loaded 2-core machine it was 2.8 to 7.9 s (a new stream's first pass started seconds
+    behind), which a bound tight enough to mean anything would not survive."""
+    pcm, refs = clip("conversation1", 0, 3)
+    res = asyncio.run(transcribe(server, pcm, 16000, realtime=True))
+    assert_well_formed(res)
+    assert wer(refs, [res.text]) <= WER_BOUND, res.text
+    first_s = res.chunk_at_s[0] - res.first_audio_s
+    early = sum(at < res.stop_s for at in res.chunk_at_s)
+    print(
+        f"\nwyoming real time: first chunk {first_s:.2f} s after the first audio; "
+        f"{early} of {len(res.chunks)} chunks before audio-stop "
+        f"({res.stop_s - res.first_audio_s:.1f} s of audio): {res.chunks}"
+    )
+    assert res.chunk_at_s[0] < res.stop_s, (first_s, res.chunks)
     wait_no_streams(server)
 
 
