@@ -145,7 +145,7 @@ def test_partials_and_commit_point(rec: PocketsphinxRecognizer) -> None:
 
 
 @needs_audio
-@pytest.mark.parametrize("chunk_ms", [50, 200])
+@pytest.mark.parametrize("chunk_ms", [50])  # 200 ms too took 31 s of the suite's 10 minutes
 def test_chunk_size_does_not_change_finals(chunk_ms: int) -> None:
     # fresh decoders on both sides: PocketSphinx's live cepstral mean carries over from the
     # audio a decoder decoded before, which can change a borderline word
