@@ -194,6 +194,7 @@ class StatusBuilder:
             "latency": self.latency(),
             "chunk_ms": sup.chunk.chunk_ms if sup.chunk else sup.cfg.audio.chunk_ms,
             "chunk_changes": sup.chunk.changes if sup.chunk else 0,
+            "chunk_reason": sup.chunk.state.reason if sup.chunk else "fixed",
             "standby": _standby_status(sup),
             "restart_s": dict(sup.restart_s),
             "ring_s": sup.cfg.audio.ring_s,

@@ -37,6 +37,7 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
     delay_file = instance.root / "inference.delay_ms"
     sub = Subscriber(f"ipc://{instance.root / 'events'}", topics=("supervisor.", "status"))
     gauges: dict[str, float] = {}
+    reasons: list[str] = []  # the policy's reason at each status once the load has ended
     try:
 
         def grab(timeout_s: float) -> None:
@@ -48,6 +49,7 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
                 inf = [a for a in item[1].status["actors"] if a["id"] == "inference"]
                 if inf and inf[0]["gauges"].get("delay_ms") == 0.0:
                     gauges.update(inf[0]["gauges"], chunk_ms=item[1].status["chunk_ms"])
+                    reasons.append(str(item[1].status["chunk_reason"]))
 
         wait_until(lambda: (instance.root / "control").exists(), 60, "the supervisor to start")
         # an artificial per-chunk cost: at 50 ms chunks the pipeline cannot keep up
@@ -65,10 +67,12 @@ def test_load_grows_the_chunk_and_its_end_shrinks_it(instance: Instance) -> None
         assert reader.finish(60) == 0
         assert grown >= 100
         if changes[-1] >= grown:
-            # no shrink before the file ended: only right if the measurements after the
-            # load ended showed no headroom (other work on the cores: backlog or CPU load)
-            load = gauges["proc_ms_p95"] / gauges["chunk_ms"]
-            assert load >= 0.4 or gauges["backlog_ratio"] >= 0.1, gauges
+            # no shrink before the file ended: right only when other work on the cores kept the
+            # load near the threshold (the policy's own thresholds are unit-tested); the live
+            # policy must still have seen the load end, i.e. left "behind" for steady or headroom
+            seen = [r for r in reasons if r.startswith(("steady", "headroom"))]
+            assert seen, (reasons, gauges)
+            assert not any(r.startswith("headroom: load") for r in reasons), reasons
         events = reader.events
     finally:
         sub.close()
