@@ -95,10 +95,14 @@ class GatewayProc:
 
 
 def start_gateway(
-    inst: Instance, gateway_toml: str = "", finals: str = "fast", supervisor_toml: str = ""
+    inst: Instance,
+    gateway_toml: str = "",
+    finals: str = "fast",
+    supervisor_toml: str = "",
+    refine_toml: str = "",
 ) -> GatewayProc:
-    """``up -c`` with ``[gateway] enabled`` (+ ``gateway_toml``, and ``supervisor_toml`` in
-    ``[supervisor]``); waits for ``/healthz``.
+    """``up -c`` with ``[gateway] enabled`` (+ ``gateway_toml``, ``supervisor_toml`` in
+    ``[supervisor]`` and ``refine_toml`` in ``[refine]``); waits for ``/healthz``.
 
     The local source is 0.5 s of quiet noise; the pipeline keeps serving after it ends.
     """
@@ -108,7 +112,7 @@ def start_gateway(
     sf.write(str(quiet), noise, 16000, subtype="PCM_16")
     inst.write_config(
         supervisor_toml + f'[source]\nkind = "file"\npath = "{quiet}"\nrealtime = false\n'
-        f'[refine]\nfinals = "{finals}"\n'
+        f'[refine]\nfinals = "{finals}"\n{refine_toml}\n'
         f"[gateway]\nenabled = true\nport = {port}\n{gateway_toml}\n"
     )
     gw = GatewayProc(inst, port, inst.popen("up", "--quiet"))
