@@ -1,5 +1,10 @@
 """Fault injection shared by the inference and refine actors: CPU work added to each model
-call, so a test or an operator can make a model slower than real time without a restart."""
+call, so a test or an operator can make a model slower than real time without a restart.
+
+The work is spent in slices with a heartbeat between them: it simulates a model too slow for
+real time (a throughput fault), not a hung one. Spent in one block, a 1 s delay on a box
+whose cores are shared three ways took over 5 s of wall time and the actor was killed as
+hung (hangs have their own tests: SIGSTOP)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ import time
 from streamasr.actors.runtime import ActorRuntime
 
 __all__ = ["DelayOverride", "burn_cpu"]
+
+#: CPU seconds burnt between two heartbeat checks.
+_SLICE_S = 0.05
 
 
 def burn_cpu(seconds: float) -> None:
@@ -48,6 +56,9 @@ class DelayOverride:
         return changed
 
     def burn(self) -> None:
-        """Spend the current delay of this process's CPU time."""
-        if self.delay_s:
-            burn_cpu(self.delay_s)
+        """Spend the current delay of this process's CPU time, heartbeating when one is due."""
+        left = self.delay_s
+        while left > 0:
+            burn_cpu(min(_SLICE_S, left))
+            left -= _SLICE_S
+            self.rt.heartbeat()
