@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pocketsphinx
 
+from streamasr.actors.asr.onnx_offline import silero_vad_model
 from streamasr.actors.errors import ModelError
 
 __all__ = ["SILERO_FRAME_SAMPLES", "FrameVad", "SileroFrameVad", "WebrtcFrameVad"]
@@ -71,9 +72,7 @@ class WebrtcFrameVad:
 def _silero() -> Any:
     """faster-whisper's cached Silero VAD model (one ONNX session per process)."""
     try:
-        from faster_whisper.vad import get_vad_model
-
-        return get_vad_model()
+        return silero_vad_model()
     except Exception as exc:  # ImportError, onnxruntime errors
         raise ModelError(f"Silero VAD failed to load: {exc}") from exc
 

@@ -4,7 +4,8 @@ Smart Turn v3.2 (BSD-2, by Daily/pipecat) is an 8.7 MB int8 ONNX classifier over
 log-mel features (80 bins x 800 frames: the last 8 s of 16 kHz audio, zeros in front of a
 shorter clip, the waveform normalised to zero mean and unit variance). The file ships inside
 the ``pipecat-ai`` wheel; it is located through the package's installed file list, without
-importing pipecat (no download, no side effects). onnxruntime comes with faster-whisper.
+importing pipecat (no download, no side effects). onnxruntime comes with faster-whisper and is
+imported with its telemetry off (:mod:`~streamasr.actors.asr.onnx_offline`).
 
 Cost: one call is one encoder pass over 8 s of audio (about 60-80 ms of one core on the
 benchmark box, ~12 ms on a recent desktop CPU), whatever the utterance's length.
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from streamasr.actors.asr.onnx_offline import import_onnxruntime
 from streamasr.actors.errors import ConfigError
 
 __all__ = ["MODEL_FILE", "SAMPLE_RATE_HZ", "WINDOW_S", "TurnModel", "bundled_model", "load"]
@@ -50,11 +52,11 @@ class TurnModel:
 
     def __init__(self, path: Path, threads: int = 1) -> None:
         """Load ``path`` (an ONNX file); ConfigError if it is missing or not a turn model."""
-        import onnxruntime as ort
         from faster_whisper.feature_extractor import FeatureExtractor
 
         if not path.is_file():
             raise ConfigError(f"endpoint.model: no such file {path}")
+        ort = import_onnxruntime()
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1

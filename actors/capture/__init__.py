@@ -1,4 +1,5 @@
 """Capture stage: a microphone, file or stdin source into the stream's audio ring.
 
-May import the shared actor modules (runtime, messages, doorbell, errors), ringbuf; no stage.
+May import the shared actor modules (runtime, messages, doorbell, errors, audio_file), ringbuf;
+no stage.
 """

@@ -34,6 +34,7 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from streamasr.actors.audio_file import read_frames
 from streamasr.actors.capture.formats import FILE_MIC_PREFIX, RAW_FORMATS, SourceFormat
 from streamasr.actors.capture.mic import NO_DEVICE_MSG, list_input_devices
 from streamasr.actors.capture.mic import import_sounddevice as _import_sounddevice
@@ -124,7 +125,7 @@ def probe_source(
 
     Args:
         spec: ``"mic"`` (``device``, or PortAudio's default input), ``"-"`` (raw PCM on stdin
-            described by the ``raw_*`` arguments) or the path of a WAV/FLAC/OGG file.
+            described by the ``raw_*`` arguments) or the path of a WAV/FLAC/OGG/MP3 file.
         raw_rate_hz: stdin sample rate in Hz (required for ``"-"``).
         raw_channels: stdin channels (default 1); for ``"mic"``, the most channels to open
             (default 1).
@@ -150,7 +151,13 @@ def probe_source(
 
 
 class FileSource:
-    """Blocks of float32 frames read from an audio file (any rate, channels, int or float)."""
+    """Blocks of float32 frames read from an audio file (any rate, channels, int or float).
+
+    Blocks are read with :func:`~streamasr.actors.audio_file.read_frames`, so an MP3 decodes
+    straight through (no decoder restart, no libmpg123 messages, the samples of a whole-file
+    read). Only :meth:`seek` (resuming after a restart) restarts the MP3 decoder; libmpg123
+    may print a line for the frame it lands on.
+    """
 
     def __init__(self, path: str | Path, block_frames: int) -> None:
         """Open ``path``; each block holds ``block_frames`` frames (the last may be shorter)."""
@@ -189,11 +196,11 @@ class FileSource:
 
     def read_block(self) -> NDArray[np.float32] | None:
         """Next ``(n, channels)`` float32 block, ``None`` at end of file."""
-        block = self._file.read(self._block_frames, dtype="float32", always_2d=True)
+        block = read_frames(self._file, self._block_frames)
         if block.shape[0] == 0:
             return None
         self.frames_read += int(block.shape[0])
-        return np.ascontiguousarray(block, dtype=np.float32)
+        return block
 
     def close(self) -> None:
         """Close the file."""

@@ -1,5 +1,6 @@
 """Front doors: remote streams in (WebSocket gateway, OpenAI-compatible HTTP API on its port,
 Wyoming, web page) and their client.
 
-May import the shared actor modules (runtime, messages, errors, conditioning) and engine libs.
+May import the shared actor modules (runtime, messages, errors, conditioning, audio_file) and
+engine libs.
 """

@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 import soundfile as sf
 
 from streamasr.actors import messages as m
+from streamasr.actors.audio_file import read_frames
 from streamasr.actors.frontdoors import protocols as gp
 from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.frontdoors.openai_errors import ApiError
@@ -125,7 +126,7 @@ async def _write_all(
     written = 0
     while True:
         try:
-            frames = audio.read(block, dtype="float32", always_2d=True)
+            frames = read_frames(audio, block)
         except (sf.LibsndfileError, RuntimeError) as exc:
             where = f"{written / rate:.1f} s"
             raise _bad_audio(f"the audio cannot be decoded past {where}: {exc}") from None

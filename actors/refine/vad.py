@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from streamasr.actors.asr.onnx_offline import silero_vad_model
 from streamasr.actors.errors import AudioFormatError, ModelError
 
 __all__ = ["SpeechGate", "VadGateOptions", "plan_pieces", "split_at_pauses"]
@@ -53,11 +54,9 @@ class VadGateOptions:
 def _load_silero() -> Callable[[NDArray[np.float32]], Any]:
     """Return faster-whisper's cached Silero VAD model, or raise ModelError."""
     try:
-        from faster_whisper.vad import get_vad_model
+        model: Callable[[NDArray[np.float32]], Any] = silero_vad_model()
     except ImportError as exc:  # pragma: no cover - dependency is declared
         raise ModelError("Silero VAD needs faster-whisper: pip install faster-whisper") from exc
-    try:
-        model: Callable[[NDArray[np.float32]], Any] = get_vad_model()
     except Exception as exc:
         raise ModelError(f"Silero VAD model failed to load: {exc}") from exc
     return model

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import (
     RefUtterance,
     audio_file,
+    cut_conversation,
     finals_by_utterance,
     instance_scope,
     last_finals,
@@ -226,3 +228,39 @@ def test_bundled_sample() -> None:
     finals = last_finals(events)
     assert finals
     assert wer_of([reference], texts(finals)) <= SAMPLE_WER
+
+
+@pytest.mark.timeout(150)
+def test_an_mp3_plays_quietly_offline_with_the_words_of_its_wav(tmp_path: Path) -> None:
+    """An MP3 made from the first utterances of conversation1 gives the WAV's finals; the
+    terminal shows no libmpg123 message (soundfile's per-block re-seek restarted its decoder:
+    dozens of lines) and, with HOME in tmp_path, nothing is written there (onnxruntime's
+    telemetry device id and event store were)."""
+    import soundfile as sf
+
+    from streamasr.actors.refine.model_store import default_cache_dir
+
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile has no MP3 (needs >= 1.1)")
+    wav, refs = cut_conversation("conversation1", 2, tmp_path / "c1.wav")
+    samples, rate_hz = sf.read(str(wav), dtype="float32")
+    mp3 = tmp_path / "c1.mp3"
+    sf.write(str(mp3), samples, rate_hz, format="MP3")
+    home = tmp_path / "home"
+    home.mkdir()
+    with instance_scope() as inst:
+        # Whisper's converted model stays where it is; nothing else may land in HOME
+        inst.env["STREAMASR_CACHE_DIR"] = str(default_cache_dir())
+        inst.env["HOME"] = str(home)
+        for name in ("XDG_CACHE_HOME", "ORT_DISABLE_TELEMETRY"):
+            inst.env.pop(name, None)
+        res = inst.cli("up", "--json", "--source", str(mp3), "--fast", timeout_s=120)
+    assert res.returncode == 0, res.stderr
+    assert "mpg123" not in res.stderr
+    assert list(home.iterdir()) == []  # onnxruntime wrote no device id under .cache/Microsoft
+    events = parse_events(res.stdout)
+    assert_one_final_each(events, refs, passno=2)
+    from_mp3 = last_finals(events)
+    assert_boundaries(from_mp3, refs)
+    from_wav = last_finals(run_up("--source", str(wav), "--fast"))
+    assert wer_of(texts(from_wav), texts(from_mp3)) == 0
