@@ -173,7 +173,8 @@ class StatusBuilder:
                     "restarts": max(0, c.incarnation - 1),
                     "rss_bytes": hb.rss_bytes if hb else 0,
                     "cpu_percent": hb.cpu_percent if hb else 0.0,
-                    "chunk_ms": hb.gauges.get("chunk_ms", 0.0) if hb else 0.0,
+                    # None: an actor that works on no fixed chunk (inference, refine, doors)
+                    "chunk_ms": hb.gauges.get("chunk_ms") if hb else None,
                     "counters": dict(hb.counters) if hb else {},
                     "gauges": dict(hb.gauges) if hb else {},
                     "heartbeat_age_s": (time.time_ns() - hb.t_ns) / 1e9 if hb else -1.0,
@@ -355,6 +356,6 @@ def _labelled(stream_id: str, names: Mapping[str, str]) -> str:
 def _chunk(actor: Mapping[str, Any]) -> str:
     """The CHUNK cell: the chunk size (ms) an actor reports as its ``chunk_ms`` gauge, or
     ``-`` for an actor that works on no fixed chunk (inference, refine, front doors)."""
-    if "chunk_ms" not in actor.get("gauges", {}):
+    if actor.get("chunk_ms") is None:
         return f"{'-':>6}"
     return f"{actor['chunk_ms']:>4.0f}ms"

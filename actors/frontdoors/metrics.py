@@ -36,7 +36,8 @@ def _actor_metrics(status: Mapping[str, Any]) -> Iterator[Any]:
         aid = str(a.get("id", ""))
         restarts.add_metric([aid], float(a.get("restarts", 0)))
         up.add_metric([aid], 1.0 if a.get("state") == "running" else 0.0)
-        chunk.add_metric([aid], float(a.get("chunk_ms", 0.0)))
+        if a.get("chunk_ms") is not None:  # only actors that work on a fixed chunk
+            chunk.add_metric([aid], float(a["chunk_ms"]))
         rss.add_metric([aid], float(a.get("rss_bytes", 0)))
         for key, value in sorted(dict(a.get("counters", {})).items()):
             counters.add_metric([aid, str(key)], float(value))

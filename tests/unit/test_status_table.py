@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from streamasr.actors.capture.formats import SourceFormat
+from streamasr.actors.frontdoors import metrics
 from streamasr.supervisor.config import Config
 from streamasr.supervisor.plan import Plan
 from streamasr.supervisor.status import Observed, StatusBuilder, format_table
@@ -20,7 +21,7 @@ def _actor(actor_id: str, gauges: dict[str, float]) -> dict[str, Any]:
         "restarts": 0,
         "rss_bytes": 2**20,
         "cpu_percent": 1.0,
-        "chunk_ms": gauges.get("chunk_ms", 0.0),
+        "chunk_ms": gauges.get("chunk_ms"),
         "counters": {},
         "gauges": gauges,
     }
@@ -90,3 +91,11 @@ def test_the_status_map_lists_run_time_streams_with_their_names() -> None:
         "channels": 1,
     }
     assert [s["stream_id"] for s in sources[:-1]] == [s.stream_id for s in cfg.sources()]
+
+
+def test_status_and_metrics_give_no_chunk_size_to_an_actor_without_one() -> None:
+    status = _status([], [_actor("feature", {"chunk_ms": 100.0}), _actor("inference", {})])
+    assert [a["chunk_ms"] for a in status["actors"]] == [100.0, None]
+    text = metrics.render(status, {}, {}).decode()
+    chunks = [line for line in text.splitlines() if line.startswith("streamasr_chunk_ms{")]
+    assert chunks == ['streamasr_chunk_ms{actor="feature"} 100.0']

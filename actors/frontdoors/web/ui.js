@@ -211,7 +211,7 @@ function showStatus(s) {
     document.querySelector(cls).hidden = !show;
   $("facts").innerHTML = facts(s);
   const actors = table(["actor", "state", "restarts", "chunk ms", "CPU %", "RSS MB"],
-    (s.actors || []).map((a) => [a.id, a.state, a.restarts, a.chunk_ms.toFixed(0), a.cpu_percent.toFixed(0), (a.rss_bytes / 1048576).toFixed(0)]));
+    (s.actors || []).map((a) => [a.id, a.state, a.restarts, (a.chunk_ms == null ? "–" : a.chunk_ms.toFixed(0)), a.cpu_percent.toFixed(0), (a.rss_bytes / 1048576).toFixed(0)]));
   const rings = table(["ring", "reader", "fill", "lost", "overruns", "underruns"],
     (s.rings || []).flatMap((r) => r.readers.map((d) => [r.name, d.reader, d.fill, d.dropped_frames, d.overruns, d.underruns])));
   const lat = table(["latency", "p50 ms", "p95 ms", "n"],
