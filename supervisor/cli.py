@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--channels", type=int, help="channels to capture / of raw PCM")
     up.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
+    up.add_argument("--model", help="Whisper model of the accurate pass (refine.model)")
     up.add_argument("--quiet", action="store_true", help="print no transcripts")
     up.add_argument(
         "--wake",
@@ -80,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="gateway port (default 2700)")
     serve.add_argument("--host", help="gateway listen address (default 127.0.0.1)")
     serve.add_argument("--wyoming-port", type=int, help="also serve Wyoming on this port")
+    serve.add_argument(
+        "--wyoming-host", help="Wyoming listen address (default 127.0.0.1; implies Wyoming)"
+    )
+    serve.add_argument("--model", help="Whisper model of the accurate pass (refine.model)")
     serve.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
     serve.add_argument("--detach", action="store_true", help="run in the background")
     serve.add_argument("--json", action="store_true", help="print events as JSON lines")
@@ -146,6 +151,8 @@ def _load_config(args: argparse.Namespace) -> Config:
         cfg = config_mod.set_realtime(cfg, False)
     if getattr(args, "finals", None):
         cfg = config_mod.replace(cfg, "refine", finals=args.finals)
+    if getattr(args, "model", None):
+        cfg = config_mod.replace(cfg, "refine", model=args.model)
     wake = getattr(args, "wake", None)
     if wake is not None:
         phrases = (wake.strip().lower(),) if wake.strip() else cfg.wake.phrases
@@ -410,8 +417,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host:
         gw["host"] = args.host
     cfg = config_mod.replace(cfg, "gateway", **gw)
+    wy: dict[str, Any] = {}
     if args.wyoming_port is not None:
-        cfg = config_mod.replace(cfg, "wyoming", enabled=True, port=args.wyoming_port)
+        wy["port"] = args.wyoming_port
+    if args.wyoming_host:
+        wy["host"] = args.wyoming_host
+    if wy:
+        cfg = config_mod.replace(cfg, "wyoming", enabled=True, **wy)
     return _run(args, cfg)
 
 
