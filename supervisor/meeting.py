@@ -212,27 +212,39 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_vtt(segments: Iterable[Segment]) -> str:
-    """A WebVTT document: one cue per segment, the speaker in a ``<v Name>`` span."""
-    out = ["WEBVTT\n"]
-    for i, seg in enumerate(segments, 1):
-        start, end = _cue_span(seg)
-        out.append(
-            f"\n{i}\n{cue_time(start)} --> {cue_time(end)}\n"
-            f"<v {_vtt_escape(seg.name)}>{_vtt_escape(seg.text)}\n"
-        )
-    return "".join(out)
+VTT_HEADER = "WEBVTT\n"
 
 
-def render_srt(segments: Iterable[Segment]) -> str:
-    """A SubRip document: numbered cues ``Name: text``."""
-    out = []
-    for i, seg in enumerate(segments, 1):
-        start, end = _cue_span(seg)
-        out.append(
-            f"{i}\n{cue_time(start, ',')} --> {cue_time(end, ',')}\n{seg.name}: {seg.text}\n\n"
-        )
-    return "".join(out)
+def vtt_cue(index: int, seg: Segment, speakers: bool = True) -> str:
+    """One WebVTT cue (blank line first), the speaker in a ``<v Name>`` span if ``speakers``."""
+    start, end = _cue_span(seg)
+    voice = f"<v {_vtt_escape(seg.name)}>" if speakers else ""
+    return f"\n{index}\n{cue_time(start)} --> {cue_time(end)}\n{voice}{_vtt_escape(seg.text)}\n"
+
+
+def srt_cue(index: int, seg: Segment, speakers: bool = True) -> str:
+    """One SubRip cue, ``Name: text`` if ``speakers`` else the text alone."""
+    start, end = _cue_span(seg)
+    text = f"{seg.name}: {seg.text}" if speakers else seg.text
+    return f"{index}\n{cue_time(start, ',')} --> {cue_time(end, ',')}\n{text}\n\n"
+
+
+def render_vtt(segments: Iterable[Segment], speakers: bool = True) -> str:
+    """A WebVTT document: one cue per segment (see :func:`vtt_cue`)."""
+    cues = (vtt_cue(i, seg, speakers) for i, seg in enumerate(segments, 1))
+    return VTT_HEADER + "".join(cues)
+
+
+def render_srt(segments: Iterable[Segment], speakers: bool = True) -> str:
+    """A SubRip document: numbered cues (see :func:`srt_cue`)."""
+    return "".join(srt_cue(i, seg, speakers) for i, seg in enumerate(segments, 1))
+
+
+def speakers_shown(meeting: Meeting) -> bool:
+    """Whether cues name their speaker: with more than one participant, or one the config
+    names; a lone stream's id ("s0") on every cue says nothing."""
+    people = meeting.participants()
+    return len(people) > 1 or any(name != sid for sid, name in people.items())
 
 
 def to_json(meeting: Meeting) -> dict[str, Any]:
@@ -260,9 +272,9 @@ def render(meeting: Meeting, fmt: str) -> str:
     if fmt == "text":
         return render_text(meeting.segments())
     if fmt == "vtt":
-        return render_vtt(meeting.segments())
+        return render_vtt(meeting.segments(), speakers_shown(meeting))
     if fmt == "srt":
-        return render_srt(meeting.segments())
+        return render_srt(meeting.segments(), speakers_shown(meeting))
     if fmt == "json":
         return json.dumps(to_json(meeting), indent=2) + "\n"
     raise ValueError(f"unknown transcript format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -292,25 +304,41 @@ def _config_names(args: argparse.Namespace) -> tuple[dict[str, str], InstancePat
 
 
 class _Output:
-    """Where ``transcript`` writes: a file rewritten on every change, or stdout."""
+    """Where ``transcript`` writes: a file rewritten on every change, or stdout, where text
+    lines and VTT/SRT cues are printed as the finals come (JSON, one document, at the end)."""
 
     def __init__(self, meeting: Meeting, fmt: str, out: str | None, stdout: TextIO) -> None:
         self.meeting, self.fmt, self.stdout = meeting, fmt, stdout
         self.path = Path(out) if out and out != "-" else None
+        self.cues = 0
+        self.header = False
 
     def update(self, new: Segment | None) -> None:
-        """After an event: rewrite the file, or print a new text line (live)."""
+        """After an event: rewrite the file, or print the new line or cue (live)."""
         if self.path is not None:
             write_atomic(self.path, render(self.meeting, self.fmt))
-        elif new is not None and self.fmt == "text":
-            self.stdout.write(render_text([new]))
+            return
+        if self.fmt == "vtt" and not self.header:
+            self.stdout.write(VTT_HEADER)  # a player may open the stream before any cue
+            self.header = True
+        if new is None or self.fmt == "json":
             self.stdout.flush()
+            return
+        self.cues += 1
+        speakers = speakers_shown(self.meeting)
+        if self.fmt == "text":
+            self.stdout.write(render_text([new]))
+        elif self.fmt == "vtt":
+            self.stdout.write(vtt_cue(self.cues, new, speakers))
+        else:
+            self.stdout.write(srt_cue(self.cues, new, speakers))
+        self.stdout.flush()
 
     def finish(self) -> None:
-        """At the end: write the file, or print a whole export (non-text formats)."""
+        """At the end: write the file, or print the JSON export."""
         if self.path is not None:
             write_atomic(self.path, render(self.meeting, self.fmt))
-        elif self.fmt != "text":
+        elif self.fmt == "json":
             self.stdout.write(render(self.meeting, self.fmt))
             self.stdout.flush()
 

@@ -208,3 +208,39 @@ def test_transcript_from_json_file_with_config_names(tmp_path: Path) -> None:
     args.format, args.out = "text", None
     assert transcript_main(args, stdout=buf) == 0
     assert buf.getvalue() == "[00:00] Alice: first\n[00:02] Bob: second\n"
+
+
+def test_a_lone_unnamed_stream_gets_cues_without_a_speaker() -> None:
+    meeting = Meeting()
+    meeting.add(tr("s0", 1.0, 2.0, "Hello there."))
+    meeting.add(tr("s0", 3.0, 4.0, "Second line."))
+    srt = render(meeting, "srt")
+    assert "s0" not in srt and "\nHello there.\n" in srt
+    assert "<v" not in render(meeting, "vtt")
+    # a named participant, or a second one, is shown
+    assert "Alice: Hello there." in render(_named(), "srt")
+    meeting.add(tr("s1", 5.0, 6.0, "Me too."))
+    assert "s0: Hello there." in render(meeting, "srt")
+
+
+def _named() -> Meeting:
+    meeting = Meeting({"s0": "Alice"})
+    meeting.add(tr("s0", 1.0, 2.0, "Hello there."))
+    return meeting
+
+
+@pytest.mark.parametrize("fmt", ["vtt", "srt"])
+def test_live_cues_are_printed_as_the_finals_come(fmt: str) -> None:
+    from streamasr.supervisor.meeting import _Output
+
+    meeting, out = Meeting(), io.StringIO()
+    live = _Output(meeting, fmt, None, out)
+    live.update(None)  # nothing yet: a VTT stream starts with its header
+    assert out.getvalue() == ("WEBVTT\n" if fmt == "vtt" else "")
+    live.update(meeting.add(tr("s0", 1.0, 2.0, "One.")))
+    first = out.getvalue()
+    assert "One." in first and "Two." not in first
+    live.update(meeting.add(tr("s0", 3.0, 4.0, "Two.")))
+    live.finish()
+    # the cues printed one by one make the same document as the export at the end
+    assert out.getvalue() == render(meeting, fmt)
