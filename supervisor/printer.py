@@ -4,7 +4,10 @@ On a terminal a partial rewrites the current line (dim; words the first pass gue
 italics, Whisper's upright) and a final is printed for good. A provisional final (the first
 pass's, an accurate one is coming) is shown dim and italic after a ``≈`` marker, and the
 accurate final of the same utterance replaces it in place: on its own line, or on the line
-just above when the next utterance's partial already took the current one. Piped, partials,
+just above when the next utterance's partial already took the current one. Lines rewritten in
+place are cut to the terminal's width less one column (a partial keeps its newest words, a
+provisional final its start): a line that wrapped could not be erased, and a narrow terminal
+would fill with stale copies. Finals are printed whole. Piped, partials,
 provisional finals (``provisional [..] who: text``) and finals are plain lines; with
 ``--json`` every transcript event is one JSON object per line (see
 :func:`streamasr.actors.messages.transcript_json`).
@@ -15,8 +18,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from streamasr.actors import messages as m
@@ -30,6 +35,36 @@ PROVISIONAL = "≈"
 #: Exit code once stdout's reader has gone (``tail | head``): what a shell shows for a
 #: process that SIGPIPE ended (128 + 13).
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+#: Marks text cut off a line.
+CUT = "…"
+
+
+def terminal_columns() -> int:
+    """Columns of the terminal on stdout (80 where unknown)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def fit_tail(parts: list[tuple[str, str]], width: int) -> str:
+    """``parts`` ((style, text) pairs; each style adds to the ones before) styled, keeping
+    at most ``width`` visible characters: their end, after a :data:`CUT` mark where the start
+    was dropped; a :data:`RESET` last."""
+    total = sum(len(text) for _, text in parts)
+    drop = total - width + 1 if total > width else 0
+    out, mark = [], CUT if drop else ""
+    for style, text in parts:
+        keep = text[drop:]
+        drop = max(0, drop - len(text))
+        out.append(style + (mark + keep if keep else ""))
+        if keep:
+            mark = ""
+    return "".join(out) + RESET
+
+
+def fit_head(style: str, text: str, width: int) -> str:
+    """``text`` styled, cut to ``width`` visible characters (ending in :data:`CUT`)."""
+    if len(text) > width:
+        text = text[: max(0, width - 1)] + CUT
+    return style + text + RESET
 
 
 def stdout_gone() -> int:
@@ -65,9 +100,12 @@ class Printer:
         json_mode: bool = False,
         tty: bool | None = None,
         names: dict[str, str] | None = None,
+        columns: Callable[[], int] = terminal_columns,
     ) -> None:
-        """``tty`` None: detect from ``out``; ``names``: display name per stream id."""
+        """``tty`` None: detect from ``out``; ``names``: display name per stream id;
+        ``columns``: the terminal's width, asked before each in-place line (it may change)."""
         self.names = names or {}
+        self.columns = columns
         self.out = out or sys.stdout
         self.json_mode = json_mode
         self.tty = self.out.isatty() if tty is None else tty
@@ -100,6 +138,11 @@ class Printer:
         return f"[{_clock(t.start_s)} - {_clock(t.end_s)}] {self._who(t)}: {t.text}"
 
     # ------------------------------------------------------------------------- terminal
+    def _width(self) -> int:
+        """Visible characters an in-place line may hold: the width less one column (a line
+        that fills the last column wraps on some terminals)."""
+        return max(10, self.columns() - 1)
+
     def _show(self, text: str) -> None:
         """Replace the current line with ``text`` (no newline)."""
         self.out.write(CLEAR + text)
@@ -119,17 +162,17 @@ class Printer:
         words = t.text.split()
         ours = words[: t.second_pass_words] if t.passno == 2 else []
         guess = words[len(ours) :]
-        text = f"{DIM}… {' '.join(ours)}"
+        parts = [(DIM, f"… {' '.join(ours)}{' ' if ours and guess else ''}")]
         if guess:
-            text += f"{' ' if ours else ''}{ITALIC}{' '.join(guess)}"
-        self._show(text + RESET)
+            parts.append((ITALIC, " ".join(guess)))
+        self._show(fit_tail(parts, self._width()))
 
     def _provisional(self, t: m.Transcript) -> None:
         if not self.tty:
             self.out.write(f"provisional {self._label(t)}\n")
             return
         self._commit_line()
-        self._show(f"{DIM_ITALIC}{PROVISIONAL} {self._label(t)}{RESET}")
+        self._show(fit_head(DIM_ITALIC, f"{PROVISIONAL} {self._label(t)}", self._width()))
         self._line_uid = t.utterance_id
 
     def _final(self, t: m.Transcript) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
@@ -323,3 +324,43 @@ def test_tty_close_after_a_final_writes_nothing() -> None:
     before = out.getvalue()
     p.close()
     assert out.getvalue() == before
+
+
+# ------------------------------------------------------------------------- narrow terminal
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\r")
+
+
+def _visible(written: str) -> list[str]:
+    """What each in-place write shows (escape codes and carriage returns removed)."""
+    return [_ANSI.sub("", part) for part in written.split("\r\x1b[K") if part]
+
+
+def test_a_partial_longer_than_a_40_column_terminal_keeps_its_newest_words() -> None:
+    out = io.StringIO()
+    p = Printer(out, tty=True, columns=lambda: 40)
+    text = "the quick brown fox jumps over the lazy dog and then runs far away home"
+    p("t", tr(text, final=False, passno=2, second_pass_words=9))
+    (shown,) = _visible(out.getvalue())
+    # one physical line (39 columns: a full last column wraps on some terminals), so the
+    # next rewrite erases it whole: no stale copies above
+    assert len(shown) == 39, shown
+    assert shown.startswith("…") and shown.endswith("runs far away home")
+    assert out.getvalue().endswith("\x1b[0m")
+
+
+def test_a_provisional_final_fits_the_line_and_its_final_is_printed_whole() -> None:
+    out = io.StringIO()
+    p = Printer(out, tty=True, columns=lambda: 40)
+    long = "please remind me to call the plumber about the kitchen sink tomorrow"
+    p("t", tr(long, provisional=True, passno=1))
+    shown = _visible(out.getvalue())[-1]
+    assert len(shown) <= 39 and shown.startswith("≈ [01:01.5") and shown.endswith("…")
+    p("t", tr(long.capitalize() + ".", passno=2))
+    assert out.getvalue().endswith(f"s0: {long.capitalize()}.\n")
+
+
+def test_short_lines_are_not_cut() -> None:
+    out = io.StringIO()
+    p = Printer(out, tty=True, columns=lambda: 40)
+    p("t", tr("turn on the", final=False, passno=1))
+    assert _visible(out.getvalue()) == ["… turn on the"]
