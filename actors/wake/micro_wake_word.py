@@ -37,9 +37,10 @@ logger = logging.getLogger(__name__)
 
 _STEP = 160  # samples per feature frame (10 ms)
 _WINDOW = 480  # samples per feature window (30 ms)
-#: Samples between the phrase's end and the feature window that fires (median measured with
-#: ``benchmarks/bench_wake.py`` on flite voices: 0.1-0.2 s); ``end_frame`` is moved back this far.
-LAG_FRAMES = 1600
+#: ``end_frame`` is moved back this many samples from the feature window that fired: the
+#: firing lags the phrase's end by ~0.18 s (median, ``benchmarks/bench_wake.py``, 8 voices);
+#: a little less is taken back, so the phrase's tail stays out of the command.
+LAG_FRAMES = 2400
 #: A detection's ``start_frame`` is this many samples before its ``end_frame`` (about the
 #: length of a two-word phrase; the model does not say where the phrase began).
 PHRASE_FRAMES = 12800

@@ -34,9 +34,10 @@ __all__ = ["OpenWakeDetector", "OpenWakeEngine"]
 logger = logging.getLogger(__name__)
 
 STEP_FRAMES = 1280  # samples per processing step (80 ms)
-#: Samples between the phrase's end and the step that fires (median measured with
-#: ``benchmarks/bench_wake.py`` on flite voices); ``end_frame`` is moved back this far.
-LAG_FRAMES = 1600
+#: ``end_frame`` is moved back this many samples from the end of the step that fired: the
+#: firing lags the phrase's end by ~0.35 s (median, ``benchmarks/bench_wake.py``, 8 voices);
+#: a little less is taken back, so the phrase's tail stays out of the command.
+LAG_FRAMES = 4000
 #: A detection's ``start_frame`` is this many samples before its ``end_frame``.
 PHRASE_FRAMES = 12800
 
