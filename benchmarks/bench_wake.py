@@ -10,13 +10,16 @@ spliced into the pauses of the three shared conversations (21 phrases per pass, 
 with other voices: 63 insertions), without added noise and at pink noise 20 / 10 dB SNR.
 False wakes are counted on ``--fa-minutes`` (default 60) of the conversations without the
 phrase, speed/gain perturbed, a third of it clean, a third with pink noise at 20 dB and a
-third with babble (the conversations reversed) at 10 dB SNR; on sentences that use the
-phrase's words in other contexts and confusable phrases (8 voices); and on 10 min of noise.
+third with babble (the conversations reversed) at 10 dB SNR; on 10 min of noise; and on
+sentences that use "okay", "hey", "computer" in other senses (8 voices). Separately, the
+phrase's confusables (``_wake_audio.CONFUSABLES``, near-rhymes, 8 voices) are played one at a
+time and the utterances that woke the engine counted. A voice is "heard" when at least half
+of its clean insertions were detected.
 Detection delay is the end of the 100 ms chunk at whose ``accept()`` the detection came back,
 minus the end of the phrase's speech; "end err" is the detector's ``end_frame`` minus it.
 CPU is process time per second of audio (the conversations, clean).
 
-    python benchmarks/bench_wake.py                  # all engines (~10 min on one core)
+    python benchmarks/bench_wake.py                  # all engines (~20 min; open: ~12 min)
     python benchmarks/bench_wake.py --engines micro  # one engine
     python benchmarks/bench_wake.py --tune           # pocketsphinx phrase x threshold sweep
 """
