@@ -1,7 +1,8 @@
 """Test audio for the wake-word benchmark: flite phrases spliced into the shared conversations.
 
 Everything is made on the fly (nothing is written to the repository): the wake phrase is
-synthesised with Debian's ``flite`` in several voices, trimmed to its speech, and spliced into
+synthesised with Debian's ``flite`` and ``espeak-ng`` in several voices (``espeak:<voice>``
+names an espeak-ng voice), trimmed to its speech, and spliced into
 the pauses of ``conversation{1,2,3}.wav`` (the pause is widened, so no conversation speech is
 covered), half of the time followed by a command utterance; then pink noise is added at a given
 SNR relative to the speech level. The exact sample span of every inserted phrase is returned.
@@ -24,7 +25,9 @@ import soxr
 
 AUDIO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 RATE_HZ = 16000
-VOICES = ("kal", "kal16", "awb", "rms", "slt")
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+ESPEAK_VOICES = ("espeak:en-us", "espeak:en-gb-x-rp", "espeak:en-us+f3")
+VOICES = FLITE_VOICES + ESPEAK_VOICES
 CONVERSATIONS = ("conversation1", "conversation2", "conversation3")
 BG_DBFS = -60.0  # level of the conversations' own background noise
 
@@ -45,6 +48,11 @@ def have_flite() -> bool:
     return shutil.which("flite") is not None
 
 
+def have_espeak() -> bool:
+    """True when the ``espeak-ng`` command is on PATH."""
+    return shutil.which("espeak-ng") is not None
+
+
 def _trim(x: npt.NDArray[np.float64], rel_db: float = -35.0) -> npt.NDArray[np.float64]:
     """Cut leading/trailing 10 ms frames quieter than ``rel_db`` below the loudest frame."""
     n = len(x) // 160
@@ -53,14 +61,16 @@ def _trim(x: npt.NDArray[np.float64], rel_db: float = -35.0) -> npt.NDArray[np.f
     return x[loud[0] * 160 : (loud[-1] + 1) * 160]
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=1024)
 def synth(text: str, voice: str, trim: bool = True) -> Pcm:
     """``text`` spoken by flite ``voice`` as 16 kHz int16 PCM (speech-trimmed unless ``trim``)."""
     with tempfile.TemporaryDirectory(prefix="streamasr-flite-") as tmp:
         path = Path(tmp) / "x.wav"
-        subprocess.run(
-            ["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True, timeout=60
-        )
+        if voice.startswith("espeak:"):
+            cmd = ["espeak-ng", "-v", voice.split(":", 1)[1], "-w", str(path), text]
+        else:
+            cmd = ["flite", "-voice", voice, "-t", text, "-o", str(path)]
+        subprocess.run(cmd, check=True, timeout=60)
         data, rate = sf.read(str(path), dtype="float64")
     if rate != RATE_HZ:
         data = soxr.resample(data, rate, RATE_HZ)
@@ -181,11 +191,41 @@ HARD_NEGATIVES = (
 )
 
 
-def hard_negatives(voices: tuple[str, ...] = ("slt", "rms", "awb", "kal16")) -> Pcm:
-    """Every :data:`HARD_NEGATIVES` sentence in every voice, joined by 0.8 s background."""
+#: Confusable phrases per wake phrase (near-rhymes, the phrase's words in other senses).
+CONFUSABLES: dict[str, tuple[str, ...]] = {
+    "okay nabu": (
+        "okay, now book it for me",
+        "oh kay, not you",
+        "okay, a new boot",
+        "the canoe is blue",
+        "okay, nobody knows",
+        "okay, nab the bus",
+        "hey, nabil, you too",
+        "okay, now boo them",
+        "a kabuki play",
+        "okay, let me know",
+    ),
+    "hey jarvis": (
+        "hey, travis, are you there",
+        "hey, jar of peanuts",
+        "harvest the carrots",
+        "they are jarring noises",
+        "hey, chavis, how is it",
+        "jarvis is a butler in the movie",
+        "hey there, carlos",
+        "hey, service please",
+    ),
+}
+
+
+def hard_negatives(
+    voices: tuple[str, ...] = ("slt", "rms", "awb", "kal16"), phrase: str = ""
+) -> Pcm:
+    """Every :data:`HARD_NEGATIVES` sentence (and ``phrase``'s :data:`CONFUSABLES`) in every
+    voice, joined by 0.8 s background."""
     rng = np.random.default_rng(7)
     parts: list[Pcm] = []
     for voice in voices:
-        for text in HARD_NEGATIVES:
+        for text in HARD_NEGATIVES + CONFUSABLES.get(phrase, ()):
             parts += [synth(text, voice, trim=False), background(int(0.8 * RATE_HZ), rng)]
     return np.concatenate(parts)

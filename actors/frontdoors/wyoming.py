@@ -5,12 +5,14 @@ on one asyncio loop. The events it understands:
 
 * ``describe`` -> ``info``: one ASR program (``streamasr``, language ``en``, models
   ``pocketsphinx`` and ``whisper-base``, ``supports_transcript_streaming``) and one wake
-  program (``streamasr-wake``: PocketSphinx keyphrase spotting, one model per ``[wake]``
-  phrase).
-* ``detect`` (optional ``names``), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
-  run-time stream in wake-detection mode: ``detection`` (``name`` = the phrase,
-  ``timestamp`` = ms of stream time where it ended) as soon as a phrase is found, once per
-  session; after ``audio-stop``, ``not-detected`` if none was.
+  program, one model per ``[wake]`` phrase, named as Home Assistant knows them
+  (:mod:`.wyoming_info`: ``microWakeWord`` / ``okay_nabu`` for the default engine).
+* ``detect`` (optional ``names``: models by name, ``okay_nabu``; ``Okay Nabu`` and
+  ``okay nabu`` are accepted too), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
+  run-time stream in wake-detection mode: ``detection`` (``name`` = the model's name,
+  ``timestamp`` = ms of stream time where it ended) as soon as a phrase is found, and again
+  for every later one in the same session (the engine's ``refractory_ms`` keeps one phrase
+  from firing twice); after ``audio-stop``, ``not-detected`` if none was.
 * ``ping`` -> ``pong``.
 * ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
   run-time stream opened through :class:`~streamasr.actors.frontdoors.base.FrontDoor` (supervised
@@ -69,12 +71,16 @@ from streamasr.actors.frontdoors.base import FrontDoor, PcmStream, StreamRefused
 from streamasr.actors.frontdoors.ports import port_in_use_message
 from streamasr.actors.frontdoors.wyoming_audio import check_format, pcm_to_float
 from streamasr.actors.frontdoors.wyoming_chunks import ChunkComposer
-from streamasr.actors.frontdoors.wyoming_info import build_info, package_version
+from streamasr.actors.frontdoors.wyoming_info import (
+    build_info,
+    name_key,
+    package_version,
+    wake_name,
+)
 from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, MalformedEvent, read_event
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import RefineConfig, WyomingConfig
 from streamasr.actors.spec import ActorSpec
-from streamasr.actors.wake.base import WakeOptions
 from streamasr.actors.wake.settings import WakeConfig
 
 log = logging.getLogger(__name__)
@@ -106,12 +112,14 @@ class WyomingOptions:
     Attributes:
         server: ``[wyoming]`` (listen address, port, concurrent transcriptions).
         finals: ``[refine] finals``: ``accurate`` (Whisper pass 2) or ``fast`` (first pass).
+        engine: ``[wake] engine``: names the wake program and its models.
         phrases: ``[wake] phrases`` (the engine's defaults if empty): what ``detect``
             sessions listen for.
     """
 
     server: WyomingConfig = field(default_factory=WyomingConfig)
     finals: str = "accurate"
+    engine: str = "micro"
     phrases: tuple[str, ...] = ()
 
     @classmethod
@@ -121,7 +129,8 @@ class WyomingOptions:
         return cls(
             spec.section("wyoming", WyomingConfig),
             spec.section("refine", RefineConfig).finals,
-            wake.phrases or WakeOptions().phrases,
+            wake.engine,
+            wake.wake_phrases(),
         )
 
 
@@ -147,6 +156,7 @@ class _Shared:
     door: FrontDoor
     info: Event
     server: WyomingConfig = field(default_factory=WyomingConfig)
+    engine: str = "micro"
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     handlers: set[WyomingHandler] = field(default_factory=set)
     live: set[str] = field(default_factory=set)
@@ -187,8 +197,8 @@ class _Job:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     forwarder: asyncio.Task[None] | None = None
     frames_in: int = 0
-    detect: list[str] | None = None  # wake detection session: the names asked for ([] = any)
-    detected: bool = False
+    detect: list[str] | None = None  # wake detection session: name_key()s asked for ([] = any)
+    detected: int = 0  # detections sent in this session
 
 
 class WyomingHandler(AsyncEventHandler):
@@ -286,7 +296,7 @@ class WyomingHandler(AsyncEventHandler):
         elif Detect.is_type(event.type):
             if self.job is not None:
                 raise ClientError("detect while audio is streaming")
-            self.detect = list(Detect.from_event(event).names or [])
+            self.detect = [name_key(n) for n in Detect.from_event(event).names or []]
         elif AudioStart.is_type(event.type):
             await self._start(AudioStart.from_event(event))
         elif AudioChunk.is_type(event.type):
@@ -398,12 +408,14 @@ class WyomingHandler(AsyncEventHandler):
                 await self.write_event(TranscriptChunk(text=text).event())
 
     async def _detection(self, job: _Job, wake: m.WakeDetected) -> None:
-        """Answer a detect session's first matching phrase with ``detection``."""
-        if job.detect is None or job.detected or (job.detect and wake.phrase not in job.detect):
+        """Answer each phrase a detect session asked for with ``detection`` (every one: a
+        satellite that stays in the session hears its second wake word too)."""
+        name = wake_name(self.shared.engine, wake.phrase)
+        if job.detect is None or (job.detect and name_key(name) not in job.detect):
             return
-        job.detected = True
+        job.detected += 1
         self.shared.count("detections")
-        event = Detection(name=wake.phrase, timestamp=round(wake.end_s * 1000)).event()
+        event = Detection(name=name, timestamp=round(wake.end_s * 1000)).event()
         with contextlib.suppress(OSError):
             await self.write_event(event)
 
@@ -440,8 +452,8 @@ def _one_line(exc: BaseException) -> str:
 async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
     door = FrontDoor(rt)
     door.start()
-    info = build_info(opts.finals, opts.phrases, package_version()).event()
-    shared = _Shared(rt, door, info, opts.server)
+    info = build_info(opts.finals, opts.engine, opts.phrases, package_version()).event()
+    shared = _Shared(rt, door, info, opts.server, opts.engine)
     for key in COUNTERS:
         rt.counters.setdefault(key, 0)
     host, port = opts.server.host, opts.server.port

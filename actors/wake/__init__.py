@@ -1,4 +1,4 @@
-"""Wake-word engine library: a keyphrase spotter (``registry.create_wake_engine``) gating streams.
+"""Wake-word engines (``registry.create_wake_engine``): microWakeWord, openWakeWord, PocketSphinx.
 
 May import the shared ``errors`` and ``typed`` modules and the ``asr`` library; no stage.
 """

@@ -1,4 +1,5 @@
-"""Wake-word detection API: options, detections, the per-process engine and per-stream detector.
+"""Wake-word detection API: detections, the per-process engine and per-stream detector, and
+the options of PocketSphinx keyphrase spotting (the bundled models' are in ``bundled``).
 
 A :class:`WakeEngine` is loaded once per process and shared by streams; each stream gets its own
 :class:`WakeDetector` (it holds the search state). A detector takes mono int16 PCM in chunks of
@@ -51,9 +52,10 @@ class Detection:
         phrase: the configured phrase that fired.
         start_frame: absolute sample index where the phrase began (stream position).
         end_frame: absolute sample index just after the phrase ended.
-        score: log10 of the likelihood ratio of the phrase against PocketSphinx's phone loop
-            (the kws search's own measure; a detection fires when it is >= log10(threshold)).
-            Higher is surer; typically -25 .. +15.
+        score: the engine's own measure, higher is surer. PocketSphinx: log10 of the
+            likelihood ratio of the phrase against its phone loop (a detection fires when it
+            is >= log10(threshold); typically -25 .. +15). micro / open: the model's
+            probability 0..1 when it fired.
     """
 
     phrase: str

@@ -14,6 +14,7 @@ from streamasr.actors.typed import require
 
 if TYPE_CHECKING:
     from streamasr.actors.wake.base import WakeOptions
+    from streamasr.actors.wake.bundled import NeuralWakeOptions
 
 __all__ = ["WakeConfig"]
 
@@ -22,8 +23,13 @@ __all__ = ["WakeConfig"]
 class WakeConfig:
     """``[wake]``: wake-word gating of the local streams (the voice-assistant mode).
 
-    While listening, a gated stream only feeds the wake-word detector (``engine``, with
-    ``phrases`` and per-phrase ``thresholds``; empty lists take the engine's tuned defaults);
+    While listening, a gated stream only feeds the wake-word detector (``engine``: ``micro``
+    = microWakeWord, ``open`` = openWakeWord, both with the models bundled in their wheels,
+    or ``pocketsphinx`` keyphrase spotting for any phrase of its dictionary; ``phrases``: the
+    models by phrase, e.g. "okay nabu", or the keyphrases; per-phrase ``thresholds``: a
+    probability 0..1 for micro/open, a likelihood ratio such as 1e-20 for pocketsphinx; empty
+    lists take the engine's tuned defaults; ``refractory_ms``: micro/open report a phrase
+    again only after this much stream time);
     on a detection, recognition starts ``preroll_ms`` before the detection fired but not
     before the phrase ended (audio taken back from the ring, so nothing said right after the
     phrase is lost) and runs until the command's final, then the stream listens again. No
@@ -34,9 +40,10 @@ class WakeConfig:
     """
 
     enabled: bool = False
-    engine: str = "pocketsphinx"
+    engine: str = "micro"
     phrases: tuple[str, ...] = ()
     thresholds: tuple[float, ...] = ()
+    refractory_ms: int = 2000
     preroll_ms: int = 1000
     command_timeout_ms: int = 5000
     max_command_ms: int = 15000
@@ -45,7 +52,15 @@ class WakeConfig:
     streams: tuple[str, ...] = ()
 
     def validate(self) -> None:
-        """Range checks; the phrases and the grammar are checked against the dictionary."""
+        """Range checks; the phrases are checked against the engine's models (or dictionary)."""
+        from streamasr.actors.wake.registry import ENGINES
+
+        require(
+            self.engine in ENGINES,
+            "wake.engine",
+            f"unknown engine {self.engine!r} (known: {', '.join(repr(e) for e in ENGINES)})",
+        )
+        require(0 <= self.refractory_ms <= 60000, "wake.refractory_ms", "must be in 0..60000")
         require(0 <= self.preroll_ms <= 5000, "wake.preroll_ms", "must be in 0..5000")
         require(
             500 <= self.command_timeout_ms <= 60000,
@@ -63,20 +78,40 @@ class WakeConfig:
         if self.enabled:
             self.detector_options()
 
-    def detector_options(self) -> WakeOptions:
-        """The engine's :class:`~streamasr.actors.wake.base.WakeOptions` (raises ConfigError)."""
-        from streamasr.actors.wake.base import WakeOptions  # imports pocketsphinx: only here
-
+    def detector_options(self) -> WakeOptions | NeuralWakeOptions:
+        """The engine's options: :class:`~streamasr.actors.wake.base.WakeOptions` for
+        pocketsphinx, :class:`~streamasr.actors.wake.bundled.NeuralWakeOptions` for micro and
+        open (raises ConfigError, one line, also when the engine's package is missing)."""
         kwargs: dict[str, Any] = {}
         if self.phrases:
             kwargs["phrases"] = self.phrases
         if self.thresholds:
             kwargs["thresholds"] = self.thresholds
         try:
-            return WakeOptions(**kwargs)
+            if self.engine == "pocketsphinx":
+                from streamasr.actors.wake.base import WakeOptions  # imports pocketsphinx
+
+                return WakeOptions(**kwargs)
+            from streamasr.actors.wake.bundled import NeuralWakeOptions, require_package
+
+            options = NeuralWakeOptions(self.engine, refractory_ms=self.refractory_ms, **kwargs)
+            require_package(self.engine)
+            return options
         except ConfigError as exc:
             text = str(exc)
             raise ConfigError(text if text.startswith("wake.") else f"wake.{text}") from None
+
+    def wake_phrases(self) -> tuple[str, ...]:
+        """The phrases detectors listen for: ``phrases``, or the engine's default."""
+        if self.phrases:
+            return self.phrases
+        if self.engine == "pocketsphinx":
+            from streamasr.actors.wake.base import WakeOptions
+
+            return WakeOptions().phrases
+        from streamasr.actors.wake.bundled import NeuralWakeOptions
+
+        return NeuralWakeOptions(self.engine).phrases
 
     def recognizer_options(self) -> dict[str, Any]:
         """Pocketsphinx options that restrict commands to the grammar (empty: no grammar)."""

@@ -443,8 +443,21 @@ RANGE_ERRORS = [
         "wake.grammar: command grammars need the pocketsphinx backend",
     ),
     (
-        {"wake": {"enabled": True, "phrases": ["hey frobnicator"]}},
+        {"wake": {"enabled": True, "engine": "pocketsphinx", "phrases": ["hey frobnicator"]}},
         "wake.phrases: 'frobnicator' is not in the pronunciation dictionary",
+    ),
+    (
+        {"wake": {"enabled": True, "phrases": ["hey frobnicator"]}},
+        "wake.phrases: 'hey frobnicator' is not a 'micro' model (available: 'okay nabu', "
+        "'hey jarvis', 'alexa', 'hey mycroft'; other phrases: engine = \"pocketsphinx\")",
+    ),
+    (
+        {"wake": {"engine": "snowboy"}},
+        "wake.engine: unknown engine 'snowboy' (known: 'micro', 'open', 'pocketsphinx')",
+    ),
+    (
+        {"wake": {"refractory_ms": 70000}},
+        "wake.refractory_ms: must be in 0..60000",
     ),
     # [display]
     (

@@ -1,0 +1,172 @@
+"""The wake models bundled in the optional wheels, and the options of the engines that run them.
+
+``micro`` is microWakeWord (``pymicro-wakeword``: a streaming int8 model per phrase on the
+TFLite-Micro front end of ``pymicro-features``); ``open`` is openWakeWord (``pyopen-wakeword``:
+a shared melspectrogram + embedding model, then a small classifier per phrase). The models are
+files inside those wheels, so nothing is downloaded at run time. This module imports neither
+package (it only asks whether they are installed), so a config can be checked without them.
+
+A model is named in config by its phrase in lower case ("okay nabu"); Wyoming clients see its
+id ("okay_nabu") and a title-case phrase ("Okay Nabu"), as wyoming-microwakeword and
+wyoming-openwakeword advertise them, so a Home Assistant satellite can pick it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streamasr.actors.errors import AudioFormatError, ConfigError
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "ENGINE_TITLES",
+    "MODEL_IDS",
+    "PACKAGES",
+    "NeuralWakeOptions",
+    "Refractory",
+    "check_pcm",
+    "display_phrase",
+    "model_id",
+    "phrase_of",
+    "require_package",
+]
+
+#: Model ids (file stems in the wheel) per engine, the first one the default phrase.
+MODEL_IDS: dict[str, tuple[str, ...]] = {
+    "micro": ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft"),
+    "open": ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft", "hey_rhasspy"),
+}
+#: The PyPI package (and its import name) that carries each engine's models.
+PACKAGES: dict[str, tuple[str, str]] = {
+    "micro": ("pymicro-wakeword", "pymicro_wakeword"),
+    "open": ("pyopen-wakeword", "pyopen_wakeword"),
+}
+#: The Wyoming program name of each engine (what the reference servers call themselves).
+ENGINE_TITLES: dict[str, str] = {"micro": "microWakeWord", "open": "openwakeword"}
+#: Probability thresholds (0..1, mean over the model's window) used when none is configured:
+#: microWakeWord's are the ``probability_cutoff`` its authors ship in each model's .json;
+#: openWakeWord's is the 0.5 wyoming-openwakeword uses.
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "micro": {"okay_nabu": 0.85, "hey_jarvis": 0.97, "alexa": 0.9, "hey_mycroft": 0.95},
+    "open": dict.fromkeys(MODEL_IDS["open"], 0.5),
+}
+
+
+def phrase_of(model: str) -> str:
+    """Config phrase of a model id: ``okay_nabu`` -> ``okay nabu``."""
+    return model.replace("_", " ")
+
+
+def model_id(phrase: str) -> str:
+    """Model id of a config phrase: ``okay nabu`` -> ``okay_nabu``."""
+    return "_".join(phrase.split())
+
+
+def display_phrase(model: str) -> str:
+    """The phrase Home Assistant shows: ``okay_nabu`` -> ``Okay Nabu``."""
+    return " ".join(w.capitalize() for w in model.split("_"))
+
+
+def require_package(engine: str) -> None:
+    """ConfigError (one line, naming the package) if ``engine``'s wheel is not installed."""
+    dist, module = PACKAGES[engine]
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"wake.engine: {engine!r} needs the package {dist} "
+            f"(pip install 'streamasr[wake]' or pip install {dist})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NeuralWakeOptions:
+    """Options of the ``micro`` and ``open`` engines (rates in Hz, times in milliseconds).
+
+    Attributes:
+        engine: ``micro`` (microWakeWord) or ``open`` (openWakeWord).
+        phrases: bundled models by phrase, lower case ("okay nabu", "hey jarvis", ...).
+        thresholds: per-phrase probability threshold, 0 < t < 1 (higher fires less); empty
+            uses :data:`DEFAULT_THRESHOLDS`.
+        refractory_ms: after a detection, the same phrase is not reported again for this
+            much stream time (the probability stays high for a few hundred ms).
+        sample_rate_hz: PCM rate detectors accept (the models take 16 kHz).
+    """
+
+    engine: str = "micro"
+    phrases: tuple[str, ...] = ("okay nabu",)
+    thresholds: tuple[float, ...] = ()
+    refractory_ms: int = 2000
+    sample_rate_hz: int = 16000
+
+    def __post_init__(self) -> None:
+        """Validate; raises ConfigError naming the offending field (``wake.<field>``)."""
+        if self.engine not in MODEL_IDS:
+            raise ConfigError(f"wake.engine: {self.engine!r} has no bundled models")
+        known = [phrase_of(i) for i in MODEL_IDS[self.engine]]
+        if not self.phrases:
+            raise ConfigError("wake.phrases: at least one phrase is needed")
+        if len(set(self.phrases)) != len(self.phrases):
+            raise ConfigError("wake.phrases: phrases must be distinct")
+        for phrase in self.phrases:
+            if phrase not in known:
+                raise ConfigError(
+                    f"wake.phrases: {phrase!r} is not a {self.engine!r} model "
+                    f"(available: {', '.join(repr(k) for k in known)}; "
+                    'other phrases: engine = "pocketsphinx")'
+                )
+        if self.thresholds and len(self.thresholds) != len(self.phrases):
+            raise ConfigError(
+                f"wake.thresholds: need one per phrase ({len(self.phrases)}), "
+                f"got {len(self.thresholds)}"
+            )
+        for t in self.thresholds:
+            if not (math.isfinite(t) and 0.0 < t < 1.0):
+                raise ConfigError(
+                    f"wake.thresholds: a {self.engine!r} threshold is a probability "
+                    f"0 < t < 1, got {t!r}"
+                )
+        if not 0 <= self.refractory_ms <= 60000:
+            raise ConfigError(f"wake.refractory_ms: must be 0..60000, got {self.refractory_ms}")
+        if self.sample_rate_hz != 16000:
+            raise ConfigError(f"wake.sample_rate_hz: must be 16000, got {self.sample_rate_hz}")
+
+    def threshold_for(self, index: int) -> float:
+        """The probability threshold of ``phrases[index]`` (configured or default)."""
+        if self.thresholds:
+            return self.thresholds[index]
+        return DEFAULT_THRESHOLDS[self.engine][model_id(self.phrases[index])]
+
+
+class Refractory:
+    """Per-phrase dead time after a detection, in stream samples (not wall time, so a
+    file played faster than real time behaves as it would live)."""
+
+    def __init__(self, phrases: int, refractory_frames: int) -> None:
+        """``phrases`` counters; ``refractory_frames`` samples of dead time after each."""
+        self._frames = refractory_frames
+        self._until = [-1] * phrases
+
+    def fire(self, index: int, frame: int) -> bool:
+        """True (and start the dead time) unless phrase ``index`` is still dead at ``frame``."""
+        if frame < self._until[index]:
+            return False
+        self._until[index] = frame + self._frames
+        return True
+
+    def clear(self) -> None:
+        """Forget every dead time (a reset detector)."""
+        self._until = [-1] * len(self._until)
+
+
+def check_pcm(pcm: object) -> npt.NDArray[np.int16]:
+    """``pcm`` if it is int16 mono ``(n,)``, else AudioFormatError."""
+    if not isinstance(pcm, np.ndarray) or pcm.dtype != np.int16 or pcm.ndim != 1:
+        shape = getattr(pcm, "shape", None)
+        raise AudioFormatError(
+            f"wake: expected int16 mono (n,), got {getattr(pcm, 'dtype', type(pcm))} {shape}"
+        )
+    return pcm
