@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from streamasr.actors.errors import AudioFormatError, ConfigError
+from streamasr.actors.wake.base import Detection, WakeEngine
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -28,12 +30,14 @@ __all__ = [
     "MODEL_IDS",
     "PACKAGES",
     "NeuralWakeOptions",
+    "PhraseJudge",
     "Refractory",
     "check_pcm",
     "display_phrase",
     "model_id",
     "phrase_of",
     "require_package",
+    "warm_up",
 ]
 
 #: Model ids (file stems in the wheel) per engine, the first one the default phrase.
@@ -160,6 +164,54 @@ class Refractory:
     def clear(self) -> None:
         """Forget every dead time (a reset detector)."""
         self._until = [-1] * len(self._until)
+
+
+class PhraseJudge:
+    """Per-stream decisions of a neural wake engine: a phrase's probability above its
+    threshold, outside its dead time, is a detection, placed where the phrase ended (the
+    firing position less the model's lag, in stream samples).
+
+    Attributes:
+        max_probability: the highest probability of each phrase since creation
+            (diagnostics).
+    """
+
+    def __init__(
+        self,
+        phrases: Sequence[str],
+        thresholds: Sequence[float],
+        refractory_frames: int,
+        lag_frames: int,
+        phrase_frames: int,
+    ) -> None:
+        """``lag_frames``: samples from the phrase's end to where the model fires;
+        ``phrase_frames``: the length given to a detected phrase (the models do not say
+        where it began)."""
+        self._phrases, self._thresholds = tuple(phrases), tuple(thresholds)
+        self._refractory = Refractory(len(self._phrases), refractory_frames)
+        self._lag, self._span = lag_frames, phrase_frames
+        self.max_probability = [0.0] * len(self._phrases)
+
+    def judge(self, index: int, prob: float, fired: int, origin: int) -> Detection | None:
+        """The detection of phrase ``index`` at probability ``prob``, the model having fired
+        at sample ``fired`` (None: none); no position before ``origin`` (the last reset)."""
+        self.max_probability[index] = max(self.max_probability[index], prob)
+        if prob <= self._thresholds[index] or not self._refractory.fire(index, fired):
+            return None
+        end = max(origin, fired - self._lag)
+        return Detection(self._phrases[index], max(origin, end - self._span), end, prob)
+
+    def clear(self) -> None:
+        """Forget every dead time (a reset detector)."""
+        self._refractory.clear()
+
+
+def warm_up(engine: WakeEngine) -> None:
+    """Run 1 s of low noise through a detector of ``engine`` so its first chunk is not cold."""
+    rng = np.random.default_rng(0)
+    detector = engine.create_detector()
+    detector.accept((rng.standard_normal(engine.sample_rate_hz) * 30).astype(np.int16))
+    detector.close()
 
 
 def check_pcm(pcm: object) -> npt.NDArray[np.int16]:

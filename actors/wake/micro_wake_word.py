@@ -25,10 +25,11 @@ from streamasr.actors.errors import ModelError
 from streamasr.actors.wake.base import Detection
 from streamasr.actors.wake.bundled import (
     NeuralWakeOptions,
-    Refractory,
+    PhraseJudge,
     check_pcm,
     model_id,
     require_package,
+    warm_up,
 )
 
 __all__ = ["MicroWakeDetector", "MicroWakeEngine"]
@@ -83,18 +84,14 @@ class MicroWakeEngine:
 
     def warm_up(self) -> None:
         """Run 1 s of low noise through a detector so the first real chunk is not cold."""
-        rng = np.random.default_rng(0)
-        detector = self.create_detector()
-        detector.accept((rng.standard_normal(self.sample_rate_hz) * 30).astype(np.int16))
-        detector.close()
+        warm_up(self)
 
 
 class MicroWakeDetector:
     """Per-stream microWakeWord state: front end, one model per phrase, dead times.
 
-    Attributes:
-        max_probability: the highest mean probability of each phrase since creation
-            (diagnostics).
+    ``judge.max_probability``: the highest mean probability of each phrase since creation
+    (diagnostics).
     """
 
     def __init__(self, engine: MicroWakeEngine, start_frame: int) -> None:
@@ -105,11 +102,10 @@ class MicroWakeDetector:
         self._phrases = engine.options.phrases
         self._features = MicroWakeWordFeatures()
         self._models: list[Any] | None = engine.load_models()
-        rate = engine.sample_rate_hz
-        self._refractory = Refractory(
-            len(self._phrases), engine.options.refractory_ms * rate // 1000
+        refractory = engine.options.refractory_ms * engine.sample_rate_hz // 1000
+        self.judge = PhraseJudge(
+            self._phrases, engine.thresholds, refractory, LAG_FRAMES, PHRASE_FRAMES
         )
-        self.max_probability = [0.0] * len(self._phrases)
         self._start = start_frame
         self._fed = 0  # samples accepted since the reset
         self._frames = 0  # feature frames computed since the reset
@@ -125,7 +121,7 @@ class MicroWakeDetector:
         self._engine.close_models(models)
         self._models = self._engine.load_models()
         self._features.reset()
-        self._refractory.clear()
+        self.judge.clear()
         self._start, self._fed, self._frames = start_frame, 0, 0
 
     def accept(self, pcm: npt.NDArray[np.int16]) -> list[Detection]:
@@ -143,11 +139,8 @@ class MicroWakeDetector:
                 prob = model.process_streaming_prob(features)
                 if prob is None:
                     continue
-                self.max_probability[i] = max(self.max_probability[i], float(prob))
-                if prob > self._engine.thresholds[i] and self._refractory.fire(i, fired):
-                    end = max(self._start, fired - LAG_FRAMES)
-                    start = max(self._start, end - PHRASE_FRAMES)
-                    out.append(Detection(self._phrases[i], start, end, float(prob)))
+                if (found := self.judge.judge(i, float(prob), fired, self._start)) is not None:
+                    out.append(found)
         self._fed += len(pcm)
         return out
 

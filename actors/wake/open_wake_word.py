@@ -23,10 +23,11 @@ from streamasr.actors.errors import ModelError
 from streamasr.actors.wake.base import Detection
 from streamasr.actors.wake.bundled import (
     NeuralWakeOptions,
-    Refractory,
+    PhraseJudge,
     check_pcm,
     model_id,
     require_package,
+    warm_up,
 )
 
 __all__ = ["OpenWakeDetector", "OpenWakeEngine"]
@@ -78,17 +79,14 @@ class OpenWakeEngine:
 
     def warm_up(self) -> None:
         """Run 1 s of low noise through a detector so the first real chunk is not cold."""
-        rng = np.random.default_rng(0)
-        detector = self.create_detector()
-        detector.accept((rng.standard_normal(self.sample_rate_hz) * 30).astype(np.int16))
-        detector.close()
+        warm_up(self)
 
 
 class OpenWakeDetector:
     """Per-stream openWakeWord state: features, classifiers, pending samples, dead times.
 
-    Attributes:
-        max_probability: the highest probability of each phrase since creation (diagnostics).
+    ``judge.max_probability``: the highest probability of each phrase since creation
+    (diagnostics).
     """
 
     def __init__(self, engine: OpenWakeEngine, start_frame: int) -> None:
@@ -97,11 +95,10 @@ class OpenWakeDetector:
         self._phrases = engine.options.phrases
         self._features, models = engine.load_models()
         self._models: list[Any] | None = models
-        rate = engine.sample_rate_hz
-        self._refractory = Refractory(
-            len(self._phrases), engine.options.refractory_ms * rate // 1000
+        refractory = engine.options.refractory_ms * engine.sample_rate_hz // 1000
+        self.judge = PhraseJudge(
+            self._phrases, engine.thresholds, refractory, LAG_FRAMES, PHRASE_FRAMES
         )
-        self.max_probability = [0.0] * len(self._phrases)
         self._pending = np.empty(0, dtype=np.int16)
         self._pending_start = start_frame
         self._origin = start_frame
@@ -116,7 +113,7 @@ class OpenWakeDetector:
         for model in self._require_models():
             model.reset()
         self._features.reset()
-        self._refractory.clear()
+        self.judge.clear()
         self._pending = np.empty(0, dtype=np.int16)
         self._pending_start = self._origin = start_frame
 
@@ -137,19 +134,12 @@ class OpenWakeDetector:
             for embedding in self._features.process_streaming(step.tobytes()):
                 for i, model in enumerate(models):
                     for prob in model.process_streaming(embedding):
-                        out += self._judge(i, float(prob), fired)
+                        found = self.judge.judge(i, float(prob), fired, self._origin)
+                        if found is not None:
+                            out.append(found)
         self._pending = self._pending[used:]
         self._pending_start += used
         return out
-
-    def _judge(self, index: int, prob: float, fired: int) -> list[Detection]:
-        """The detection of phrase ``index`` at probability ``prob`` (step end ``fired``)."""
-        self.max_probability[index] = max(self.max_probability[index], prob)
-        if prob <= self._engine.thresholds[index] or not self._refractory.fire(index, fired):
-            return []
-        end = max(self._origin, fired - LAG_FRAMES)
-        start = max(self._origin, end - PHRASE_FRAMES)
-        return [Detection(self._phrases[index], start, end, prob)]
 
     def _require_models(self) -> list[Any]:
         if self._models is None:
