@@ -12,7 +12,10 @@ on one asyncio loop. The events it understands:
   run-time stream in wake-detection mode: ``detection`` (``name`` = the model's name,
   ``timestamp`` = ms of stream time where it ended) as soon as a phrase is found, and again
   for every later one in the same session (the engine's ``refractory_ms`` keeps one phrase
-  from firing twice); after ``audio-stop``, ``not-detected`` if none was.
+  from firing twice); after ``audio-stop``, ``not-detected`` if none was. A ``detect`` that
+  names only models this server does not detect gets ``error`` (code ``bad-request``,
+  listing the served ones; counted in ``unknown_wake_models``) rather than a session that
+  could never fire; names among several that are not served are dropped.
 * ``ping`` -> ``pong``.
 * ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
   run-time stream opened through :class:`~streamasr.actors.frontdoors.base.FrontDoor` (supervised
@@ -20,12 +23,13 @@ on one asyncio loop. The events it understands:
   ``transcript-chunk`` events while the audio is still coming, and after ``audio-stop``
   (once the supervisor reports ``stream.<id>.ended``) the ``transcript`` with the whole
   text and ``transcript-stop``. That order is the one the Wyoming reference servers use.
-  The chunk texts concatenate to exactly the transcript's text (each chunk after the first
-  starts with a space), so a chunk carries only words that will not change
-  (:mod:`.wyoming_chunks`): the words an utterance's partials have *committed* (agreed by
-  two Whisper runs) as soon as they are, and the rest of each final as it comes. With
-  accurate finals the chunks and the transcript carry the Whisper (pass 2) text; where a
-  final rewrote a word already sent, the sent word stays (chunks cannot be retracted).
+  A client joins the chunk texts as they come (each chunk after the first starts with a
+  space), so a chunk carries only words that will not change (:mod:`.wyoming_chunks`): the
+  words an utterance's partials have *committed* (agreed by two Whisper runs) as soon as
+  they are, and the rest of each final as it comes.
+  The ``transcript`` carries the finals' text (with accurate finals, Whisper's): the same
+  words as the chunks, except where a final rewrote a committed word already sent (chunks
+  cannot be retracted; the transcript, which the client acts on, has the final's word).
 
 Audio may come at any rate, sample width (1 = unsigned 8-bit, 2, 3, 4 = signed
 little-endian) and channel count; it is converted to float32 ``(frames, channels)`` and
@@ -96,6 +100,7 @@ MAX_PIECE_FRAMES = 12000
 #: Counters reported from the start (0 until something happens), in status and ``/metrics``.
 COUNTERS = (
     "connections", "transcriptions", "detect_sessions", "detections", "client_errors",
+    "unknown_wake_models",
     "refused", "idle_timeouts", "oversized_events", "malformed_events", "abandoned_streams",
     "backpressure_waits",
 )  # fmt: skip
@@ -157,6 +162,7 @@ class _Shared:
     info: Event
     server: WyomingConfig = field(default_factory=WyomingConfig)
     engine: str = "micro"
+    served: tuple[str, ...] = ()  # the wake model names ``detect`` may ask for
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     handlers: set[WyomingHandler] = field(default_factory=set)
     live: set[str] = field(default_factory=set)
@@ -296,7 +302,7 @@ class WyomingHandler(AsyncEventHandler):
         elif Detect.is_type(event.type):
             if self.job is not None:
                 raise ClientError("detect while audio is streaming")
-            self.detect = [name_key(n) for n in Detect.from_event(event).names or []]
+            self.detect = self._served(Detect.from_event(event).names or [])
         elif AudioStart.is_type(event.type):
             await self._start(AudioStart.from_event(event))
         elif AudioChunk.is_type(event.type):
@@ -307,6 +313,25 @@ class WyomingHandler(AsyncEventHandler):
             self.shared.count("ignored_events")
             log.debug("wyoming %s: ignored %s", self.peer, event.type)
         return True
+
+    def _served(self, names: list[str]) -> list[str]:
+        """The :func:`name_key` of each of ``names`` this server detects ([] for none asked:
+        any); the others are logged and dropped.
+
+        Raises:
+            ClientError: none of ``names`` is served (the session could never detect).
+        """
+        served = {name_key(n): n for n in self.shared.served}
+        keys = [name_key(n) for n in names]
+        unknown = [n for n, k in zip(names, keys, strict=True) if k not in served]
+        if unknown and len(unknown) == len(names):
+            self.shared.count("unknown_wake_models")
+            offer = ", ".join(self.shared.served) or "none ([wake] is not configured)"
+            asked = ", ".join(unknown)
+            raise ClientError(f"wake model {asked} is not served here; served: {offer}")
+        if unknown:
+            log.info("wyoming %s: detect: ignoring models not served: %s", self.peer, unknown)
+        return [k for k in keys if k in served]
 
     async def _start(self, start: AudioStart) -> None:
         if self.job is not None:
@@ -453,7 +478,8 @@ async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
     door = FrontDoor(rt)
     door.start()
     info = build_info(opts.finals, opts.engine, opts.phrases, package_version()).event()
-    shared = _Shared(rt, door, info, opts.server, opts.engine)
+    served = tuple(wake_name(opts.engine, p) for p in opts.phrases)
+    shared = _Shared(rt, door, info, opts.server, opts.engine, served)
     for key in COUNTERS:
         rt.counters.setdefault(key, 0)
     host, port = opts.server.host, opts.server.port

@@ -1,8 +1,9 @@
 """Wyoming ``transcript-chunk`` texts out of a stream's partials and finals (pure; no sockets).
 
-Wyoming's streaming transcript is append-only: the texts of the ``transcript-chunk`` events
-concatenate into the ``transcript`` text, so a chunk may only carry words that nothing later
-changes. :class:`ChunkComposer` sends
+Wyoming's streaming transcript is append-only: a client concatenates the texts of the
+``transcript-chunk`` events as they come (a live preview), and the ``transcript`` event at the
+end carries the text to act on. So a chunk may only carry words that nothing later changes.
+:class:`ChunkComposer` sends
 
 * an utterance's *committed* words (``Transcript.committed_words``: the leading words of a
   merged partial that every later partial repeats, agreed on by two Whisper runs) as soon as
@@ -11,11 +12,11 @@ changes. :class:`ChunkComposer` sends
   ``fast`` or the refine stage fell back), the final's words after the ones already sent.
 
 The committed words are not retracted when the final disagrees with them (Whisper changed
-its mind after two agreeing runs, rare): the final is aligned to the words sent (their
-normalised forms, case and punctuation ignored, as local agreement compares them) and only
-what follows the last sent word's match is added. So the ``transcript`` is the words sent,
-which equal the final's wherever the final repeats the committed words; where it rewrote one,
-the committed spelling stays. Every chunk's words are also the transcript's, in order.
+its mind, rare): the final is aligned to the words sent (their normalised forms, case and
+punctuation ignored, as local agreement compares them) and only what follows the last sent
+word's match is added. The ``transcript`` text (:attr:`ChunkComposer.text`) is the finals'
+own text, so what the client acts on is the accurate final even where the preview kept a
+committed word the final rewrote; elsewhere the chunks join into exactly that text.
 
 Utterances are joined in stream order (``start_s``): an utterance's words wait while an
 earlier one is open (its final not yet in), so a late accurate final can never land after
@@ -76,6 +77,7 @@ class _Utterance:
     sent: int = 0
     first_pass_final: bool = False  # its provisional (first-pass) final has come
     done: bool = False  # its final has come: nothing more is added
+    final: list[str] | None = None  # the final's words (None: closed without a final)
 
 
 class ChunkComposer:
@@ -91,10 +93,17 @@ class ChunkComposer:
         self._utts: dict[str, _Utterance] = {}
         self._finished: set[str] = set()  # utterances whose words are all sent
         self._pieces: list[str] = []
+        self._finals: list[str] = []  # finished utterances' texts, in stream order
 
     @property
     def text(self) -> str:
-        """Every chunk so far concatenated and stripped: the ``transcript`` text."""
+        """The ``transcript`` text: the finished utterances' finals (or, for one closed
+        without a final, its words sent) in stream order, joined by single spaces."""
+        return " ".join(self._finals)
+
+    @property
+    def sent(self) -> str:
+        """Every chunk so far concatenated and stripped."""
         return "".join(self._pieces).strip()
 
     def add(self, t: m.Transcript) -> str:
@@ -116,7 +125,7 @@ class ChunkComposer:
         else:
             final = t.text.split()
             u.words.extend(final[words_after(u.words, final) :])
-            u.done = True
+            u.done, u.final = True, final
             self._close_before(u.start_s, needs_first_pass_final=False)
         return self._emit()
 
@@ -145,6 +154,9 @@ class ChunkComposer:
                 break
             del self._utts[uid]
             self._finished.add(uid)
+            said = " ".join(u.final if u.final is not None else u.words)
+            if said:
+                self._finals.append(said)
         if not new:
             return ""
         piece = " ".join(new)

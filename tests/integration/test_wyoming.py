@@ -190,11 +190,12 @@ async def transcribe(
 
 
 def assert_well_formed(res: Result) -> None:
-    """Start, chunks, transcript, stop; the chunks join into the transcript's text."""
+    """Start, chunks, transcript, stop; the chunks join into the transcript's text except
+    where a final rewrote a committed word already sent (rare: at most one word in ten)."""
     assert res.types[0] == "transcript-start"
     assert res.types[-2:] == ["transcript", "transcript-stop"]
     assert set(res.types[1:-2]) <= {"transcript-chunk"}
-    assert "".join(res.chunks).strip() == res.text
+    assert wer([res.text], ["".join(res.chunks).strip()]) <= 0.1, (res.chunks, res.text)
     # whole words: each chunk after the first starts with one space and has a word
     assert all(c.startswith(" ") and c[1:].strip() == c[1:] and c[1:] for c in res.chunks[1:])
 
@@ -354,9 +355,18 @@ def test_detect_finds_the_wake_phrase_and_reports_its_absence(server: Server) ->
     # a conversation without the phrase: not-detected, and no transcript events either
     quiet = asyncio.run(detect(server, (speech * 32767).astype(np.int16)))
     assert [e.type for e in quiet] == ["not-detected"]
-    # a name the server does not serve never fires
-    other = asyncio.run(detect(server, pcm, names=["hey_jarvis"]))
-    assert [e.type for e in other] == ["not-detected"]
+    # names the server does not serve: among served ones they are dropped; alone, a clear
+    # error at once instead of a session that could never fire
+    mixed = asyncio.run(detect(server, pcm, names=["hey_jarvis", "okay_nabu"]))
+    assert [e.type for e in mixed if e.type == "detection"] == ["detection"]
+
+    async def unknown() -> str:
+        async with server.client() as c:
+            await c.write_event(Detect(names=["hey_jarvis"]).event())
+            return await expect_error(c, "bad-request")
+
+    text = asyncio.run(unknown())
+    assert "hey_jarvis" in text and "okay_nabu" in text and "\n" not in text, text
     wait_no_streams(server)
 
 

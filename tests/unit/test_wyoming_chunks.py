@@ -1,5 +1,6 @@
 """Wyoming transcript chunks from partials and finals: committed words go out as they commit,
-the rest of each final after them, and the chunks always join into the transcript text."""
+the rest of each final after them; the transcript text is the finals' (the chunks join into
+it unless a final rewrote a committed word)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def test_a_final_that_rewrote_committed_words_keeps_them_and_adds_what_follows()
         ],
     )
     assert chunks == ["Set a timer for", " 10 minutes."]
-    assert c.text == "".join(chunks).strip()
+    assert c.sent == "".join(chunks).strip() == "Set a timer for 10 minutes."
+    assert c.text == "Set the timer for 10 minutes."  # what the client acts on: the final
 
 
 def test_a_later_utterance_waits_for_the_final_of_an_earlier_one() -> None:
