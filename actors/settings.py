@@ -206,6 +206,9 @@ class RefineConfig:
     ``wide_view``: unsure finals of segments up to 12 s whose short-window views disagree,
     or agree while neither is sure (then only where finals have no deadline), are also
     decoded in the padded 30 s window (the most confident view is kept).
+    ``beam_size``: the decoder beam of accurate finals (1: greedy); ``unsure_beam_size``:
+    the beam of the views decoded again when a final's first view is unsure. Whisper
+    partials are always greedy.
     ``delay_ms``: artificial CPU work per Whisper call, in ms (fault injection: simulates a
     slower machine; 0 in production).
     """
@@ -219,10 +222,14 @@ class RefineConfig:
     partials: Literal["auto", "off"] = "auto"
     partial_interval_ms: int = 500
     wide_view: bool = True
+    beam_size: int = 1
+    unsure_beam_size: int = 5
     delay_ms: float = 0.0
 
     def validate(self) -> None:
         """Range checks."""
+        require(1 <= self.beam_size <= 10, "refine.beam_size", "must be in 1..10")
+        require(1 <= self.unsure_beam_size <= 10, "refine.unsure_beam_size", "must be in 1..10")
         require(0.0 <= self.margin_s <= 2.0, "refine.margin_s", "must be in 0..2")
         require(self.max_queue >= 1, "refine.max_queue", "must be >= 1")
         require(self.budget_s > 0, "refine.budget_s", "must be > 0")

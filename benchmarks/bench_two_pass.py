@@ -118,6 +118,10 @@ def _losses(status: dict[str, Any]) -> tuple[int, int]:
     return lost, fallbacks
 
 
+#: TOML appended to every pipeline config (``--config-extra``).
+EXTRA: list[str] = []
+
+
 def pipeline(n: int, finals: str, base: Path, partials: str = "off") -> dict[str, float]:
     """Run ``up`` on ``n`` real-time streams; return loss, fallback, WER and latency figures."""
     inst = f"bench{os.getpid()}{n}{finals[0]}{partials[:2]}"
@@ -131,7 +135,7 @@ def pipeline(n: int, finals: str, base: Path, partials: str = "off") -> dict[str
     cfg = root / "c.toml"
     cfg.write_text(
         f'[supervisor]\ninstance = "{inst}"\nruntime_dir = "{root}/streamasr/{inst}"\n'
-        f'[refine]\nfinals = "{finals}"\npartials = "{partials}"\n\n{tables}'
+        f'[refine]\nfinals = "{finals}"\npartials = "{partials}"\n{"".join(EXTRA)}\n{tables}'
     )
     env = {**os.environ, "XDG_RUNTIME_DIR": str(root)}
     cli = [sys.executable, "-m", "streamasr.supervisor.cli"]
@@ -206,7 +210,12 @@ def main() -> None:
     ap.add_argument("--partials", default="off,auto", help="refine.partials of accurate rows")
     ap.add_argument("--no-pipeline", action="store_true", help="direct figures only")
     ap.add_argument("--no-direct", action="store_true", help="pipeline figures only")
+    ap.add_argument(
+        "--refine-extra", default="", help="TOML lines added to [refine] (e.g. 'beam_size = 5')"
+    )
     args = ap.parse_args()
+    if args.refine_extra:
+        EXTRA.append(args.refine_extra.replace(";", "\n") + "\n")
     print(f"load average at start: {os.getloadavg()}, cpus {os.cpu_count()}")
     figs: dict[str, tuple[float, float]] = {}
     if not args.no_direct:

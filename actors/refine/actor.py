@@ -143,6 +143,8 @@ def run(rt: ActorRuntime) -> None:
         cpu_threads=cfg["cpu_threads"],
         trim_view_logprob=TRIM_VIEW_LOGPROB,
         wide_view=bool(cfg.get("wide_view", True)),
+        beam_size=int(cfg.get("beam_size", 1)),
+        unsure_beam_size=int(cfg.get("unsure_beam_size", 5)),
     )
     refiner = WhisperRefiner(opts)
     refiner.warm_up()

@@ -33,7 +33,9 @@ class RefineOptions:
         resume_gap_s: a decode whose last word ends this many seconds or more before the
             piece's last speech is continued from that word.
         max_resumes: most continuations per segment.
-        beam_size: decoder beam size (1 = greedy).
+        beam_size: decoder beam size of the first view (1 = greedy).
+        unsure_beam_size: decoder beam size of the views decoded again for an unsure first
+            view (the VAD-trimmed and the padded 30 s view).
         language: language code of the prompt.
         tokens_per_s: decode cap, tokens per second of audio (plus ``extra_tokens``); timestamp
             tokens count, so this allows fast speech (about 4-5 text tokens per second).
@@ -79,6 +81,7 @@ class RefineOptions:
     resume_gap_s: float = 1.5
     max_resumes: int = 4
     beam_size: int = 1
+    unsure_beam_size: int = 1
     language: str = "en"
     tokens_per_s: float = 10.0
     extra_tokens: int = 16

@@ -253,13 +253,19 @@ class WhisperRefiner:
     def transcribe_draft(self, audio: NDArray[np.float32], start_s: float) -> RefineOutput | None:
         """Quick transcript of an utterance in progress (accurate partials).
 
-        As :meth:`transcribe`, but one view only (no VAD-trimmed second decode), no 30 s
-        re-decode of a looping piece (its loop is collapsed instead), no continuation and no
-        word times (``words`` is empty): about half the work, no spikes.
+        As :meth:`transcribe`, but greedy, one view only (no VAD-trimmed second decode), no
+        30 s re-decode of a looping piece (its loop is collapsed instead), no continuation
+        and no word times (``words`` is empty): about half the work, no spikes.
         """
         full = self.options
         self.options = replace(
-            full, trim_view=False, wide_view=False, fallback_full_window=False, word_times=False
+            full,
+            trim_view=False,
+            wide_view=False,
+            fallback_full_window=False,
+            word_times=False,
+            beam_size=1,
+            unsure_beam_size=1,
         )
         try:
             return self.transcribe(audio, start_s)
@@ -403,14 +409,19 @@ class WhisperRefiner:
         self, pieces: list[Piece], prompts: list[str], items: dict[int, _Item]
     ) -> list[Decoded]:
         """Decode ``pieces`` (re-decoding loops with the 30 s window), word times in stream s."""
+        o = self.options
         decoded = self._decode_grouped(
-            [p.audio for p in pieces], prompts, [p.view == 2 for p in pieces]
+            [p.audio for p in pieces],
+            prompts,
+            [p.view == 2 for p in pieces],
+            [o.unsure_beam_size if p.view else o.beam_size for p in pieces],
         )
         for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
             it = items[piece.index]
             first = round((piece.start_s - it.start_s) * SAMPLE_RATE_HZ)
             speech_s = _speech_in(it.spans, first, first + len(piece.audio)) / SAMPLE_RATE_HZ
-            decoded[k] = self._unloop(piece, dec, prompts[k], speech_s)
+            beam = o.unsure_beam_size if piece.view else o.beam_size
+            decoded[k] = self._unloop(piece, dec, prompts[k], speech_s, beam)
             decoded[k].words = to_stream(piece, decoded[k].words)
         return decoded
 
@@ -433,38 +444,48 @@ class WhisperRefiner:
         audios: Sequence[NDArray[np.float32]],
         prompts: Sequence[str],
         wide: Sequence[bool] | None = None,
+        beams: Sequence[int] | None = None,
     ) -> list[Decoded]:
-        """Decode ``audios`` in one batch per window length (``wide``: the padded 30 s
-        window for that one); results in input order.
+        """Decode ``audios`` in one batch per window length and beam (``wide``: the padded
+        30 s window for that one; ``beams``: its beam size, ``beam_size`` if None); results
+        in input order.
 
         Batching pieces of different lengths would pad them all to the longest window, and
         Whisper's text depends on the window: grouping keeps each piece's text independent
         of its batch mates.
         """
-        groups: dict[int, list[int]] = {}
+        groups: dict[tuple[int, int], list[int]] = {}
         full = list(wide) if wide is not None else [False] * len(audios)
+        beam = list(beams) if beams is not None else [self.options.beam_size] * len(audios)
         for i, audio in enumerate(audios):
-            groups.setdefault(self._window_samples(len(audio), full[i]), []).append(i)
+            key = (self._window_samples(len(audio), full[i]), beam[i])
+            groups.setdefault(key, []).append(i)
         out: list[Decoded | None] = [None] * len(audios)
-        for window, idx in groups.items():
+        for (window, size), idx in groups.items():
             is_full = window == int(_FULL_WINDOW_S * SAMPLE_RATE_HZ)
-            batch = self._decode([audios[i] for i in idx], [prompts[i] for i in idx], is_full)
+            batch = self._decode([audios[i] for i in idx], [prompts[i] for i in idx], is_full, size)
             for i, dec in zip(idx, batch, strict=True):
                 out[i] = dec
         return [d for d in out if d is not None]
 
     def _decode(
-        self, audios: Sequence[NDArray[np.float32]], prompts: Sequence[str], full_window: bool
+        self,
+        audios: Sequence[NDArray[np.float32]],
+        prompts: Sequence[str],
+        full_window: bool,
+        beam_size: int | None = None,
     ) -> list[Decoded]:
-        """Encode ``audios`` as one batch and decode each after its prompt."""
+        """Encode ``audios`` as one batch and decode each after its prompt (``beam_size``:
+        the options' if None)."""
         o = self.options
+        beam = o.beam_size if beam_size is None else beam_size
         self.progress()
         window = max(self._window_samples(len(a), full_window) for a in audios)
         caps = [int(o.tokens_per_s * len(a) / SAMPLE_RATE_HZ) + o.extra_tokens for a in audios]
         tokens = [self._dec.prompt_tokens(p) for p in prompts]
         return self._busy.run(
             lambda: self._dec.decode(
-                audios, window, tokens, caps, beam_size=o.beam_size, word_times=o.word_times
+                audios, window, tokens, caps, beam_size=beam, word_times=o.word_times
             )
         )
 
@@ -475,7 +496,9 @@ class WhisperRefiner:
         )
         return reason
 
-    def _unloop(self, piece: Piece, dec: Decoded, prompt: str, speech_s: float) -> Decoded:
+    def _unloop(
+        self, piece: Piece, dec: Decoded, prompt: str, speech_s: float, beam_size: int
+    ) -> Decoded:
         """A decode without loops: re-decoded with the padded 30 s window if it loops (when
         enabled and useful), then with the extra copies of any loop left dropped."""
         f = self.options.filters
@@ -484,7 +507,7 @@ class WhisperRefiner:
             return dec
         if self.options.fallback_full_window and dec.window_s < _FULL_WINDOW_S:
             _log.debug("short-window decode looks like a loop (%s); 30 s window", reason)
-            dec = self._decode([piece.audio], [prompt], full_window=True)[0]
+            dec = self._decode([piece.audio], [prompt], True, beam_size)[0]
             dec.fallback = True
             reason = loop_reason(dec.text, dec.hit_cap, speech_s, f)
         if reason is not None:

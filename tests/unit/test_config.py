@@ -428,6 +428,8 @@ RANGE_ERRORS = [
     ({"refine": {"cpu_threads": 0}}, "refine.cpu_threads: must be in 1..64"),
     ({"refine": {"cpu_threads": 65}}, "refine.cpu_threads: must be in 1..64"),
     ({"refine": {"partial_interval_ms": 99}}, "refine.partial_interval_ms: must be in 100..10000"),
+    ({"refine": {"beam_size": 0}}, "refine.beam_size: must be in 1..10"),
+    ({"refine": {"unsure_beam_size": 11}}, "refine.unsure_beam_size: must be in 1..10"),
     ({"refine": {"delay_ms": -1.0}}, "refine.delay_ms: must be >= 0"),
     # [wake]
     ({"wake": {"preroll_ms": -1}}, "wake.preroll_ms: must be in 0..5000"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -322,6 +323,30 @@ def test_draft_is_one_view_without_fallback_and_restores_options(
     with_words = timed.transcribe(half, start_s)
     assert with_words is not None and with_words.text == draft.text
     assert with_words.words and with_words.words[0].start_s >= start_s
+
+
+@pytest.mark.timeout(240)
+def test_finals_decode_with_the_configured_beam_and_drafts_greedy(
+    refiner: WhisperRefiner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[refine] beam_size`` reaches the finals' first view, ``unsure_beam_size`` the views
+    decoded again for an unsure one; Whisper partials stay greedy."""
+    audio, start_s = _utterances(1)[1]
+    wide = WhisperRefiner(replace(refiner.options, beam_size=5, unsure_beam_size=3))
+    beams: list[int] = []
+    decode = wide._dec.decode
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        beams.append(kw["beam_size"])
+        return decode(*args, **kw)
+
+    monkeypatch.setattr(wide._dec, "decode", spy)
+    final = wide.transcribe(audio, start_s)
+    assert final is not None and final.text and beams[0] == 5 and set(beams) <= {5, 3}
+    beams.clear()
+    wide.transcribe_draft(audio[: len(audio) // 2], start_s)
+    assert beams == [1]
+    assert wide.options.beam_size == 5
 
 
 @pytest.mark.timeout(240)
