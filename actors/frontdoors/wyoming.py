@@ -17,7 +17,9 @@ on one asyncio loop. The events it understands:
   listing the served ones; counted in ``unknown_wake_models``) rather than a session that
   could never fire; names among several that are not served are dropped.
 * ``ping`` -> ``pong``.
-* ``transcribe`` (optional), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
+* ``transcribe`` (optional; ``language`` ``en``, ``en-US`` ... or none: any other is answered
+  with ``error``, code ``bad-request``, rather than English text labelled as that
+  language), ``audio-start``, ``audio-chunk``..., ``audio-stop`` -> a
   run-time stream opened through :class:`~streamasr.actors.frontdoors.base.FrontDoor` (supervised
   and loss-accounted like any other stream), then ``transcript-start`` at once,
   ``transcript-chunk`` events while the audio is still coming, and after ``audio-stop``
@@ -297,7 +299,7 @@ class WyomingHandler(AsyncEventHandler):
         elif Transcribe.is_type(event.type):
             if self.job is not None:
                 raise ClientError("transcribe while audio is streaming")
-            self.language = Transcribe.from_event(event).language or "en"
+            self.language = served_language(Transcribe.from_event(event).language)
             self.detect = None
         elif Detect.is_type(event.type):
             if self.job is not None:
@@ -465,6 +467,23 @@ def pipeline_running(status: dict[str, Any], me: str) -> bool:
     """True when ``status`` (the supervisor's status map) shows every actor but ``me`` running."""
     actors = status.get("actors") or []
     return bool(actors) and all(a.get("state") == "running" for a in actors if a.get("id") != me)
+
+
+#: The languages transcribed (the first pass's model and the prompts are English).
+LANGUAGES = ("en",)
+
+
+def served_language(asked: str | None) -> str:
+    """The language a ``transcribe`` asked for, if served (None or "": English).
+
+    Raises:
+        ClientError: another language: said, rather than answering English text as if it
+            were that language.
+    """
+    code = (asked or "en").strip().lower().replace("_", "-")
+    if code.split("-")[0] in LANGUAGES:
+        return code.split("-")[0]
+    raise ClientError(f"language {asked!r} is not served here; served: {', '.join(LANGUAGES)}")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -137,7 +137,7 @@ async def _send(
     """
     loop = asyncio.get_running_loop()
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
-    await client.write_event(Transcribe(language="en").event())
+    await client.write_event(Transcribe(language="en-US").event())  # served as "en"
     await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
     step = rate * chunk_ms // 1000
     t0 = loop.time()
@@ -509,6 +509,7 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
                 server, [start, AudioChunk(8000, 2, 1, b"\0\0").event()], "bad-request"
             ),
             await _bad_client(server, [start, start], "bad-request"),
+            await _bad_client(server, [Transcribe(language="de").event()], "bad-request"),
         ]
         for line in GARBAGE:
             texts.append(await _garbage_client(server, line))
@@ -522,6 +523,7 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
         "missing field 'width'",
         "audio-chunk format 8000 Hz/2 B/1 ch differs from audio-start's 16000 Hz/2 B/1 ch",
         "audio-start while audio is already streaming",
+        "language 'de' is not served here; served: en",
         "the event header is not valid JSON",
         "the event header has no string 'type'",
         "the event header must be a JSON object, got list",
@@ -533,7 +535,7 @@ def test_malformed_events_close_only_their_own_connection(server: Server) -> Non
     assert wer(refs, [res.text]) <= WER_BOUND, res.text
     wait_no_streams(server)
     counters = server.counters_reaching(
-        {"client_errors": 5 + len(GARBAGE), "malformed_events": before + len(GARBAGE)}
+        {"client_errors": 6 + len(GARBAGE), "malformed_events": before + len(GARBAGE)}
     )
     assert counters["malformed_events"] == before + len(GARBAGE)
 
