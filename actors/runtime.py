@@ -24,6 +24,7 @@ import psutil
 import zmq
 
 from streamasr.actors import messages as m
+from streamasr.actors.cpu_account import CpuAccount
 from streamasr.actors.errors import ProtocolError
 from streamasr.actors.spec import ActorSpec
 
@@ -65,6 +66,8 @@ class ActorRuntime:
         self.poller.register(self.control, zmq.POLLIN)
         self.counters: dict[str, int] = {"protocol_errors": 0}
         self.gauges: dict[str, float] = {}
+        #: CPU seconds by activity, reported as ``cpu_ms_<activity>`` counters.
+        self.cpu = CpuAccount(self.counters)
         self.state = "starting"
         self.stopping = False
         self.inbox: list[Any] = []
@@ -104,6 +107,8 @@ class ActorRuntime:
         if not force and now < self._next_heartbeat:
             return
         self._next_heartbeat = now + self.spec.heartbeat_interval_s
+        times = self._proc.cpu_times()
+        self.counters["cpu_ms"] = int(1000 * (times.user + times.system))
         if os.getppid() != self.spec.supervisor_pid:
             log.warning("%s: supervisor is gone, exiting", self.spec.actor_id)
             self.stopping = True

@@ -146,20 +146,40 @@ def pipeline(n: int, finals: str, base: Path, partials: str = "off") -> dict[str
         stdout=sink, stderr=subprocess.DEVNULL, text=True, env=env, cwd=root,
     )  # fmt: skip
     lost = fallbacks = 0
+    cpu: dict[str, dict[str, float]] = {}
     while proc.poll() is None:
         res = subprocess.run(
             [*cli, "status", "--json", "--instance", inst],
             capture_output=True, text=True, env=env, cwd=root, timeout=60, check=False,
         )  # fmt: skip
         if res.returncode == 0 and res.stdout.strip():
-            lo, fb = _losses(json.loads(res.stdout))
+            status = json.loads(res.stdout)
+            lo, fb = _losses(status)
             lost, fallbacks = max(lost, lo), max(fallbacks, fb)
+            cpu = status.get("cpu") or cpu
         time.sleep(0.5)
     sink.close()
     wall = time.monotonic() - t0
     out = (root / "events.jsonl").read_text()
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    audio_s = sum(refs(NAMES[i % 3])[-1][1] for i in range(n))  # to each file's last word
+    print_cpu(cpu, audio_s)
     return {"partials": partials == "auto", **_summarise(events, n, finals, lost, fallbacks, wall)}
+
+
+def print_cpu(cpu: dict[str, dict[str, float]], audio_s: float) -> None:
+    """The status map's CPU account (its last sample, ~0.5 s before the end: startup
+    excluded) as CPU seconds per audio second, by process and activity."""
+    if not cpu or audio_s <= 0:
+        return
+    parts = []
+    for proc, row in cpu.items():
+        work = {k: v for k, v in row.items() if k not in ("total", "startup")}
+        split = " ".join(f"{k} {v / audio_s:.3f}" for k, v in work.items() if v > 0)
+        parts.append(f"{proc} {sum(work.values()) if work else row['total']:.1f} s ({split})")
+    total = sum(sum(v for k, v in r.items() if k not in ("total", "startup")) or r["total"]
+                for r in cpu.values())  # fmt: skip
+    print(f"    CPU per audio s {total / audio_s:.3f}: " + "; ".join(parts), flush=True)
 
 
 def _summarise(

@@ -11,7 +11,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import psutil
+
 from streamasr.actors import messages as m
+from streamasr.actors.cpu_account import CPU_PREFIX
 from streamasr.ringbuf import Ring
 from streamasr.supervisor import restart_types as rt
 from streamasr.supervisor.adaptive import ChunkController
@@ -207,6 +210,7 @@ class StatusBuilder:
                 for sid, gaps in sup.gaps.items()
             },
             "protocol_errors": sup.protocol_errors,
+            "cpu": cpu_account(actors, _own_cpu_s()),
         }
 
     def _sources(self) -> list[dict[str, Any]]:
@@ -279,6 +283,36 @@ def _ring_status(plan: RingPlan, ring: Ring) -> dict[str, Any]:
     }
 
 
+def _is_cpu(counter: str) -> bool:
+    """Whether ``counter`` is CPU time (shown in the CPU section, not with the counters)."""
+    return counter == "cpu_ms" or counter.startswith(CPU_PREFIX)
+
+
+def _own_cpu_s() -> float:
+    """This (the supervisor's) process's CPU seconds, user + system."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def cpu_account(actors: list[dict[str, Any]], supervisor_s: float) -> dict[str, dict[str, float]]:
+    """CPU seconds per process and, for actors, per activity (their ``cpu_ms_<activity>``
+    counters, :mod:`streamasr.actors.cpu_account`); ``other`` is what no activity claims
+    (loops, messages, heartbeats). The supervisor's own (event relay, status) is
+    ``supervisor``. Totals of the current incarnation of each actor."""
+    out: dict[str, dict[str, float]] = {"supervisor": {"total": supervisor_s}}
+    for a in actors:
+        counters = a["counters"]
+        if "cpu_ms" not in counters:
+            continue
+        row = {"total": counters["cpu_ms"] / 1000.0}
+        for key, v in sorted(counters.items()):
+            if key.startswith(CPU_PREFIX):
+                row[key.removeprefix(CPU_PREFIX)] = v / 1000.0
+        row["other"] = max(0.0, row["total"] - sum(v for k, v in row.items() if k != "total"))
+        out[a["id"]] = row
+    return out
+
+
 def format_table(status: dict[str, Any]) -> str:
     """Render a status map as the terminal table ``status`` prints."""
     lines = [
@@ -298,12 +332,20 @@ def format_table(status: dict[str, Any]) -> str:
         f"{'CPU%':>6} {'CHUNK':>6}  COUNTERS"
     )
     for a in status["actors"]:
-        counters = " ".join(f"{k}={v}" for k, v in sorted(a["counters"].items()) if v)
+        counters = " ".join(
+            f"{k}={v}" for k, v in sorted(a["counters"].items()) if v and not _is_cpu(k)
+        )
         lines.append(
             f"{a['id']:<16} {a['state']:<9} {a['pid']:>7} {a['restarts']:>8} "
             f"{a['rss_bytes'] / 2**20:>7.1f} {a['cpu_percent']:>6.1f} "
             f"{_chunk(a)}  {counters}"
         )
+    cpu = status.get("cpu") or {}
+    if len(cpu) > 1:
+        lines += ["", f"{'CPU s':<16} {'total':>8}  by activity"]
+        for proc, row in cpu.items():
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k != "total")
+            lines.append(f"{proc:<16} {row['total']:>8.1f}  {parts}")
     lines += [
         "",
         f"{'RING':<34} {'CAP':>8} {'WRITES':>10} {'RDR':>3} {'FILL':>7} "

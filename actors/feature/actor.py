@@ -93,16 +93,17 @@ def run(rt: ActorRuntime) -> None:
                 frames = buf[: got.frames]
                 if channel >= 0:
                     frames = np.ascontiguousarray(frames[:, channel : channel + 1])
-                _process(
-                    rt,
-                    cond,
-                    frames,
-                    dst,
-                    bell,
-                    stamps,
-                    got.start_frame + got.frames,
-                    fast,
-                )
+                with rt.cpu.charge("conditioning"):
+                    _process(
+                        rt,
+                        cond,
+                        frames,
+                        dst,
+                        bell,
+                        stamps,
+                        got.start_frame + got.frames,
+                        fast,
+                    )
                 rt.gauges["chunk_ms"] = chunk_ms
             if eos_at is not None and src.read_counter >= eos_at:
                 tail = cond.flush()

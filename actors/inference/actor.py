@@ -36,15 +36,16 @@ def run(rt: ActorRuntime) -> None:
     inference = rt.spec.section("inference", InferenceConfig)
     finals = rt.spec.section("refine", RefineConfig).finals
     backend, table = recognizer_options(inference, finals)
-    recognizer = create_recognizer(backend, table)
-    recognizer.warm_up()
-    wake = WakeSetup(
-        rt.spec.section("wake", WakeConfig),
-        rt.spec.options.get("wake_streams", ()),
-        inference.pocketsphinx,
-        recognizer,
-    )
-    wake.warm_up()  # before a standby waits: a promoted spare must not load anything
+    with rt.cpu.charge("startup"):  # models loaded and warmed
+        recognizer = create_recognizer(backend, table)
+        recognizer.warm_up()
+        wake = WakeSetup(
+            rt.spec.section("wake", WakeConfig),
+            rt.spec.options.get("wake_streams", ()),
+            inference.pocketsphinx,
+            recognizer,
+        )
+        wake.warm_up()  # before a standby waits: a promoted spare must not load anything
     if rt.spec.options.get("standby") and not wait_for_promotion(rt):
         return
     actor = InferenceLoop(rt, recognizer, wake, endpoints.endpointer(rt, backend, table))

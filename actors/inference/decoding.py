@@ -150,7 +150,8 @@ class InferenceLoop:
                 self.streams[msg.stream_id].eos_at = msg.end_frame
             elif isinstance(msg, m.StreamAttach) and msg.stream_id not in self.streams:
                 try:
-                    self.attach(msg.stream_id, msg.ring, msg.reader, msg.bell, msg.gate)
+                    with self.rt.cpu.charge("attach"):  # a decoder per stream (~0.9 s)
+                        self.attach(msg.stream_id, msg.ring, msg.reader, msg.bell, msg.gate)
                 except (RingError, ConfigError) as exc:  # closed again before we got here
                     log.warning("cannot attach stream %s: %s", msg.stream_id, exc)
                 self.rt.heartbeat()
@@ -175,9 +176,11 @@ class InferenceLoop:
             listening = [(st, pcm) for st, pcm in batch if st.gate and st.gate.listening]
             decoding = [(st, pcm) for st, pcm in batch if not (st.gate and st.gate.listening)]
             for st, pcm in listening:  # a detection rewinds: that stream reads again next time
-                self._listen(st, pcm)
+                with self.rt.cpu.charge("wake"):
+                    self._listen(st, pcm)
             if decoding:
-                self._decode(decoding)
+                with self.rt.cpu.charge("first_pass"):
+                    self._decode(decoding)
             for st in self.streams.values():
                 self._maybe_end(st)
             self.rt.heartbeat()

@@ -146,8 +146,9 @@ def run(rt: ActorRuntime) -> None:
         beam_size=int(cfg.get("beam_size", 1)),
         unsure_beam_size=int(cfg.get("unsure_beam_size", 5)),
     )
-    refiner = WhisperRefiner(opts)
-    refiner.warm_up()
+    with rt.cpu.charge("startup"):  # the model loaded and warmed
+        refiner = WhisperRefiner(opts)
+        refiner.warm_up()
     refiner.progress = rt.heartbeat
     act = _Actor(
         rt,
@@ -183,13 +184,17 @@ def run(rt: ActorRuntime) -> None:
             rt.gauges["queue"] = len(queue)
             if queue:
                 rates = {k: st.rate for k, st in act.streams.items()}
-                _refine(act, take_batch(queue, MAX_BATCH, rates))
+                with rt.cpu.charge("finals"):
+                    _refine(act, take_batch(queue, MAX_BATCH, rates))
             else:
                 for done in eos:
                     rt.send(m.EndOfStream(rt.spec.actor_id, done.stream_id, done.end_frame))
                 eos.clear()
-                if not _transcribe_early(act):
-                    _partial(act)
+                with rt.cpu.charge("early"):
+                    early = _transcribe_early(act)
+                if not early:
+                    with rt.cpu.charge("partials"):
+                        _partial(act)
             now_s = time.monotonic()
             for sid, st in act.streams.items():
                 st.release([j for j in queue if j.stream_id == sid], act.margin_s, now_s)

@@ -73,6 +73,15 @@ def test_detach_status_tail_down(instance: Instance, tmp_path: Path) -> None:
         60,
         "a second final",
     )
+    # where the CPU went (issue 17): each actor's time by activity, within its total
+    cpu = instance.status()["cpu"]
+    assert cpu["supervisor"]["total"] > 0
+    assert cpu["inference"]["first_pass"] > 0 and cpu["inference"]["startup"] > 0
+    refine = cpu["refine"]  # a final's decode is "early" when it ran in the endpoint's pause
+    assert refine["startup"] > 0 and refine.get("finals", 0) + refine.get("early", 0) > 0, refine
+    for row in cpu.values():
+        assert sum(v for k, v in row.items() if k != "total") <= row["total"] + 0.01, row
+    assert "CPU s" in instance.cli("status", timeout_s=30).stdout
     down = instance.cli("down", timeout_s=60)
     assert down.returncode == 0, down.stderr
     assert pid_gone(sup_pid)

@@ -20,6 +20,7 @@ import pytest
 import zmq
 
 from streamasr.actors import messages as m
+from streamasr.actors.cpu_account import CpuAccount
 from streamasr.actors.inference.decoding import InferenceLoop
 from streamasr.actors.inference.wake_setup import WakeSetup
 from streamasr.actors.spec import ActorSpec
@@ -71,6 +72,7 @@ class RecordingRuntime:
         self.poller = zmq.Poller()
         self.gauges: dict[str, float] = {}
         self.counters: dict[str, int] = {}
+        self.cpu = CpuAccount(self.counters)
         self.stopping = False
         self.loop: InferenceLoop | None = None
         self.beats: list[int] = []
