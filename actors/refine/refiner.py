@@ -409,21 +409,25 @@ class WhisperRefiner:
         self, pieces: list[Piece], prompts: list[str], items: dict[int, _Item]
     ) -> list[Decoded]:
         """Decode ``pieces`` (re-decoding loops with the 30 s window), word times in stream s."""
-        o = self.options
         decoded = self._decode_grouped(
             [p.audio for p in pieces],
             prompts,
             [p.view == 2 for p in pieces],
-            [o.unsure_beam_size if p.view else o.beam_size for p in pieces],
+            [self._beam(p) for p in pieces],
         )
         for k, (piece, dec) in enumerate(zip(pieces, decoded, strict=True)):
             it = items[piece.index]
             first = round((piece.start_s - it.start_s) * SAMPLE_RATE_HZ)
             speech_s = _speech_in(it.spans, first, first + len(piece.audio)) / SAMPLE_RATE_HZ
-            beam = o.unsure_beam_size if piece.view else o.beam_size
-            decoded[k] = self._unloop(piece, dec, prompts[k], speech_s, beam)
+            decoded[k] = self._unloop(piece, dec, prompts[k], speech_s, self._beam(piece))
             decoded[k].words = to_stream(piece, decoded[k].words)
         return decoded
+
+    def _beam(self, piece: Piece) -> int:
+        """The decoder beam of ``piece``: ``beam_size`` for the first view, else (a view
+        decoded again because the first was unsure) ``unsure_beam_size``."""
+        o = self.options
+        return o.unsure_beam_size if piece.view else o.beam_size
 
     def _window_samples(self, n_samples: int, full_window: bool) -> int:
         """Encoder window (samples, multiple of two hops) for ``n_samples`` of audio."""
