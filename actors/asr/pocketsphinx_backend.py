@@ -59,6 +59,7 @@ import logging
 import os
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -129,6 +130,9 @@ class PocketsphinxRecognizer:
         return self._jsgf
 
     def _load_decoder(self) -> pocketsphinx.Decoder:
+        return _with_feat_options(self._new_decoder(), self.options.decoder_kwargs())
+
+    def _new_decoder(self) -> pocketsphinx.Decoder:
         kwargs = self.options.decoder_kwargs()
         try:
             if self._jsgf is None:
@@ -152,7 +156,7 @@ class PocketsphinxRecognizer:
             pocketsphinx.get_model_path(), "en-us", "en-us-phone.lm.bin"
         )
         try:
-            return pocketsphinx.Decoder(**kwargs)
+            return _with_feat_options(pocketsphinx.Decoder(**kwargs), kwargs)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"pocketsphinx: cannot load phone loop: {exc}") from exc
 
@@ -194,6 +198,26 @@ class PocketsphinxRecognizer:
             stream.step()
         stream.finalize()
         stream.close()
+
+
+#: Decoder options the acoustic model's ``feat.params`` sets too: PocketSphinx lets the
+#: model's value win over the one given to the constructor (the en-us model says
+#: ``-remove_noise yes``), so they are applied again after loading.
+FEAT_PARAMS_OPTIONS = ("remove_noise",)
+
+
+def _with_feat_options(
+    decoder: pocketsphinx.Decoder, kwargs: dict[str, Any]
+) -> pocketsphinx.Decoder:
+    """``decoder`` with the :data:`FEAT_PARAMS_OPTIONS` of ``kwargs`` in force."""
+    changed = False
+    for key in FEAT_PARAMS_OPTIONS:
+        if key in kwargs and decoder.config[key] != kwargs[key]:
+            decoder.config[key] = kwargs[key]
+            changed = True
+    if changed:
+        decoder.reinit_feat()
+    return decoder
 
 
 class PocketsphinxStream:

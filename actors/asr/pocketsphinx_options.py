@@ -45,7 +45,8 @@ class PocketsphinxOptions:
         end_hangover_ms: added after the last speech frame to a final's ``end_frame``.
         lw: language-model weight (None keeps PocketSphinx's 6.5).
         beam, wbeam: Viterbi beams (None keeps PocketSphinx's defaults 1e-48, 7e-29).
-        remove_noise: spectral-subtraction noise removal (None keeps the model's feat.params).
+        remove_noise: spectral-subtraction noise removal (None keeps the model's feat.params,
+            on for the shipped en-us model; a value is applied over it after loading).
         dither: add 1/2-bit noise in the front end (off makes decoding reproducible).
         bestpath: run the lattice best-path pass (gives word posteriors as confidences).
         fwdflat: run PocketSphinx's second (flat-lexicon) search over the whole utterance

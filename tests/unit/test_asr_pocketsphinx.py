@@ -329,3 +329,24 @@ def test_utterance_limit_options_are_checked() -> None:
         PocketsphinxOptions(max_utterance_s=1.0)
     with pytest.raises(ConfigError, match=r"split_pause_ms: must be in \[vad_frame_ms"):
         PocketsphinxOptions(split_pause_ms=900)
+
+
+@pytest.mark.parametrize("value", [False, True])
+def test_remove_noise_takes_effect_over_the_models_feat_params(value: bool) -> None:
+    """The en-us model's feat.params says ``-remove_noise yes`` and PocketSphinx lets it win
+    over the constructor's value: the option is applied again after loading (it was a
+    documented option that did nothing)."""
+    rec = create_recognizer("pocketsphinx", {"remove_noise": value})
+    stream = rec.create_stream(0)
+    try:
+        assert stream._decoder is not None and stream._decoder.config["remove_noise"] is value
+    finally:
+        stream.close()
+
+
+def test_remove_noise_unset_keeps_the_models_setting() -> None:
+    stream = create_recognizer("pocketsphinx", {}).create_stream(0)
+    try:
+        assert stream._decoder is not None and stream._decoder.config["remove_noise"] is True
+    finally:
+        stream.close()
