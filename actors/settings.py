@@ -207,8 +207,10 @@ class RefineConfig:
     or agree while neither is sure (then only where finals have no deadline), are also
     decoded in the padded 30 s window (the most confident view is kept).
     ``beam_size``: the decoder beam of accurate finals (1: greedy); ``unsure_beam_size``:
-    the beam of the views decoded again when a final's first view is unsure. Whisper
-    partials are always greedy.
+    the beam of the views decoded again when a final's first view is unsure, where finals
+    have no deadline (files read ``--fast``; live streams keep ``beam_size``: with 4
+    real-time streams beam 5 there quadrupled the refine queue). Whisper partials are always
+    greedy.
     ``delay_ms``: artificial CPU work per Whisper call, in ms (fault injection: simulates a
     slower machine; 0 in production).
     """

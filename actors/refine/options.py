@@ -35,7 +35,8 @@ class RefineOptions:
         max_resumes: most continuations per segment.
         beam_size: decoder beam size of the first view (1 = greedy).
         unsure_beam_size: decoder beam size of the views decoded again for an unsure first
-            view (the VAD-trimmed and the padded 30 s view).
+            view (the VAD-trimmed and the padded 30 s view), where finals have no deadline
+            (``thorough``); with one, ``beam_size``.
         language: language code of the prompt.
         tokens_per_s: decode cap, tokens per second of audio (plus ``extra_tokens``); timestamp
             tokens count, so this allows fast speech (about 4-5 text tokens per second).

@@ -192,11 +192,29 @@ class WhisperRefiner:
             gate: False skips the speech gate for every item (see :meth:`transcribe`).
             thorough: with gated views, also decode the wide view where the short views
                 agree but neither is sure (False: only where they disagree; the refine actor
-                passes True only where finals have no deadline).
+                passes True only where finals have no deadline), and decode the views of an
+                unsure item again with ``unsure_beam_size`` (False: with ``beam_size``).
 
         Returns:
             one output per item, None where the item held no speech.
         """
+        full = self.options
+        if not thorough:
+            self.options = replace(full, unsure_beam_size=full.beam_size)
+        try:
+            return self._transcribe_batch(items, prompts, gate=gate, thorough=thorough)
+        finally:
+            self.options = full
+
+    def _transcribe_batch(
+        self,
+        items: Sequence[tuple[NDArray[np.float32], float]],
+        prompts: Sequence[str] | None,
+        *,
+        gate: bool,
+        thorough: bool,
+    ) -> list[RefineOutput | None]:
+        """:meth:`transcribe_batch` with the options in force."""
         t0 = time.perf_counter()
         o = self.options
         texts = list(prompts) if prompts is not None else [""] * len(items)

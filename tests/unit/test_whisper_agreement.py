@@ -344,6 +344,10 @@ def test_finals_decode_with_the_configured_beam_and_drafts_greedy(
     final = wide.transcribe(audio, start_s)
     assert final is not None and final.text and beams[0] == 5 and set(beams) <= {5, 3}
     beams.clear()
+    wide.transcribe(audio, start_s, thorough=False)  # finals with a deadline: no wider beam
+    assert beams and set(beams) == {5}
+    assert wide.options.unsure_beam_size == 3
+    beams.clear()
     wide.transcribe_draft(audio[: len(audio) // 2], start_s)
     assert beams == [1]
     assert wide.options.beam_size == 5
