@@ -78,6 +78,7 @@ from streamasr.actors.frontdoors.ports import port_in_use_message
 from streamasr.actors.frontdoors.wyoming_audio import check_format, pcm_to_float
 from streamasr.actors.frontdoors.wyoming_chunks import ChunkComposer
 from streamasr.actors.frontdoors.wyoming_info import (
+    LANGUAGES,
     build_info,
     name_key,
     package_version,
@@ -323,7 +324,7 @@ class WyomingHandler(AsyncEventHandler):
         Raises:
             ClientError: none of ``names`` is served (the session could never detect).
         """
-        served = {name_key(n): n for n in self.shared.served}
+        served = {name_key(n) for n in self.shared.served}
         keys = [name_key(n) for n in names]
         unknown = [n for n, k in zip(names, keys, strict=True) if k not in served]
         if unknown and len(unknown) == len(names):
@@ -469,10 +470,6 @@ def pipeline_running(status: dict[str, Any], me: str) -> bool:
     return bool(actors) and all(a.get("state") == "running" for a in actors if a.get("id") != me)
 
 
-#: The languages transcribed (the first pass's model and the prompts are English).
-LANGUAGES = ("en",)
-
-
 def served_language(asked: str | None) -> str:
     """The language a ``transcribe`` asked for, if served (None or "": English).
 
@@ -480,9 +477,9 @@ def served_language(asked: str | None) -> str:
         ClientError: another language: said, rather than answering English text as if it
             were that language.
     """
-    code = (asked or "en").strip().lower().replace("_", "-")
-    if code.split("-")[0] in LANGUAGES:
-        return code.split("-")[0]
+    code = (asked or "en").strip().lower().replace("_", "-").split("-")[0]
+    if code in LANGUAGES:
+        return code
     raise ClientError(f"language {asked!r} is not served here; served: {', '.join(LANGUAGES)}")
 
 

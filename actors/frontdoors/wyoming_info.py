@@ -22,7 +22,10 @@ from streamasr.actors.wake.bundled import (
     model_id,
 )
 
-__all__ = ["PROJECT_URL", "build_info", "name_key", "package_version", "wake_name"]
+__all__ = ["LANGUAGES", "PROJECT_URL", "build_info", "name_key", "package_version", "wake_name"]
+
+#: The languages served (the first pass's model, the prompts and the wake models are English).
+LANGUAGES = ("en",)
 
 PROJECT_URL = "https://github.com/streamasr/streamasr"
 _SPHINX = Attribution(name="CMU Sphinx", url="https://cmusphinx.github.io")
@@ -68,7 +71,7 @@ def _wake_program(engine: str, phrases: tuple[str, ...], version: str) -> WakePr
                 else display_phrase(model_id(phrase))
             ),
             version=None,
-            languages=["en"],
+            languages=list(LANGUAGES),
             phrase=phrase if engine == "pocketsphinx" else display_phrase(model_id(phrase)),
         )
         for phrase in phrases
@@ -98,7 +101,7 @@ def build_info(finals: str, engine: str, phrases: tuple[str, ...], version: str)
             installed=True,
             description="PocketSphinx US English (streaming first pass)",
             version=None,
-            languages=["en"],
+            languages=list(LANGUAGES),
         ),
         AsrModel(
             name="whisper-base",
@@ -106,7 +109,7 @@ def build_info(finals: str, engine: str, phrases: tuple[str, ...], version: str)
             installed=finals == "accurate",
             description="Whisper base, CTranslate2 int8 (accurate finals)",
             version=None,
-            languages=["en"],
+            languages=list(LANGUAGES),
         ),
     ]
     program = AsrProgram(
