@@ -18,6 +18,7 @@ KINDS = {
     "refine": "streamasr.actors.refine.actor",
     "gateway": "streamasr.actors.frontdoors.gateway",
     "wyoming": "streamasr.actors.frontdoors.wyoming",
+    "assistant": "streamasr.actors.assistant.actor",
 }
 
 

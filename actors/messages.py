@@ -358,6 +358,98 @@ class WakeEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class Intent:
+    """Assistant -> supervisor -> subscribers (``intent.<stream_id>.recognized`` or
+    ``intent.<stream_id>.unknown``): what a command final means.
+
+    Attributes:
+        stream_id, utterance_id, wake_id: the final it was read from ("" wake_id: a stream
+            without wake gating).
+        name: the intent ("" when unknown).
+        slots: slot name -> value as text.
+        text: the final's text.
+        confidence: the recogniser's confidence in the words, 0..1.
+        reason: why it is unknown (``no_match``, ``low_confidence``, ``empty``); "" if known.
+        guess: the intent a low-confidence command matched ("" otherwise).
+        t_ns: wall clock when it was recognised, ns since the epoch.
+    """
+
+    KIND: ClassVar[str] = "intent"
+    stream_id: str
+    utterance_id: str
+    wake_id: str
+    name: str
+    slots: dict[str, str]
+    text: str
+    confidence: float
+    reason: str
+    guess: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDone:
+    """Assistant -> supervisor -> subscribers (``action.<stream_id>``): an intent's action ran.
+
+    Attributes:
+        stream_id, utterance_id: the command's final.
+        intent: the intent name (``unknown`` for the unknown-intent action).
+        action: ``command``, ``http`` or ``none`` (the event is the action).
+        ok: it succeeded (exit status 0, HTTP 2xx).
+        status: exit status or HTTP status; -1 when it did not finish (timeout, could not
+            start, connection failed) or was refused (too many running).
+        output: its stdout or response body, at most 4 KiB of text.
+        error: one line saying what went wrong ("" if ok).
+        duration_s: how long it ran, seconds.
+    """
+
+    KIND: ClassVar[str] = "action_done"
+    stream_id: str
+    utterance_id: str
+    intent: str
+    action: str
+    ok: bool
+    status: int
+    output: str
+    error: str
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Assistant -> supervisor -> subscribers (``reply.<stream_id>``): the spoken response.
+
+    Attributes:
+        stream_id, utterance_id: the command's final.
+        text: what was said.
+        audio_s: length of the synthesised audio, seconds (0 when nothing was played).
+        where: the output device, or the WAV file written.
+        error: one line when it could not be synthesised or played ("" if it was).
+        t_ns: wall clock when playing ended, ns since the epoch.
+    """
+
+    KIND: ClassVar[str] = "reply"
+    stream_id: str
+    utterance_id: str
+    text: str
+    audio_s: float
+    where: str
+    error: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class WakeMute:
+    """Assistant -> supervisor -> the stream's inference worker: ignore wake detections on
+    ``stream_id`` until ``until_ns`` (wall clock, ns since the epoch), so the assistant's own
+    spoken reply, heard by the microphone, cannot wake it."""
+
+    KIND: ClassVar[str] = "wake_mute"
+    stream_id: str
+    until_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Lifecycle:
     """Supervisor -> subscribers: ``actor.<id>.<event>`` / ``supervisor.<event>`` notices."""
 
@@ -401,6 +493,10 @@ MESSAGE_TYPES: tuple[type[Any], ...] = (
     Transcript,
     WakeDetected,
     WakeEnded,
+    Intent,
+    ActionDone,
+    Reply,
+    WakeMute,
     Lifecycle,
     StreamEnded,
 )
@@ -522,3 +618,13 @@ def transcript_json(t: Transcript) -> dict[str, Any]:
     body = to_dict(t)
     body["kind"] = "final" if t.is_final else "partial"
     return body
+
+
+def assistant_topic(msg: Intent | ActionDone | Reply) -> str:
+    """The topic the supervisor publishes an assistant event on: ``intent.<stream>.recognized``
+    or ``intent.<stream>.unknown``, ``action.<stream>``, ``reply.<stream>``."""
+    if isinstance(msg, Intent):
+        return f"intent.{msg.stream_id}.{'recognized' if msg.name else 'unknown'}"
+    if isinstance(msg, ActionDone):
+        return f"action.{msg.stream_id}"
+    return f"reply.{msg.stream_id}"

@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         const="",
         help="wake-word gating: transcribe only commands after PHRASE (default: [wake] phrases)",
     )
+    up.add_argument(
+        "--assistant",
+        action="store_true",
+        help="voice assistant: intents, actions and a spoken reply for each command "
+        "(with the microphone, wake-word gating too; see [assistant] in configs/README.md)",
+    )
     serve = sub.add_parser("serve", help="serve remote clients only (WebSocket gateway, Wyoming)")
     serve.add_argument("-c", "--config", help="TOML config")
     serve.add_argument("--port", type=int, help="gateway port (default 2700)")
@@ -153,6 +159,10 @@ def _load_config(args: argparse.Namespace) -> Config:
         cfg = config_mod.replace(cfg, "refine", finals=args.finals)
     if getattr(args, "model", None):
         cfg = config_mod.replace(cfg, "refine", model=args.model)
+    if getattr(args, "assistant", False):
+        cfg = config_mod.replace(cfg, "assistant", enabled=True)
+        if not cfg.wake.enabled and cfg.source.kind == "mic":
+            cfg = config_mod.replace(cfg, "wake", enabled=True)
     wake = getattr(args, "wake", None)
     if wake is not None:
         phrases = (wake.strip().lower(),) if wake.strip() else cfg.wake.phrases
@@ -342,7 +352,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     endpoint = args.endpoint or paths.events
     with Subscriber(
         endpoint,
-        topics=("transcript.", "wake.", "supervisor.shutdown"),
+        topics=("transcript.", "wake.", "intent.", "action.", "reply.", "supervisor.shutdown"),
         curve_secret=args.curve_secret,
         curve_server=args.curve_server,
     ) as sub:

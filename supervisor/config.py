@@ -10,6 +10,7 @@ are kept as plain maps here and validated by the backend factory, which knows th
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import typing
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streamasr.actors.asr.endpoint_policy import EndpointOptions
+from streamasr.actors.assistant.actions import ActionConfig
+from streamasr.actors.assistant.settings import AssistantConfig
+from streamasr.actors.assistant.tts import TtsConfig
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.settings import (
     MAX_WORKERS,
@@ -142,6 +146,9 @@ class Config:
     wake: WakeConfig = field(default_factory=WakeConfig)
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    assistant: AssistantConfig = field(default_factory=AssistantConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    actions: tuple[ActionConfig, ...] = ()
     streams: tuple[SourceConfig, ...] = ()
 
     def validate(self) -> None:
@@ -150,8 +157,10 @@ class Config:
         from streamasr.actors.asr.registry import options_from_mapping
 
         for f in dataclasses.fields(self):
-            if f.name != "streams":
+            if f.name not in ("streams", "actions"):
                 getattr(self, f.name).validate()
+        for i, action in enumerate(self.actions):
+            action.validate(f"actions[{i}]")
         ids = []
         for i, src in enumerate(self.streams):
             try:
@@ -183,6 +192,29 @@ class Config:
                 options_from_mapping(PocketsphinxOptions, table, "inference.pocketsphinx")
             except ConfigError as exc:
                 raise ConfigError(f"wake: {exc}") from None
+
+        self._validate_assistant()
+
+    def _validate_assistant(self) -> None:
+        """The assistant's streams exist, its intents load, and every ``[[actions]]`` entry
+        names one of them (or ``unknown``)."""
+        unknown = sorted(set(self.assistant.streams) - {s.stream_id for s in self.sources()})
+        require(not unknown, "assistant.streams", f"no local stream {', '.join(unknown)}")
+        if not self.assistant.enabled:
+            return
+        from streamasr.actors.assistant.intents import IntentRecognizer
+
+        names = IntentRecognizer(self.assistant.intents).names
+        for i, action in enumerate(self.actions):
+            if action.intent != "unknown" and action.intent not in names:
+                close = difflib.get_close_matches(action.intent, names, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                require(
+                    False,
+                    f"actions[{i}].intent",
+                    f"{action.intent!r} is not an intent of {self.assistant.intents}{hint}; "
+                    f"known: {', '.join(names)}, unknown",
+                )
 
     def sources(self) -> tuple[SourceConfig, ...]:
         """The local streams: ``[[streams]]`` if given, else ``[source]`` (none if kind=none)."""
@@ -238,6 +270,7 @@ def load(path: str | Path) -> Config:
         raise ConfigError(f"{p}: invalid TOML (not UTF-8: {exc.reason})") from None
     cfg = from_table(Config, table, "")
     cfg = _grammar_relative_to(cfg, p.parent)
+    cfg = _intents_relative_to(cfg, p.parent)
     return _map_sources(cfg, lambda src: _relative_to(src, p.parent))
 
 
@@ -246,6 +279,18 @@ def _grammar_relative_to(cfg: Config, base: Path) -> Config:
     if cfg.wake.grammar and not Path(cfg.wake.grammar).is_absolute():
         wake = dataclasses.replace(cfg.wake, grammar=str((base / cfg.wake.grammar).resolve()))
         return dataclasses.replace(cfg, wake=wake)
+    return cfg
+
+
+def _intents_relative_to(cfg: Config, base: Path) -> Config:
+    """``cfg`` with a relative ``[assistant] intents`` path resolved against the config's
+    folder (``"default"`` names the bundled templates)."""
+    from streamasr.actors.assistant.intents import DEFAULT_INTENTS
+
+    path = cfg.assistant.intents
+    if path and path != DEFAULT_INTENTS and not Path(path).is_absolute():
+        assistant = dataclasses.replace(cfg.assistant, intents=str((base / path).resolve()))
+        return dataclasses.replace(cfg, assistant=assistant)
     return cfg
 
 

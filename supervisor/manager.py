@@ -137,6 +137,10 @@ class Supervisor:
         for item in self.paths.clean_stale():
             log.info("removed stale %s", item)
         formats = {src.stream_id: probe(src) for src in self.cfg.sources()}
+        if self.cfg.assistant.enabled:
+            from streamasr.actors.assistant.playback import check_output
+
+            check_output(self.cfg.tts)  # no output device: one line now, not a restart loop
         plan = build(self.cfg, self.paths, os.getpid(), formats, self.log_level)
         self.dynamic = DynamicStreams(self.cfg, self.paths, self._send, plan.workers())
         if self.cfg.supervisor.hot_standby:
@@ -412,6 +416,12 @@ class Supervisor:
             self._on_transcript(sender, msg)
         elif isinstance(msg, (m.WakeDetected, m.WakeEnded)) and child is not None:
             self._on_wake(msg)
+        elif isinstance(msg, (m.Intent, m.ActionDone, m.Reply)) and child is not None:
+            self._publish(m.assistant_topic(msg), msg)
+        elif isinstance(msg, m.WakeMute) and child is not None:
+            worker = self._worker_of(msg.stream_id)
+            if worker is not None:
+                self._send(worker, msg)
         elif isinstance(msg, m.SpeechPaused) and child is not None:
             if self.cfg.refine.finals == "accurate":
                 self._send("refine", msg)  # the second pass may transcribe it early
@@ -469,7 +479,7 @@ class Supervisor:
                 self._send("refine", job)
         for key, eos in self.eos_sent.items():
             if key.split("/")[0] == actor_id:
-                self._send(actor_id, eos)
+                self._send_eos(actor_id, eos)
         assert self._plan is not None
         kind = self._plan.actor(actor_id).kind
         if self.chunk is not None and kind in ("capture", "feature"):
@@ -501,6 +511,12 @@ class Supervisor:
         elif (ended := self.wakes.ended(msg)) is not None:
             self._publish(f"wake.{msg.stream_id}.ended", ended)
 
+    def _worker_of(self, stream_id: str) -> str | None:
+        """The inference worker that decodes ``stream_id`` (None: no such stream)."""
+        assert self._plan is not None
+        workers = set(self._plan.workers())
+        return next((a for a in self._chain(stream_id) or () if a in workers), None)
+
     def _chain(self, stream_id: str) -> tuple[str, ...] | None:
         assert self._plan is not None and self.dynamic is not None
         return self._plan.chains.get(stream_id) or self.dynamic.chain(stream_id)
@@ -521,7 +537,7 @@ class Supervisor:
         log.info("stream %s: end of stream from %s -> %s", msg.stream_id, sender, nxt)
         if nxt is not None:
             self.eos_sent[f"{nxt}/{msg.stream_id}"] = msg
-            self._send(nxt, msg)
+            self._send_eos(nxt, msg)
             return state
         for key in [k for k in self.eos_sent if k.endswith(f"/{msg.stream_id}")]:
             del self.eos_sent[key]
@@ -536,6 +552,18 @@ class Supervisor:
         if self.exit_on_eos and self._ended >= set(self._plan.chains):
             return self._apply(state, rt.StopRequested("source ended"))
         return state
+
+    def _send_eos(self, actor_id: str, msg: m.EndOfStream) -> None:
+        """Pass a stream's end to the next actor of its chain. The assistant hears the
+        transcripts on the event socket, not from its control socket: for it, the end is
+        published there first (``stream.<id>.finals_done``), after the stream's last final,
+        so it knows it has every final before it answers the end."""
+        if actor_id == "assistant":
+            end_s = msg.end_frame / self.cfg.audio.sample_rate_hz
+            self._publish(
+                f"stream.{msg.stream_id}.finals_done", m.StreamEnded(msg.stream_id, end_s)
+            )
+        self._send(actor_id, msg)
 
     def _forget(self, stream_id: str) -> None:
         """A run-time stream has ended everywhere: close it and drop what the supervisor

@@ -4,8 +4,9 @@ Pure apart from probing each source's native format. Every stream gets an audio 
 source's rate and channels), a PCM ring (model rate, mono), a capture and a feature actor;
 the streams are dealt in turn to the inference workers (``[inference] workers``; "auto": one
 per core, at most one per stream), and (with accurate finals) one refine actor
-re-transcribes every stream's utterances. Front doors (``gateway``, ``wyoming``) come last;
-the streams they open at run time are managed by :mod:`streamasr.supervisor.dynamic`.
+re-transcribes every stream's utterances. Front doors (``gateway``, ``wyoming``) come next
+(the streams they open at run time are managed by :mod:`streamasr.supervisor.dynamic`),
+and the voice ``assistant`` last.
 With a single stream the per-stream actors are simply ``capture`` and ``feature``; with
 several, ``capture-<stream>`` / ``feature-<stream>``.
 """
@@ -256,6 +257,26 @@ def build(
                 {**front, **sections(cfg, "wyoming")},
             )
         )
+    if cfg.assistant.enabled:
+        served = assistant_streams(cfg)
+        chains = {sid: (*c, "assistant") if sid in served else c for sid, c in chains.items()}
+        actors.append(
+            ctx.spec(
+                "assistant",
+                "assistant",
+                "",
+                {},
+                {},
+                {
+                    **sections(cfg, "assistant", "tts"),
+                    "actions": [table_of(a) for a in cfg.actions],
+                    "events_endpoint": paths.events,
+                    "served_streams": served,
+                    "mic_streams": [s.stream_id for s in cfg.sources() if s.kind == "mic"],
+                    "wake_streams": gated_streams(cfg),
+                },
+            )
+        )
     sup = cfg.supervisor
     children = tuple(
         ChildSpec(
@@ -322,6 +343,14 @@ def gated_streams(cfg: Config) -> list[str]:
         return []
     local = [s.stream_id for s in cfg.sources()]
     return [sid for sid in local if not cfg.wake.streams or sid in cfg.wake.streams]
+
+
+def assistant_streams(cfg: Config) -> list[str]:
+    """Local stream ids whose commands the assistant answers (``[assistant] streams``; empty:
+    every local stream). Streams opened by the front doors are not among them: a Wyoming
+    client (Home Assistant) runs its own intents and speech."""
+    local = [s.stream_id for s in cfg.sources()]
+    return [sid for sid in local if not cfg.assistant.streams or sid in cfg.assistant.streams]
 
 
 def inference_ids(cfg: Config) -> list[str]:

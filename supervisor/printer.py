@@ -10,7 +10,8 @@ provisional final its start): a line that wrapped could not be erased, and a nar
 would fill with stale copies. Finals are printed whole. Piped, partials,
 provisional finals (``provisional [..] who: text``) and finals are plain lines; with
 ``--json`` every transcript event is one JSON object per line (see
-:func:`streamasr.actors.messages.transcript_json`).
+:func:`streamasr.actors.messages.transcript_json`). Wake events and the assistant's
+(intent, action, reply) are lines of their own, or JSON objects with ``--json``.
 """
 
 from __future__ import annotations
@@ -119,6 +120,10 @@ class Printer:
             self._wake(msg)
             self.out.flush()
             return
+        if isinstance(msg, m.Intent | m.ActionDone | m.Reply):
+            self._assistant(msg)
+            self.out.flush()
+            return
         if not isinstance(msg, m.Transcript):
             return
         if self.json_mode:
@@ -131,7 +136,7 @@ class Printer:
             self._final(msg)
         self.out.flush()
 
-    def _who(self, t: m.Transcript | m.WakeDetected | m.WakeEnded) -> str:
+    def _who(self, t: m.Transcript | m.WakeDetected | m.WakeEnded | m.Intent) -> str:
         return self.names.get(t.stream_id) or t.stream_id
 
     def _label(self, t: m.Transcript) -> str:
@@ -197,18 +202,46 @@ class Printer:
             return
         if isinstance(w, m.WakeEnded) and w.reason == "final":
             return  # the command's final was printed; a provisional one stays replaceable
-        if self.tty:
-            if self._line_uid:
-                self._commit_line()
-            elif self._line:
-                self.out.write(CLEAR)
-            self._line, self._above_uid = "", ""
+        self._clear_line()
         if isinstance(w, m.WakeDetected):
             self.out.write(
                 f'[{_clock(w.end_s)}] {self._who(w)}: wake "{w.phrase}" (score {w.score:.1f})\n'
             )
         else:
             self.out.write(f"[{_clock(w.end_s)}] {self._who(w)}: no command ({w.reason})\n")
+
+    def _clear_line(self) -> None:
+        """Make room for a notice line: keep a provisional final, erase a partial."""
+        if self.tty:
+            if self._line_uid:
+                self._commit_line()
+            elif self._line:
+                self.out.write(CLEAR)
+            self._line, self._above_uid = "", ""
+
+    def _assistant(self, e: m.Intent | m.ActionDone | m.Reply) -> None:
+        """The assistant's events: one line each (indented under the command's final)."""
+        if self.json_mode:
+            self.out.write(json.dumps(m.to_dict(e)) + "\n")
+            return
+        self._clear_line()
+        who = self.names.get(e.stream_id) or e.stream_id
+        if isinstance(e, m.Intent):
+            slots = "".join(f" {k}={v}" for k, v in sorted(e.slots.items()))
+            what = f"intent {e.name}{slots}" if e.name else f"intent unknown ({e.reason})"
+            line = f"{what} (confidence {e.confidence:.2f})"
+        elif isinstance(e, m.ActionDone):
+            if e.action == "none":
+                return
+            line = f"action {e.intent} ({e.action}): " + (
+                f"ok, status {e.status}" if e.ok else f"FAILED: {e.error}"
+            )
+        elif e.error:
+            line = f'reply "{e.text}" not spoken: {e.error}'
+        else:
+            where = f", {e.audio_s:.1f} s to {e.where}" if e.where else ""
+            line = f'reply "{e.text}"{where}'
+        self.out.write(f"          {who}: {line}\n")
 
     def close(self) -> None:
         """End a dangling partial line (a provisional final on it is kept)."""

@@ -158,6 +158,10 @@ class InferenceLoop:
             elif isinstance(msg, m.StreamDetach):
                 self.detach(msg.stream_id)
                 self.rt.heartbeat()
+            elif isinstance(msg, m.WakeMute) and msg.stream_id in self.streams:
+                gate = self.streams[msg.stream_id].gate
+                if gate is not None:
+                    gate.mute(msg.until_ns)
         for st in self.streams.values():
             if st.listener.socket in ready:
                 st.stamps.extend(st.listener.drain())
@@ -453,7 +457,10 @@ class InferenceLoop:
         """A listening stream: feed the detector; on a detection open the command window."""
         gate = st.gate
         assert gate is not None
+        muted = gate.muted
         det = gate.listen(to_int16(pcm))
+        if gate.muted > muted:
+            self.rt.counters["wakes_muted"] = self.rt.counters.get("wakes_muted", 0) + 1
         st.pos += pcm.shape[0]
         self._advance_stamps(st)
         if det is not None:

@@ -18,6 +18,7 @@ and turns its decisions into messages.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +99,11 @@ class WakeGate:
         self.command_start = 0
         self._phrase_end = 0
         self.detections = 0
+        #: Detections are ignored until this wall clock (ns since the epoch): the assistant
+        #: is speaking its reply, which the microphone hears (see :meth:`mute`).
+        self.muted_until_ns = 0
+        #: Detections ignored while muted.
+        self.muted = 0
 
     @property
     def listening(self) -> bool:
@@ -109,8 +115,16 @@ class WakeGate:
         found = self.detector.accept(pcm)
         if not found:
             return None
+        if time.time_ns() < self.muted_until_ns:
+            self.muted += len(found)
+            return None
         self.detections += len(found)
         return found[0]
+
+    def mute(self, until_ns: int) -> None:
+        """Ignore detections until ``until_ns`` (wall clock, ns since the epoch); the
+        detector keeps reading, so its state stays in step with the stream."""
+        self.muted_until_ns = max(self.muted_until_ns, until_ns)
 
     def open(
         self, detection: Detection, wake_id: str, detected_frame: int, oldest_frame: int

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from streamasr.actors.assistant.actions import ActionConfig
 from streamasr.actors.capture.sources import sample_path
 from streamasr.actors.errors import ConfigError, ProtocolError
 from streamasr.actors.typed import from_table
@@ -26,9 +27,10 @@ def _section_classes() -> dict[str, type[Any]]:
     out: dict[str, type[Any]] = {
         f.name: type(getattr(cfg, f.name))
         for f in dataclasses.fields(c.Config)
-        if f.name != "streams"
+        if f.name not in ("streams", "actions")
     }
     out["[streams]"] = c.SourceConfig  # an array of tables: [[streams]]
+    out["[actions]"] = ActionConfig  # [[actions]]
     return out
 
 
@@ -440,6 +442,33 @@ RANGE_ERRORS = [
         "wake.grammar: give grammar or commands, not both",
     ),
     ({"wake": {"streams": ["kitchen"]}}, "wake.streams: no local stream kitchen"),
+    # [assistant] / [tts] / [[actions]]
+    ({"assistant": {"streams": ["hall"]}}, "assistant.streams: no local stream hall"),
+    ({"assistant": {"intents": ""}}, "assistant.intents: must name a file or 'default'"),
+    ({"assistant": {"min_confidence": 1.5}}, "assistant.min_confidence: must be in 0..1"),
+    ({"assistant": {"mute_margin_ms": -1}}, "assistant.mute_margin_ms: must be in 0..60000"),
+    (
+        {"assistant": {"enabled": True}, "actions": [{"intent": "HassTurnOf"}]},
+        "actions[0].intent: 'HassTurnOf' is not an intent of default (did you mean "
+        "HassTurnOff?); known: HassCancelTimer, HassGetCurrentTime, HassNevermind, "
+        "HassStartTimer, HassTurnOff, HassTurnOn, unknown",
+    ),
+    ({"actions": [{"intent": " "}]}, "actions[0].intent: must not be empty"),
+    (
+        {"actions": [{"intent": "x", "command": ["a"], "http": "http://h/"}]},
+        "actions[0].command: set either command or http, not both",
+    ),
+    ({"actions": [{"intent": "x", "http": "ftp://h/"}]}, "actions[0].http: must be an http(s) URL"),
+    (
+        {"actions": [{"intent": "x", "timeout_s": 0}]},
+        "actions[0].timeout_s: must be > 0 and <= 300",
+    ),
+    ({"tts": {"engine": "sam"}}, "tts.engine: must be one of flite, espeak-ng, wyoming, none"),
+    ({"tts": {"output": "speaker"}}, "tts.output: must be one of device, file"),
+    ({"tts": {"engine": "wyoming"}}, "tts.wyoming: required when tts.engine = 'wyoming'"),
+    ({"tts": {"output": "file"}}, "tts.output_dir: required when tts.output = 'file'"),
+    ({"tts": {"timeout_s": 0}}, "tts.timeout_s: must be > 0"),
+    ({"tts": {"max_text_chars": 0}}, "tts.max_text_chars: must be >= 1"),
     (
         {"wake": {"commands": ["stop"]}, "inference": {"backend": "torch"}},
         "wake.grammar: command grammars need the pocketsphinx backend",
@@ -480,7 +509,13 @@ def test_range_errors(table: dict[str, Any], message: str) -> None:
 
 
 #: Where the config sections and their range checks are defined.
-SECTION_MODULES = ("supervisor/config.py", "actors/settings.py", "actors/wake/settings.py")
+SECTION_MODULES = (
+    "supervisor/config.py",
+    "actors/settings.py",
+    "actors/wake/settings.py",
+    "actors/assistant/settings.py",
+    "actors/assistant/tts.py",
+)
 
 
 def _require_key_patterns() -> list[str]:

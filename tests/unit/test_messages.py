@@ -352,6 +352,96 @@ GOLDEN: list[Any] = [
         id="stream_refused",
     ),
     pytest.param(m.Promote(), {"kind": "promote"}, b"\x81\xa4kind\xa7promote", id="promote"),
+    pytest.param(
+        m.Intent(
+            stream_id="mic",
+            utterance_id="mic:100",
+            wake_id="mic:wake:90",
+            name="HassTurnOn",
+            slots={"area": "kitchen"},
+            text="Turn on the kitchen light.",
+            confidence=0.9,
+            reason="",
+            guess="",
+            t_ns=7,
+        ),
+        {
+            "kind": "intent",
+            "stream_id": "mic",
+            "utterance_id": "mic:100",
+            "wake_id": "mic:wake:90",
+            "name": "HassTurnOn",
+            "slots": {"area": "kitchen"},
+            "text": "Turn on the kitchen light.",
+            "confidence": 0.9,
+            "reason": "",
+            "guess": "",
+            "t_ns": 7,
+        },
+        b"\x8b\xa4kind\xa6intent\xa9stream_id\xa3mic\xacutterance_id\xa7mic:100\xa7wake_id"
+        b"\xabmic:wake:90\xa4name\xaaHassTurnOn\xa5slots\x81\xa4area\xa7kitchen\xa4text"
+        b"\xbaTurn on the kitchen light.\xaaconfidence\xcb?\xec\xcc\xcc\xcc\xcc\xcc\xcd"
+        b"\xa6reason\xa0\xa5guess\xa0\xa4t_ns\x07",
+        id="intent",
+    ),
+    pytest.param(
+        m.ActionDone(
+            stream_id="mic",
+            utterance_id="mic:100",
+            intent="HassTurnOn",
+            action="command",
+            ok=False,
+            status=-1,
+            output="",
+            error="timed out after 5 s",
+            duration_s=5.0,
+        ),
+        {
+            "kind": "action_done",
+            "stream_id": "mic",
+            "utterance_id": "mic:100",
+            "intent": "HassTurnOn",
+            "action": "command",
+            "ok": False,
+            "status": -1,
+            "output": "",
+            "error": "timed out after 5 s",
+            "duration_s": 5.0,
+        },
+        b"\x8a\xa4kind\xabaction_done\xa9stream_id\xa3mic\xacutterance_id\xa7mic:100\xa6in"
+        b"tent\xaaHassTurnOn\xa6action\xa7command\xa2ok\xc2\xa6status\xff\xa6output\xa0"
+        b"\xa5error\xb3timed out after 5 s\xaaduration_s\xcb@\x14\x00\x00\x00\x00\x00\x00",
+        id="action_done",
+    ),
+    pytest.param(
+        m.Reply(
+            stream_id="mic",
+            utterance_id="mic:100",
+            text="Done.",
+            audio_s=0.5,
+            where="default",
+            error="",
+            t_ns=8,
+        ),
+        {
+            "kind": "reply",
+            "stream_id": "mic",
+            "utterance_id": "mic:100",
+            "text": "Done.",
+            "audio_s": 0.5,
+            "where": "default",
+            "error": "",
+            "t_ns": 8,
+        },
+        b"\x88\xa4kind\xa5reply\xa9stream_id\xa3mic\xacutterance_id\xa7mic:100\xa4text\xa5Done.\xa7audio_s\xcb?\xe0\x00\x00\x00\x00\x00\x00\xa5where\xa7default\xa5error\xa0\xa4t_ns\x08",
+        id="reply",
+    ),
+    pytest.param(
+        m.WakeMute(stream_id="mic", until_ns=9),
+        {"kind": "wake_mute", "stream_id": "mic", "until_ns": 9},
+        b"\x83\xa4kind\xa9wake_mute\xa9stream_id\xa3mic\xa8until_ns\t",
+        id="wake_mute",
+    ),
 ]
 
 

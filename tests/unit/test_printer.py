@@ -364,3 +364,26 @@ def test_short_lines_are_not_cut() -> None:
     p = Printer(out, tty=True, columns=lambda: 40)
     p("t", tr("turn on the", final=False, passno=1))
     assert _visible(out.getvalue()) == ["… turn on the"]
+
+
+def test_assistant_events_are_lines_and_json() -> None:
+    intent = m.Intent(
+        "s0", "s0:1", "s0:wake:9", "HassTurnOn", {"area": "kitchen"}, "t", 0.91, "", "", 1
+    )
+    unknown = m.Intent("s0", "s0:2", "", "", {}, "play jazz", 0.9, "no_match", "", 1)
+    done = m.ActionDone(
+        "s0", "s0:1", "HassTurnOn", "command", False, 2, "", "exit status 2: no", 0.1
+    )
+    reply = m.Reply("s0", "s0:1", "Turned on the kitchen light.", 1.5, "/r/s0-1.wav", "", 2)
+    p, out = printer()
+    for e in (intent, unknown, done, reply):
+        p(m.assistant_topic(e), e)
+    assert out.getvalue().splitlines() == [
+        "          s0: intent HassTurnOn area=kitchen (confidence 0.91)",
+        "          s0: intent unknown (no_match) (confidence 0.90)",
+        "          s0: action HassTurnOn (command): FAILED: exit status 2: no",
+        '          s0: reply "Turned on the kitchen light.", 1.5 s to /r/s0-1.wav',
+    ]
+    p, out = printer(json_mode=True)
+    p("intent.s0.recognized", intent)
+    assert json.loads(out.getvalue()) == {**m.to_dict(intent), "kind": "intent"}

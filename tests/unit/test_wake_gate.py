@@ -132,3 +132,21 @@ def test_book_keeps_separate_phrases_and_streams() -> None:
     assert book.detected(wake("c", 2.0, 3.0, stream="s1")) is not None
     t = m.Transcript("s0", "s0:1", 0, True, 1, "x", 0.0, 1.0, [], 0.0, {}, False, "b")
     assert book.transcript(t) is t
+
+
+def test_a_muted_gate_ignores_detections_until_the_mute_ends() -> None:
+    """While the assistant's reply plays, the microphone hears it: detections are dropped
+    (and counted), the detector keeps reading; after the mute they fire again."""
+    import time
+
+    second = Detection("hey computer", start_frame=RATE * 6, end_frame=RATE * 7, score=5.0)
+    g = gate({RATE * 3 + 1600: DET, RATE * 7 + 1600: second})
+    g.mute(time.time_ns() + 3600 * 10**9)
+    for _ in range(50):  # 5 s: the first phrase goes by muted
+        assert g.listen(CHUNK) is None
+    assert (g.muted, g.detections) == (1, 0)
+    g.mute(0)  # an earlier end never shortens a mute
+    assert g.muted_until_ns > time.time_ns()
+    g.muted_until_ns = 0  # the reply ended
+    det, _ = listen_until_detection(g)
+    assert det is second and g.detections == 1
