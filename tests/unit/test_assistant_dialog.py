@@ -3,6 +3,7 @@ answers each, the reply text, and which finals are commands."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,13 @@ def test_default_actions_reply_for_every_bundled_intent() -> None:
         result = ActionResult(name, "none", True, 0, "", False, "", 0.0)
         text = d.reply_text(action, intent, result)
         assert "{" not in text, (name, text)
+
+
+def test_without_hassil_a_one_line_error_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "hassil", None)  # what an absent package looks like
+    with pytest.raises(ConfigError) as err:
+        IntentRecognizer()
+    assert str(err.value) == (
+        "assistant.intents: the hassil package is not installed "
+        "(pip install 'streamasr[assistant]')"
+    )
