@@ -294,6 +294,9 @@ class Transcript:
             partial stream sets it (see ``streamasr.supervisor.merge``): in a ``pass = 2``
             partial the rest is the first pass's guess for audio Whisper has not heard yet;
             a provisional final can start with Whisper partials' words too.
+        language: the language of ``text`` (ISO 639-1, e.g. ``en``; ``[refine] language``,
+            or the one Whisper detected where it is ``auto``; with ``task = "translate"``
+            the text is English and this is still the language spoken).
     """
 
     KIND: ClassVar[str] = "transcript"
@@ -312,6 +315,7 @@ class Transcript:
     wake_id: str = ""
     committed_words: int = 0
     second_pass_words: int = 0
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)

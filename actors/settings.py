@@ -211,6 +211,11 @@ class RefineConfig:
     have no deadline (files read ``--fast``; live streams keep ``beam_size``: with 4
     real-time streams beam 5 there quadrupled the refine queue). Whisper partials are always
     greedy.
+    ``language``: the language spoken (a Whisper language code: ``en``, ``de``, ``fr``, ...;
+    ``auto``: Whisper detects it for each utterance, and each event says which);
+    ``task``: ``transcribe`` (text in that language) or ``translate`` (English text). Other
+    than English, or translating, the pipeline is Whisper-led: the first pass (English-only)
+    only finds where utterances start and end, and Whisper writes the partials and finals.
     ``delay_ms``: artificial CPU work per Whisper call, in ms (fault injection: simulates a
     slower machine; 0 in production).
     """
@@ -226,10 +231,27 @@ class RefineConfig:
     wide_view: bool = True
     beam_size: int = 1
     unsure_beam_size: int = 5
+    language: str = "en"
+    task: Literal["transcribe", "translate"] = "transcribe"
     delay_ms: float = 0.0
 
     def validate(self) -> None:
         """Range checks."""
+        if self.language not in ("en", "auto"):  # faster-whisper's import takes 0.2 s
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            require(
+                self.language in _LANGUAGE_CODES,
+                "refine.language",
+                f"{self.language!r} is not one of Whisper's languages: 'auto' or "
+                f"{', '.join(sorted(_LANGUAGE_CODES))}",
+            )
+        require(
+            self.finals == "accurate" or not self.whisper_led(),
+            "refine.finals",
+            f"language {self.language!r} / task {self.task!r} needs accurate finals "
+            "(the first pass only knows English)",
+        )
         require(1 <= self.beam_size <= 10, "refine.beam_size", "must be in 1..10")
         require(1 <= self.unsure_beam_size <= 10, "refine.unsure_beam_size", "must be in 1..10")
         require(0.0 <= self.margin_s <= 2.0, "refine.margin_s", "must be in 0..2")
@@ -242,6 +264,11 @@ class RefineConfig:
             "must be in 100..10000",
         )
         require(self.delay_ms >= 0, "refine.delay_ms", "must be >= 0")
+
+    def whisper_led(self) -> bool:
+        """Whether Whisper writes every text (a language other than English, or translation):
+        the first pass then only segments utterances (``PocketsphinxOptions.words`` off)."""
+        return self.language != "en" or self.task != "transcribe"
 
     def accurate_partials(self) -> bool:
         """Whether first-pass partials go to the refine actor: with accurate finals it keeps

@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--channels", type=int, help="channels to capture / of raw PCM")
     up.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
     up.add_argument("--model", help="Whisper model of the accurate pass (refine.model)")
+    _language_options(up)
     up.add_argument("--quiet", action="store_true", help="print no transcripts")
     up.add_argument(
         "--wake",
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "--wyoming-host", help="Wyoming listen address (default 127.0.0.1; implies Wyoming)"
     )
     serve.add_argument("--model", help="Whisper model of the accurate pass (refine.model)")
+    _language_options(serve)
     serve.add_argument("--finals", choices=("accurate", "fast"), help="override refine.finals")
     serve.add_argument("--detach", action="store_true", help="run in the background")
     serve.add_argument("--json", action="store_true", help="print events as JSON lines")
@@ -126,6 +128,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _language_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--language",
+        help="the language spoken: a Whisper language code (en, de, fr, es, ...; "
+        "refine.language); other than en, Whisper writes every text",
+    )
+    p.add_argument(
+        "--translate",
+        action="store_true",
+        help="English text from any language (refine.task = translate)",
+    )
+
+
 def _load_config(args: argparse.Namespace) -> Config:
     cfg = config_mod.load(args.config) if getattr(args, "config", None) else Config()
     if args.instance:
@@ -159,6 +174,10 @@ def _load_config(args: argparse.Namespace) -> Config:
         cfg = config_mod.replace(cfg, "refine", finals=args.finals)
     if getattr(args, "model", None):
         cfg = config_mod.replace(cfg, "refine", model=args.model)
+    if getattr(args, "language", None):
+        cfg = config_mod.replace(cfg, "refine", language=args.language.strip().lower())
+    if getattr(args, "translate", False):
+        cfg = config_mod.replace(cfg, "refine", task="translate")
     if getattr(args, "assistant", False):
         cfg = config_mod.replace(cfg, "assistant", enabled=True)
         if not cfg.wake.enabled and cfg.source.kind == "mic":

@@ -186,6 +186,16 @@ class Config:
             "wake.grammar",
             "command grammars need the pocketsphinx backend",
         )
+        require(
+            not (self.wake.recognizer_options() and self.refine.whisper_led()),
+            "wake.grammar",
+            "command grammars are English-only (refine.language = 'en', task = 'transcribe')",
+        )
+        require(
+            not (self.refine.whisper_led() and self.inference.backend != "pocketsphinx"),
+            "refine.language",
+            "other languages and translation need the pocketsphinx backend (it segments)",
+        )
         if self.wake.recognizer_options():
             table = {**self.inference.pocketsphinx, **self.wake.recognizer_options()}
             try:

@@ -88,6 +88,9 @@ class StreamBook:
         """Return ``t`` (masked, merged) numbered for publication, or None if it is a
         duplicate or would not change what is shown."""
         s = self._get(t.stream_id)
+        if not t.text and not (from_refine and not t.is_final):
+            self._textless(s, t, from_refine)
+            return None
         if from_refine and not t.is_final:
             out = self._accurate_partial(s, t)
         elif from_refine:
@@ -118,6 +121,20 @@ class StreamBook:
             if self._history_on:
                 self._history.append(out)
         return out
+
+    def _textless(self, s: _Stream, t: m.Transcript, from_refine: bool) -> None:
+        """A transcript with no words is never published: a first pass that only segments
+        (the Whisper-led mode) sends spans (its final still marks the utterance done, so a
+        replacement's re-decoded span is dropped as a repeat), and an accurate final whose
+        audio held no speech answers its job with nothing to show."""
+        if from_refine:
+            s.pending.pop(t.utterance_id, None)
+        elif t.is_final:
+            if t.start_s < s.last_final_end_s - OVERLAP_TOLERANCE_S:
+                s.duplicates += 1
+                s.dropped.add(t.utterance_id)
+            else:
+                s.last_final_end_s = max(s.last_final_end_s, t.end_s)
 
     def _masked(self, s: _Stream, t: m.Transcript) -> m.Transcript:
         out, n = self._mask.transcript(t)

@@ -34,6 +34,24 @@ def say(text: str, voice: str = "slt", rate_hz: int = RATE_HZ) -> npt.NDArray[np
     return y
 
 
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
+)
+
+
+def espeak(text: str, voice: str, rate_hz: int = RATE_HZ) -> npt.NDArray[np.float32]:
+    """``text`` spoken by espeak-ng ``voice`` (``de``, ``fr``, ``es``, ``it``, ``nl``, ...) as
+    float32 mono at ``rate_hz``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "say.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-w", str(wav), "--", text], check=True, timeout=60
+        )
+        x, rate = sf.read(wav, dtype="float32")
+    y: npt.NDArray[np.float32] = soxr.resample(x, rate, rate_hz).astype(np.float32)
+    return y
+
+
 #: Noise floor of :func:`silence` (about -70 dBFS RMS): real microphones never give exact
 #: zeros, and long runs of them upset PocketSphinx's cepstral mean normalisation.
 NOISE_FLOOR = 3e-4

@@ -97,6 +97,29 @@ TURN_AUDIO_S = 8.0
 _PHONE_LOOP_LW = 1.0  # phone-LM weight of the rejection phone loop (in-grammar ratio >= ~1)
 
 
+class _NoSearch:
+    """Stands in for a decoder when ``words`` is off (segmentation only): every search call
+    does nothing and finds no words."""
+
+    def start_utt(self) -> None:
+        pass
+
+    def end_utt(self) -> None:
+        pass
+
+    def process_raw(self, pcm: bytes, no_search: bool, full_utt: bool) -> None:
+        pass
+
+    def hyp(self) -> None:
+        return None
+
+    def seg(self) -> list[Any]:
+        return []
+
+    def get_logmath(self) -> None:
+        return None
+
+
 class PocketsphinxRecognizer:
     """PocketSphinx engine: loads the model once; each stream gets its own decoder.
 
@@ -129,7 +152,14 @@ class PocketsphinxRecognizer:
         """The JSGF text recognition is restricted to (None with the language model)."""
         return self._jsgf
 
+    @property
+    def words(self) -> bool:
+        """Whether streams decode words (False: segmentation only, see ``options.words``)."""
+        return self.options.words
+
     def _load_decoder(self) -> pocketsphinx.Decoder:
+        if not self.options.words:
+            return _NoSearch()  # type: ignore[return-value]
         return _with_feat_options(self._new_decoder(), self.options.decoder_kwargs())
 
     def _new_decoder(self) -> pocketsphinx.Decoder:
@@ -483,7 +513,7 @@ class PocketsphinxStream:
         """``(start, end)`` frames the utterance's final will span if no more speech comes,
         once ``min_silence_ms`` of non-speech followed its speech (None otherwise, and while
         idle). ``end`` is what :meth:`finalize` would give now."""
-        if self._utt_start is None or not self._partial:
+        if self._utt_start is None or (self._opts.words and not self._partial):
             return None
         frame_ms = 1000.0 * self._frame_len / self._opts.sample_rate_hz
         if self._silence_frames * frame_ms < min_silence_ms:
@@ -492,8 +522,9 @@ class PocketsphinxStream:
         return self._utt_start, end
 
     def result(self) -> Result | None:
-        """Partial text of the utterance in progress (no word times), or None if no words yet."""
-        if self._utt_start is None or not self._partial:
+        """Partial text of the utterance in progress (no word times), or None if no words yet
+        (segmentation only: the utterance's span with no text, None while idle)."""
+        if self._utt_start is None or (self._opts.words and not self._partial):
             return None
         return Result(self._partial, False, self._utt_start, self._fed_end)
 
@@ -517,6 +548,8 @@ class PocketsphinxStream:
         self._utt_start = None
         self._partial = ""
         self._silence_frames = 0
+        if not self._opts.words:  # segmentation only: the span, for Whisper to write
+            return Result("", True, start, end, (), cut is not None)
         if not words:
             return None
         final = Result(

@@ -62,6 +62,9 @@ class PocketsphinxOptions:
         reject_out_of_grammar: with a grammar, drop finals that are not a complete sentence.
         min_score_ratio: with a grammar and > 0, drop finals whose per-frame score is below
             this multiple of a phone loop's (0.8 suits the benchmark's flite voices).
+        words: decode words (False: segmentation only, for the Whisper-led mode of languages
+            other than English: utterances start and end as usual, partials and finals carry
+            no text, Whisper writes it; no decoder is loaded, no search runs).
         spare_decoders: loaded decoders kept for the next stream when streams close (>= 1;
             each costs about 45-90 MB of RSS, and a stream that finds none waits about 0.9 s
             for a load; see :mod:`streamasr.actors.asr.decoder_pool`).
@@ -94,6 +97,7 @@ class PocketsphinxOptions:
     reject_out_of_grammar: bool = True
     min_score_ratio: float = 0.0
     spare_decoders: int = 1
+    words: bool = True
 
     def __post_init__(self) -> None:
         """Validate ranges; raises ConfigError naming the offending field."""

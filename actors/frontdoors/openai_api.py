@@ -116,6 +116,8 @@ class OpenAIApi:
         """Serve ``host``'s pipeline with ``opts``; ``token_presented`` checks credentials."""
         self.host, self.opts = host, opts
         self.models = model_ids(refine)
+        self.language = refine.language  # the one transcribed; "auto": Whisper detects it
+        self.task = refine.task
         self._token_presented = token_presented
         self._ids = itertools.count(1)
         self._server: web.Server | None = None
@@ -233,7 +235,7 @@ class OpenAIApi:
                 await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             fields, upload = await read_form(request, limit, host.opts.idle_timeout_s)
             host.count("bytes_in", len(upload.data) if upload is not None else 0)
-            req = parse_form(fields, upload, self.models)
+            req = parse_form(fields, upload, self.models, self.language)
             if req.stream:
                 return await self._stream(request, req, sid)
             return await self._whole(req, sid)
@@ -261,7 +263,10 @@ class OpenAIApi:
             async for segment in segs:
                 segments.append(segment)
         segments.sort(key=lambda s: s.start_s)
-        body, ctype = fmt.render(req.response_format, segments, duration_s, req.granularities)
+        spoken = "english" if self.language == "en" else self.language
+        body, ctype = fmt.render(
+            req.response_format, segments, duration_s, req.granularities, spoken, self.task
+        )
         self.count("transcriptions")
         return web.Response(
             status=200,

@@ -28,7 +28,7 @@ from streamasr.actors.frontdoors.openai_errors import ApiError
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 RESPONSE_FORMATS: Final[tuple[ResponseFormat, ...]] = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES: Final = ("word", "segment")
-#: Languages the pipeline transcribes (PocketSphinx's US-English model, Whisper told "en").
+#: How a request names English (the default ``[refine] language``).
 LANGUAGES: Final = ("en", "english")
 #: Bytes a text field may hold.
 MAX_FIELD_BYTES: Final = 64 * 1024
@@ -79,6 +79,17 @@ def _one(fields: Mapping[str, Sequence[str]], name: str, default: str = "") -> s
     return values[0].strip() if values else default
 
 
+def _serves(language: str, served: str) -> bool:
+    """Whether a request's ``language`` is what the pipeline transcribes."""
+    if served == "en":
+        return language in LANGUAGES
+    if served == "auto":
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        return language in _LANGUAGE_CODES
+    return language == served
+
+
 def _bool(value: str, name: str) -> bool:
     if value.lower() in ("true", "1"):
         return True
@@ -88,9 +99,13 @@ def _bool(value: str, name: str) -> bool:
 
 
 def parse_form(
-    fields: Mapping[str, Sequence[str]], upload: Upload | None, models: Sequence[str]
+    fields: Mapping[str, Sequence[str]],
+    upload: Upload | None,
+    models: Sequence[str],
+    served: str = "en",
 ) -> TranscriptionRequest:
-    """Validate a transcription form (``fields``: name -> values, in order).
+    """Validate a transcription form (``fields``: name -> values, in order); ``served``:
+    the pipeline's ``[refine] language`` (``auto``: any of Whisper's).
 
     Raises:
         ApiError: 400 naming the first field at fault.
@@ -108,10 +123,10 @@ def parse_form(
             code="model_not_found",
         )
     language = _one(fields, "language").lower()
-    if language and language not in LANGUAGES:
+    if language and not _serves(language, served):
         raise ApiError(
             400,
-            f"language '{language[:16]}' is not supported (this server transcribes English: en)",
+            f"language '{language[:16]}' is not supported (this server transcribes: {served})",
             param="language",
             code="unsupported_language",
         )
@@ -152,7 +167,7 @@ def parse_form(
     return TranscriptionRequest(
         upload=upload,
         model=model,
-        language="en" if language else "",
+        language=("en" if language == "english" else language) if language else "",
         prompt=_one(fields, "prompt"),
         response_format=fmt,
         granularities=frozenset(wanted or ["segment"]),

@@ -115,12 +115,18 @@ def _segment_json(i: int, s: Segment) -> dict[str, Any]:
 
 
 def as_verbose_json(
-    segments: Sequence[Segment], duration_s: float, granularities: frozenset[str]
+    segments: Sequence[Segment],
+    duration_s: float,
+    granularities: frozenset[str],
+    language: str = "english",
+    task: str = "transcribe",
 ) -> dict[str, Any]:
-    """The ``verbose_json`` object; ``segments`` and ``words`` as ``granularities`` ask."""
+    """The ``verbose_json`` object; ``segments`` and ``words`` as ``granularities`` ask;
+    ``language``: what was spoken (OpenAI names English ``english``), ``task``: as asked of
+    Whisper (``translate``: the text is English)."""
     out: dict[str, Any] = {
-        "task": "transcribe",
-        "language": "english",
+        "task": task,
+        "language": language,
         "duration": round(duration_s, 3),
         "text": full_text(segments),
     }
@@ -137,9 +143,15 @@ def as_verbose_json(
 
 
 def render(
-    fmt: str, segments: Sequence[Segment], duration_s: float, granularities: frozenset[str]
+    fmt: str,
+    segments: Sequence[Segment],
+    duration_s: float,
+    granularities: frozenset[str],
+    language: str = "english",
+    task: str = "transcribe",
 ) -> tuple[str, str]:
-    """The body of ``response_format`` ``fmt`` and its content type."""
+    """The body of ``response_format`` ``fmt`` and its content type (``language``, ``task``:
+    see :func:`as_verbose_json`)."""
     if fmt == "text":
         body = full_text(segments) + "\n"
     elif fmt == "srt":
@@ -147,7 +159,7 @@ def render(
     elif fmt == "vtt":
         body = as_vtt(segments)
     elif fmt == "verbose_json":
-        body = json.dumps(as_verbose_json(segments, duration_s, granularities))
+        body = json.dumps(as_verbose_json(segments, duration_s, granularities, language, task))
     else:
         body = json.dumps({"text": full_text(segments), "usage": _usage(duration_s)})
     return body, CONTENT_TYPES.get(fmt, CONTENT_TYPES["json"])

@@ -82,6 +82,7 @@ from streamasr.actors.frontdoors.wyoming_info import (
     build_info,
     name_key,
     package_version,
+    served_languages,
     wake_name,
 )
 from streamasr.actors.frontdoors.wyoming_read import EventTooLarge, MalformedEvent, read_event
@@ -123,22 +124,26 @@ class WyomingOptions:
         engine: ``[wake] engine``: names the wake program and its models.
         phrases: ``[wake] phrases`` (the engine's defaults if empty): what ``detect``
             sessions listen for.
+        language: ``[refine] language``: the one language transcribed.
     """
 
     server: WyomingConfig = field(default_factory=WyomingConfig)
     finals: str = "accurate"
     engine: str = "micro"
     phrases: tuple[str, ...] = ()
+    language: str = "en"
 
     @classmethod
     def from_spec(cls, spec: ActorSpec) -> WyomingOptions:
         """Read from the actor spec's ``wyoming``, ``refine`` and ``wake`` sections."""
         wake = spec.section("wake", WakeConfig)
+        refine = spec.section("refine", RefineConfig)
         return cls(
             spec.section("wyoming", WyomingConfig),
-            spec.section("refine", RefineConfig).finals,
+            refine.finals,
             wake.engine,
             wake.wake_phrases(),
+            refine.language,
         )
 
 
@@ -166,6 +171,7 @@ class _Shared:
     server: WyomingConfig = field(default_factory=WyomingConfig)
     engine: str = "micro"
     served: tuple[str, ...] = ()  # the wake model names ``detect`` may ask for
+    language: str = "en"  # the one language transcribed (``[refine] language``)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     handlers: set[WyomingHandler] = field(default_factory=set)
     live: set[str] = field(default_factory=set)
@@ -220,7 +226,7 @@ class WyomingHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         self.shared = shared
         self.job: _Job | None = None
-        self.language = "en"
+        self.language = shared.language
         self.detect: list[str] | None = None  # set by ``detect`` for the next audio
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "client"
@@ -300,7 +306,8 @@ class WyomingHandler(AsyncEventHandler):
         elif Transcribe.is_type(event.type):
             if self.job is not None:
                 raise ClientError("transcribe while audio is streaming")
-            self.language = served_language(Transcribe.from_event(event).language)
+            asked = Transcribe.from_event(event).language
+            self.language = served_language(asked, self.shared.language)
             self.detect = None
         elif Detect.is_type(event.type):
             if self.job is not None:
@@ -427,6 +434,8 @@ class WyomingHandler(AsyncEventHandler):
             if isinstance(msg, m.WakeDetected):
                 await self._detection(job, msg)
             elif isinstance(msg, m.Transcript):
+                if msg.is_final and msg.language and self.shared.language == "auto":
+                    self.language = msg.language  # what Whisper heard
                 await self._send_chunk(job.chunks.add(msg))
 
     async def _send_chunk(self, text: str) -> None:
@@ -470,17 +479,18 @@ def pipeline_running(status: dict[str, Any], me: str) -> bool:
     return bool(actors) and all(a.get("state") == "running" for a in actors if a.get("id") != me)
 
 
-def served_language(asked: str | None) -> str:
-    """The language a ``transcribe`` asked for, if served (None or "": English).
+def served_language(asked: str | None, served: str = LANGUAGES[0]) -> str:
+    """The language a ``transcribe`` asked for, if it is ``served`` (None or "": that one;
+    ``de-DE`` is ``de``).
 
     Raises:
-        ClientError: another language: said, rather than answering English text as if it
-            were that language.
+        ClientError: another language: said, rather than answering text in the served
+            language as if it were the one asked for.
     """
-    code = (asked or "en").strip().lower().replace("_", "-").split("-")[0]
-    if code in LANGUAGES:
+    code = (asked or served).strip().lower().replace("_", "-").split("-")[0]
+    if code == served or (served == "auto" and code in served_languages(served)):
         return code
-    raise ClientError(f"language {asked!r} is not served here; served: {', '.join(LANGUAGES)}")
+    raise ClientError(f"language {asked!r} is not served here; served: {served}")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -493,9 +503,11 @@ def _one_line(exc: BaseException) -> str:
 async def _serve(rt: ActorRuntime, opts: WyomingOptions) -> None:
     door = FrontDoor(rt)
     door.start()
-    info = build_info(opts.finals, opts.engine, opts.phrases, package_version()).event()
+    info = build_info(
+        opts.finals, opts.engine, opts.phrases, package_version(), opts.language
+    ).event()
     served = tuple(wake_name(opts.engine, p) for p in opts.phrases)
-    shared = _Shared(rt, door, info, opts.server, opts.engine, served)
+    shared = _Shared(rt, door, info, opts.server, opts.engine, served, opts.language)
     for key in COUNTERS:
         rt.counters.setdefault(key, 0)
     host, port = opts.server.host, opts.server.port

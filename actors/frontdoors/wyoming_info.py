@@ -22,9 +22,18 @@ from streamasr.actors.wake.bundled import (
     model_id,
 )
 
-__all__ = ["LANGUAGES", "PROJECT_URL", "build_info", "name_key", "package_version", "wake_name"]
+__all__ = [
+    "LANGUAGES",
+    "PROJECT_URL",
+    "build_info",
+    "name_key",
+    "package_version",
+    "served_languages",
+    "wake_name",
+]
 
-#: The languages served (the first pass's model, the prompts and the wake models are English).
+#: The languages of the first pass and the wake models (English); Whisper serves the one
+#: ``[refine] language`` names.
 LANGUAGES = ("en",)
 
 PROJECT_URL = "https://github.com/streamasr/streamasr"
@@ -86,12 +95,25 @@ def _wake_program(engine: str, phrases: tuple[str, ...], version: str) -> WakePr
     )
 
 
-def build_info(finals: str, engine: str, phrases: tuple[str, ...], version: str) -> Info:
+def served_languages(language: str) -> list[str]:
+    """The languages a pipeline transcribing ``language`` serves (``auto``: all of
+    Whisper's)."""
+    if language == "auto":
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        return list(_LANGUAGE_CODES)
+    return [language]
+
+
+def build_info(
+    finals: str, engine: str, phrases: tuple[str, ...], version: str, language: str = "en"
+) -> Info:
     """The ``info`` answer to ``describe``: one ASR program and one wake-word program.
 
     ``finals``: ``[refine] finals`` (Whisper is listed as installed when ``accurate``);
     ``engine``/``phrases``: ``[wake] engine`` and the phrases ``detect`` sessions listen
-    for; ``version``: the package's.
+    for; ``version``: the package's; ``language``: ``[refine] language``, the one language
+    transcribed (other than English, Whisper alone writes the text).
     """
     attribution = Attribution(name="streamasr", url=PROJECT_URL)
     models = [
@@ -103,13 +125,17 @@ def build_info(finals: str, engine: str, phrases: tuple[str, ...], version: str)
             version=None,
             languages=list(LANGUAGES),
         ),
+    ]
+    if language != "en":  # PocketSphinx only segments: Whisper alone serves the language
+        models = []
+    models += [
         AsrModel(
             name="whisper-base",
             attribution=Attribution(name="OpenAI", url="https://github.com/openai/whisper"),
             installed=finals == "accurate",
             description="Whisper base, CTranslate2 int8 (accurate finals)",
             version=None,
-            languages=list(LANGUAGES),
+            languages=served_languages(language),
         ),
     ]
     program = AsrProgram(

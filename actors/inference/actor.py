@@ -34,8 +34,7 @@ __all__ = ["recognizer_options", "run", "stream_rings", "wait_for_promotion"]
 def run(rt: ActorRuntime) -> None:
     """Actor main."""
     inference = rt.spec.section("inference", InferenceConfig)
-    finals = rt.spec.section("refine", RefineConfig).finals
-    backend, table = recognizer_options(inference, finals)
+    backend, table = recognizer_options(inference, rt.spec.section("refine", RefineConfig))
     with rt.cpu.charge("startup"):  # models loaded and warmed
         recognizer = create_recognizer(backend, table)
         recognizer.warm_up()
@@ -61,17 +60,26 @@ def run(rt: ActorRuntime) -> None:
         actor.close()
 
 
-def recognizer_options(inference: InferenceConfig, finals: str) -> tuple[str, dict[str, Any]]:
-    """The backend name and its option table from ``[inference]`` and ``[refine] finals``.
+def recognizer_options(
+    inference: InferenceConfig, refine: RefineConfig
+) -> tuple[str, dict[str, Any]]:
+    """The backend name and its option table from ``[inference]`` and ``[refine]``.
 
     With accurate finals (``[refine] finals = "accurate"``) the first pass's finals are
     provisional, so PocketSphinx's end-of-utterance ``fwdflat`` search (about 80 ms per final,
     for a better first-pass text that Whisper replaces anyway) is off unless the config sets it.
+    Where Whisper writes every text (``RefineConfig.whisper_led``), PocketSphinx only
+    segments (``words = false``), with the Silero VAD unless the config names one (the
+    WebRTC VAD heard the pauses between espeak-ng's German, French, Spanish, Italian and
+    Dutch sentences as speech and made one utterance of six).
     """
     backend = inference.backend
     table = inference.backend_options()
-    if backend == "pocketsphinx" and finals == "accurate" and table.get("fwdflat") is None:
+    if backend == "pocketsphinx" and refine.finals == "accurate" and table.get("fwdflat") is None:
         table["fwdflat"] = False
+    if backend == "pocketsphinx" and refine.whisper_led():
+        table["words"] = False
+        table.setdefault("vad", "silero")  # the WebRTC VAD is tuned to English speech
     return backend, table
 
 

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 #: back from the speech onset (onset window + pre-roll, ~0.5 s for PocketSphinx).
 COMMIT_LAG_S = 1.0
 
+#: Segmentation only: an utterance's span is sent again once it grew by this many seconds.
+SPAN_STEP_S = 0.2
+
 #: Most audio decoded per stream per loop iteration, in seconds (keeps control responsive).
 MAX_STEP_S = 0.5
 
@@ -60,7 +63,10 @@ class InferenceLoop:
         self.endpointer = endpointer
         self.pause_ms = endpoints.pause_ms(endpointer)
         inference = rt.spec.section("inference", InferenceConfig)
-        self.accurate = rt.spec.section("refine", RefineConfig).finals == "accurate"
+        refine = rt.spec.section("refine", RefineConfig)
+        self.accurate = refine.finals == "accurate"
+        #: The language spoken, on every transcript (see ``RefineConfig.language``).
+        self.language = "" if refine.language == "auto" else refine.language
         self.streams: dict[str, InferenceStream] = {}
         self.delay = DelayOverride(rt, "inference", inference.delay_ms)
         self.features = recognizer.input_kind == "features"
@@ -75,6 +81,9 @@ class InferenceLoop:
         self._finish_cpu_s = 0.0
         self._busy_until_ns = 0  # wall clock at which the engine's last call returned
         self.wake = wake
+        #: The first pass only segments (no words; Whisper writes every text, see
+        #: ``PocketsphinxOptions.words``): its partials and finals are spans for the second pass.
+        self.words = bool(getattr(recognizer, "words", True))
 
     def attach(
         self, stream_id: str, ring_name: str, reader: int, bell: str, gate: str = ""
@@ -395,6 +404,7 @@ class InferenceLoop:
             stages_s=stages,
             provisional=provisional,
             wake_id=st.gate.wake_id if st.gate is not None else "",
+            language=self.language,
         )
 
     def _send_pause(self, st: InferenceStream) -> None:
@@ -413,7 +423,13 @@ class InferenceLoop:
     def _send_partial(self, st: InferenceStream, compute_s: float) -> None:
         self._send_pause(st)
         res = st.decoder.result()
-        if res is None or res.text == st.last_partial:
+        if res is None:
+            return
+        if not self.words:  # a span without text: sent as it grows, for Whisper's partials
+            if res.end_frame - st.last_partial_end < SPAN_STEP_S * self.frame_rate:
+                return
+            st.last_partial_end = res.end_frame
+        elif res.text == st.last_partial:
             return
         st.last_partial = res.text
         self.rt.send(self._transcript(st, res, compute_s, is_final=False))
@@ -425,7 +441,8 @@ class InferenceLoop:
         finalize_s = time.perf_counter() - t0
         self._finish_cpu_s += time.process_time() - c0
         st.last_partial = ""
-        if res is None or not res.text:
+        st.last_partial_end = -1
+        if res is None or (self.words and not res.text):
             return
         st.last_final_end = max(st.last_final_end, self._to_ring(res.end_frame))
         accurate = self.accurate and not (st.gate is not None and self.wake.grammar)

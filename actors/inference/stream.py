@@ -30,6 +30,8 @@ class InferenceStream:
     pos: int
     buf: np.ndarray[Any, Any]
     last_partial: str = ""
+    #: Segmentation only (no words): the end frame of the last partial sent.
+    last_partial_end: int = -1
     eos_at: int | None = None
     stamps: deque[Stamp] = field(default_factory=lambda: deque(maxlen=1024))
     stamp: Stamp = field(default_factory=lambda: Stamp(0, 0, 0))

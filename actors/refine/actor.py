@@ -69,6 +69,7 @@ from streamasr.actors.refine.refiner import WhisperRefiner
 from streamasr.actors.refine.speculation import Speculator
 from streamasr.actors.refine.stream import RefineStream, read_span, take_batch
 from streamasr.actors.runtime import ActorRuntime
+from streamasr.actors.settings import RefineConfig
 from streamasr.ringbuf import Ring
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,17 @@ class _Actor:
     budget_s: float | None = None
     #: Run-time streams without a deadline (``StreamAttach.deadline`` false).
     no_deadline: set[str] = dataclasses.field(default_factory=set)
+    #: The first pass only segments (``RefineConfig.whisper_led``): its finals have no text,
+    #: and every job's span is speech as far as it knows.
+    whisper_led: bool = False
 
     def rings(self) -> dict[str, Ring]:
         return {k: s.ring for k, s in self.streams.items()}
+
+    def heard_words(self, job: m.RefineJob) -> bool:
+        """Whether the first pass heard speech in ``job``'s span (words, or, when it only
+        segments, the span itself)."""
+        return self.whisper_led or bool(job.first_pass.text.strip())
 
 
 def _scheduler(cfg: Mapping[str, Any]) -> PartialScheduler | None:
@@ -145,6 +154,8 @@ def run(rt: ActorRuntime) -> None:
         wide_view=bool(cfg.get("wide_view", True)),
         beam_size=int(cfg.get("beam_size", 1)),
         unsure_beam_size=int(cfg.get("unsure_beam_size", 5)),
+        language=str(cfg.get("language", "en")),
+        task=str(cfg.get("task", "transcribe")),
     )
     with rt.cpu.charge("startup"):  # the model loaded and warmed
         refiner = WhisperRefiner(opts)
@@ -157,6 +168,7 @@ def run(rt: ActorRuntime) -> None:
         DelayOverride(rt, "refine", float(cfg.get("delay_ms", 0.0))),
         float(cfg["margin_s"]),
         _scheduler(cfg),
+        whisper_led=rt.spec.section("refine", RefineConfig).whisper_led(),
     )
     queue: deque[m.RefineJob] = deque()
     eos: list[m.EndOfStream] = []
@@ -285,7 +297,7 @@ def _early_answer(act: _Actor, job: m.RefineJob, prompt: str) -> Callable[[], No
     there is none, or it found no speech where the first pass heard words; then the job is
     decoded again and decided as usual, see :func:`_answer`)."""
     early = act.early.take(job, prompt)
-    if early is None or (early.out is None and job.first_pass.text.strip()):
+    if early is None or (early.out is None and act.heard_words(job)):
         return None
     return functools.partial(_answer, act, job, early.out, 0.0, early_s=early.compute_s)
 
@@ -354,7 +366,7 @@ def _decode(
     outs, reasons = _transcribe(act, items, prompts, thorough)
     heard = [False] * len(jobs)
     for k, (job, out) in enumerate(zip(jobs, outs, strict=True)):
-        if out is None and job.first_pass.text.strip():
+        if out is None and act.heard_words(job):
             # the gate heard speech and Whisper wrote nothing: the first pass stands, unless
             # Whisper's own no-speech rule says it was no speech (noise the gate let through)
             _, gate_heard = act.refiner.heard_speech(items[k][0])
@@ -364,7 +376,10 @@ def _decode(
                     *items[k], prompts[k], gate=False, thorough=thorough[k]
                 )
                 out = confident(again)
-                outs[k] = out if out is not None and agree(out.text, job.first_pass.text) else None
+                witness = act.whisper_led or (
+                    out is not None and agree(out.text, job.first_pass.text)
+                )
+                outs[k] = out if witness else None
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)
     return [
@@ -396,8 +411,11 @@ def _thorough(act: _Actor, stream_id: str = "") -> bool:
     run-time stream opened without one). Live streams favour latency: the extra 30
     s-window decode costs about half a second per unsure final, and under load (measured:
     two Wyoming connections, a killed first pass) it pushed finals past ``budget_s`` into
-    first-pass fallbacks."""
-    return act.budget_s is None or stream_id in act.no_deadline
+    first-pass fallbacks. Where Whisper writes every text (``whisper_led``) there is no
+    first-pass text to fall back on, so its unsure finals are decoded thoroughly always
+    (an espeak-ng "Guten Morgen, wie geht es dir heute?" read as no speech in the short
+    window came out right in the wide view with beam 5)."""
+    return act.whisper_led or act.budget_s is None or stream_id in act.no_deadline
 
 
 def _prompt(act: _Actor, stream_id: str, start_frame: int) -> str:

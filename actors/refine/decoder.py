@@ -9,7 +9,7 @@ alignment (``Whisper.align``), merged with punctuation the way faster-whisper do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,9 @@ HOP_SAMPLES = 160
 
 MAX_DECODE_TOKENS = 440
 """Whisper's text context is 448 tokens, prompt included."""
+
+#: ``auto`` language: the weight of the detections before a piece in its language's choice.
+LANGUAGE_MEMORY = 0.5
 
 #: Most prompt tokens (previous text) put before a decode: half the text context, as
 #: faster-whisper does, so the decode keeps room for its own output.
@@ -57,16 +60,27 @@ class Decoded:
     window_s: float = 0.0
     fallback: bool = False
     loop: str | None = None
+    language: str = ""
 
 
 class WhisperDecoder:
     """Encode and decode batches with a loaded faster-whisper model (not thread-safe)."""
 
-    def __init__(self, fw_model: Any, tokenizer: Any) -> None:
-        """``fw_model``: a ``faster_whisper.WhisperModel``; ``tokenizer``: its Tokenizer."""
+    def __init__(
+        self, fw_model: Any, tokenizer: Any, detect: Callable[[str], Any] | None = None
+    ) -> None:
+        """``fw_model``: a ``faster_whisper.WhisperModel``; ``tokenizer``: its Tokenizer
+        (its language and task start every decode). ``detect``: the language is detected
+        per piece instead (Whisper's language token, from the encoder output already
+        computed: one decoder step), and ``detect(code)`` gives the tokenizer of that
+        language."""
         self._fw = fw_model
         self._model: Any = fw_model.model
         self._tok = tokenizer
+        self._detect = detect
+        self._tokenizers: dict[str, Any] = {}
+        #: Language probabilities of the pieces decoded so far, averaged (see _languages).
+        self._prior: dict[str, float] = {}
 
     def prompt_tokens(self, text: str) -> list[int]:
         """The previous-text prompt for ``text`` (empty for no text): ``<|startofprev|>``
@@ -102,8 +116,11 @@ class WhisperDecoder:
                 audios, window, prompts, caps, beam_size=beam_size, word_times=word_times
             )
         encoded = self._model.encode(self._features(audios, window))
-        sot = list(self._tok.sot_sequence)
-        full = [[*p, *sot] for p in prompts]
+        langs = self._languages(encoded, len(audios))
+        full = [
+            [*p, *self._tokenizer(lang).sot_sequence]
+            for p, lang in zip(prompts, langs, strict=True)
+        ]
         longest = max(len(p) for p in full)
         cap = min(max(caps), MAX_DECODE_TOKENS - longest)
         results = self._model.generate(
@@ -117,9 +134,43 @@ class WhisperDecoder:
             return_no_speech_prob=True,
         )
         out = [self._decoded(r, min(c, cap), window) for r, c in zip(results, caps, strict=True)]
+        for dec, lang in zip(out, langs, strict=True):
+            dec.language = lang
         if word_times:
-            self._align(encoded, audios, out)
+            for lang in sorted(set(langs)):
+                self._align(encoded, audios, out, lang)
         return out
+
+    def _languages(self, encoded: Any, n: int) -> list[str]:
+        """The language of each of ``n`` encoded pieces: the tokenizer's, or detected.
+
+        A short piece says little about its language (Whisper base reads 2 s of German as
+        Thai now and then), so each detection is averaged with the ones before it
+        (:data:`LANGUAGE_MEMORY`: half the weight on the past), and the most probable
+        language of that average is taken: a clear change of language still wins at once.
+        """
+        if self._detect is None:
+            return [str(self._tok.language_code)] * n
+        out = []
+        for found in self._model.detect_language(encoded):
+            probs = {str(tok)[2:-2]: float(p) for tok, p in found}  # "<|de|>" -> "de"
+            keys = set(probs) | set(self._prior)
+            self._prior = {
+                k: LANGUAGE_MEMORY * self._prior.get(k, 0.0)
+                + (1.0 - LANGUAGE_MEMORY if self._prior else 1.0) * probs.get(k, 0.0)
+                for k in keys
+            }
+            out.append(max(self._prior, key=lambda k: self._prior[k]))
+        return out
+
+    def _tokenizer(self, language: str) -> Any:
+        """The tokenizer whose start sequence names ``language`` (and the task)."""
+        if self._detect is None:
+            return self._tok
+        tok = self._tokenizers.get(language)
+        if tok is None:
+            tok = self._tokenizers[language] = self._detect(language)
+        return tok
 
     def _decode_by_prompt_length(
         self,
@@ -181,12 +232,13 @@ class WhisperDecoder:
         )
 
     def _align(
-        self, encoded: Any, audios: Sequence[NDArray[np.float32]], out: list[Decoded]
+        self, encoded: Any, audios: Sequence[NDArray[np.float32]], out: list[Decoded], lang: str
     ) -> None:
-        """Fill each decoded piece's word list (times relative to the piece start)."""
+        """Fill the word lists of the decoded pieces in ``lang`` (times relative to the
+        piece start)."""
         import ctranslate2
 
-        todo = [i for i, d in enumerate(out) if d.text_tokens]
+        todo = [i for i, d in enumerate(out) if d.text_tokens and d.language == lang]
         if not todo:
             return
         enc = encoded
@@ -195,7 +247,10 @@ class WhisperDecoder:
             enc = ctranslate2.StorageView.from_array(np.ascontiguousarray(enc_np[todo]))
         frames = [max(2, len(audios[i]) // HOP_SAMPLES) for i in todo]
         aligned = self._model.align(
-            enc, list(self._tok.sot_sequence), [out[i].text_tokens for i in todo], frames
+            enc,
+            list(self._tokenizer(lang).sot_sequence),
+            [out[i].text_tokens for i in todo],
+            frames,
         )
         for i, res in zip(todo, aligned, strict=True):
             out[i].words = self._raw_words(out[i].text_tokens, res)

@@ -55,6 +55,7 @@ def partial_transcript(utt: Utterance, out: RefineOutput, compute_s: float) -> m
         words=[[w.word, w.start_s, w.end_s, w.conf] for w in out.words],
         latency_s=latest.latency_s + waited_s,
         stages_s={**latest.stages_s, "refine_partial": compute_s},
+        language=out.language or latest.language,
     )
 
 
@@ -76,4 +77,5 @@ def final_transcript(
         words=[[w.word, w.start_s, w.end_s, w.conf] for w in out.words] if out else [],
         latency_s=first.latency_s + waited_s,
         stages_s=stages,
+        language=(out.language if out is not None else "") or first.language,
     )

@@ -37,7 +37,9 @@ class RefineOptions:
         unsure_beam_size: decoder beam size of the views decoded again for an unsure first
             view (the VAD-trimmed and the padded 30 s view), where finals have no deadline
             (``thorough``); with one, ``beam_size``.
-        language: language code of the prompt.
+        language: language code of the prompt (the language spoken); ``auto``: detected per
+            piece.
+        task: ``transcribe`` (text in ``language``) or ``translate`` (English text).
         tokens_per_s: decode cap, tokens per second of audio (plus ``extra_tokens``); timestamp
             tokens count, so this allows fast speech (about 4-5 text tokens per second).
         extra_tokens: decode cap, tokens added to the per-second allowance.
@@ -84,6 +86,7 @@ class RefineOptions:
     beam_size: int = 1
     unsure_beam_size: int = 1
     language: str = "en"
+    task: str = "transcribe"
     tokens_per_s: float = 10.0
     extra_tokens: int = 16
     split_search_s: float = 5.0
@@ -112,6 +115,8 @@ class RefineOutput:
         window_s: longest encoder window used, in seconds.
         compute_s: wall seconds spent; for a batch, the batch's time divided by its size.
         fallback: True if any piece needed the padded 30 s window.
+        language: the language Whisper decoded it in (detected where ``language`` is
+            ``auto``), "" where unknown.
     """
 
     text: str
@@ -122,3 +127,4 @@ class RefineOutput:
     window_s: float
     compute_s: float
     fallback: bool = False
+    language: str = ""

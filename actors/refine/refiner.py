@@ -55,11 +55,13 @@ from streamasr.actors.refine.options import RefineOptions, RefineOutput
 from streamasr.actors.refine.pieces import Piece, check_audio, to_stream
 from streamasr.actors.refine.vad import SAMPLE_RATE_HZ, SpeechGate, plan_pieces
 
-__all__ = ["WhisperRefiner"]
+__all__ = ["AUTO_LANGUAGE", "WhisperRefiner"]
 
 _log = logging.getLogger(__name__)
 
 _HOP_SAMPLES = 160  # Whisper mel hop: 10 ms at 16 kHz
+#: ``language`` that makes Whisper detect the language of each piece.
+AUTO_LANGUAGE = "auto"
 _FULL_WINDOW_S = 30.0
 
 #: Reasons for which a decoded piece is dropped (silence); every other piece is kept.
@@ -131,13 +133,15 @@ class WhisperRefiner:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelError(f"Whisper model {o.model!r} failed to load: {exc}") from exc
-        tok: Any = Tokenizer(
-            self._fw.hf_tokenizer,
-            self._fw.model.is_multilingual,
-            task="transcribe",
-            language=o.language,
-        )
-        self._dec = WhisperDecoder(self._fw, tok)
+
+        def tokenizer(language: str) -> Any:
+            return Tokenizer(
+                self._fw.hf_tokenizer, self._fw.model.is_multilingual, o.task, language
+            )
+
+        auto = o.language == AUTO_LANGUAGE
+        tok: Any = tokenizer("en" if auto else o.language)
+        self._dec = WhisperDecoder(self._fw, tok, tokenizer if auto else None)
         self._gate = SpeechGate(o.vad) if o.use_vad else None
         #: Per item of the last :meth:`transcribe_batch`, why it had no output where it had
         #: none: ``"gate"`` (no speech found), ``"no_speech"`` (Whisper's no-speech rule) or
@@ -295,7 +299,8 @@ class WhisperRefiner:
         o = self.options
         segments, _ = self._fw.transcribe(
             check_audio(audio),
-            language=o.language,
+            language=None if o.language == AUTO_LANGUAGE else o.language,
+            task=o.task,
             beam_size=o.beam_size,
             condition_on_previous_text=False,
             vad_filter=False,
@@ -557,4 +562,5 @@ class WhisperRefiner:
             window_s=max(d.window_s for d in kept),
             compute_s=share_s,
             fallback=any(d.fallback for d in kept),
+            language=kept[0].language,
         )

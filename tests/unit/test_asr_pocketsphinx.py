@@ -229,11 +229,13 @@ def test_inference_resolves_fwdflat_from_the_finals_mode(
     finals: str, table: dict[str, object], expected: bool | None
 ) -> None:
     from streamasr.actors.inference.actor import recognizer_options
-    from streamasr.actors.settings import InferenceConfig
+    from streamasr.actors.settings import InferenceConfig, RefineConfig
 
     backend, options = recognizer_options(
-        InferenceConfig(backend="pocketsphinx", pocketsphinx=table), finals
+        InferenceConfig(backend="pocketsphinx", pocketsphinx=table),
+        RefineConfig(finals=finals),  # type: ignore[arg-type]
     )
+    assert "words" not in options  # English: the first pass decodes words
     assert backend == "pocketsphinx"
     assert options.get("fwdflat") == expected
     kwargs = PocketsphinxOptions(**options).decoder_kwargs()  # type: ignore[arg-type]
@@ -350,3 +352,39 @@ def test_remove_noise_unset_keeps_the_models_setting() -> None:
         assert stream._decoder is not None and stream._decoder.config["remove_noise"] is True
     finally:
         stream.close()
+
+
+@needs_audio
+def test_segmentation_only_finds_the_same_utterances_without_words() -> None:
+    """``words = false`` (the Whisper-led mode): the same spans as with the search, no text,
+    no decoder loaded, and a fraction of the CPU."""
+    import time
+
+    from streamasr.actors.inference.actor import recognizer_options
+    from streamasr.actors.settings import InferenceConfig, RefineConfig
+
+    _, options = recognizer_options(InferenceConfig(), RefineConfig(language="de"))
+    assert options["words"] is False
+    pcm = load16k(AUDIO / "conversation1.wav")
+
+    def spans(table: dict[str, object]) -> tuple[list[tuple[int, int, str]], float]:
+        stream = create_recognizer("pocketsphinx", table).create_stream()
+        c0 = time.process_time()
+        stream.accept(pcm)
+        out = []
+        while True:
+            if stream.is_endpoint():
+                res = stream.finalize()
+                if res is not None:
+                    out.append((res.start_frame, res.end_frame, res.text))
+            elif stream.is_ready():
+                stream.step()
+            else:
+                break
+        return out, time.process_time() - c0
+
+    with_words, cpu_words = spans({})
+    without, cpu_without = spans({"words": False})
+    assert [(a, b) for a, b, _ in without] == [(a, b) for a, b, _ in with_words]
+    assert all(text == "" for _, _, text in without) and all(t for _, _, t in with_words)
+    assert cpu_without < cpu_words / 5

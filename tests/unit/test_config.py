@@ -442,6 +442,31 @@ RANGE_ERRORS = [
         "wake.grammar: give grammar or commands, not both",
     ),
     ({"wake": {"streams": ["kitchen"]}}, "wake.streams: no local stream kitchen"),
+    # [refine] language / task
+    (
+        {"refine": {"language": "xx"}},
+        "refine.language: 'xx' is not one of Whisper's languages: 'auto' or af, am, ar, as, "
+        "az, ba, be, bg, bn, bo, br, bs, ca, cs, cy, da, de, el, en, es, et, eu, fa, fi, fo, "
+        "fr, gl, gu, ha, haw, he, hi, hr, ht, hu, hy, id, is, it, ja, jw, ka, kk, km, kn, ko, "
+        "la, lb, ln, lo, lt, lv, mg, mi, mk, ml, mn, mr, ms, mt, my, ne, nl, nn, no, oc, pa, "
+        "pl, ps, pt, ro, ru, sa, sd, si, sk, sl, sn, so, sq, sr, su, sv, sw, ta, te, tg, th, "
+        "tk, tl, tr, tt, uk, ur, uz, vi, yi, yo, yue, zh",
+    ),
+    (
+        {"refine": {"task": "translate", "finals": "fast"}},
+        "refine.finals: language 'en' / task 'translate' needs accurate finals "
+        "(the first pass only knows English)",
+    ),
+    (
+        {"refine": {"language": "de"}, "inference": {"backend": "torch"}},
+        "refine.language: other languages and translation need the pocketsphinx backend "
+        "(it segments)",
+    ),
+    (
+        {"refine": {"language": "de"}, "wake": {"commands": ["licht an"]}},
+        "wake.grammar: command grammars are English-only (refine.language = 'en', "
+        "task = 'transcribe')",
+    ),
     # [assistant] / [tts] / [[actions]]
     ({"assistant": {"streams": ["hall"]}}, "assistant.streams: no local stream hall"),
     ({"assistant": {"intents": ""}}, "assistant.intents: must name a file or 'default'"),

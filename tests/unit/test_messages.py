@@ -35,6 +35,7 @@ TRANSCRIPT = m.Transcript(
     wake_id="s0:wake:12000",
     committed_words=0,
     second_pass_words=1,
+    language="en",
 )
 TRANSCRIPT_MAP: dict[str, Any] = {
     "kind": "transcript",
@@ -53,9 +54,10 @@ TRANSCRIPT_MAP: dict[str, Any] = {
     "wake_id": "s0:wake:12000",
     "committed_words": 0,
     "second_pass_words": 1,
+    "language": "en",
 }
 TRANSCRIPT_BYTES = (
-    b"\xde\x00\x10\xa4kind\xaatranscript\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000\xa3seq\x07"
+    b"\xde\x00\x11\xa4kind\xaatranscript\xa9stream_id\xa2s0\xacutterance_id\xa8s0:16000\xa3seq\x07"
     b"\xa8is_final\xc3\xa4pass\x01\xa4text\xabhello world"
     b"\xa7start_s\xcb?\xf0\x00\x00\x00\x00\x00\x00\xa5end_s\xcb@\x04\x00\x00\x00\x00\x00\x00"
     b"\xa5words\x92\x94\xa5hello\xcb?\xf0\x00\x00\x00\x00\x00\x00\xcb?\xf8\x00\x00\x00\x00\x00\x00"
@@ -64,7 +66,7 @@ TRANSCRIPT_BYTES = (
     b"\xa9latency_s\xcb?\xd0\x00\x00\x00\x00\x00\x00"
     b"\xa8stages_s\x82\xa7capture\xcb?\xb9\x99\x99\x99\x99\x99\x9a\xa9inference\xcb?\xc3333333"
     b"\xabprovisional\xc3\xa7wake_id\xads0:wake:12000"
-    b"\xafcommitted_words\x00\xb1second_pass_words\x01"
+    b"\xafcommitted_words\x00\xb1second_pass_words\x01\xa8language\xa2en"
 )
 
 REFINE_JOB = m.RefineJob(

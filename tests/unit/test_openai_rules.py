@@ -68,7 +68,7 @@ def test_every_field_the_openai_client_sends() -> None:
         (
             _form(language="fr"),
             FILE,
-            "language 'fr' is not supported (this server transcribes English: en)",
+            "language 'fr' is not supported (this server transcribes: en)",
             "language",
         ),
         (

@@ -49,9 +49,16 @@ def _job(uid: str, start: int, end: int, waited_s: float, sid: str = "s0") -> m.
     return m.RefineJob(sid, uid, start, end, 16000, t_endpoint_ns, first)
 
 
-def _act(budget_s: float | None = BUDGET_S, no_deadline: tuple[str, ...] = ()) -> Any:
+def _act(
+    budget_s: float | None = BUDGET_S, no_deadline: tuple[str, ...] = (), whisper_led: bool = False
+) -> Any:
     return SimpleNamespace(
-        rt=_Rt(), early=Speculator(), streams={}, budget_s=budget_s, no_deadline=set(no_deadline)
+        rt=_Rt(),
+        early=Speculator(),
+        streams={},
+        budget_s=budget_s,
+        no_deadline=set(no_deadline),
+        whisper_led=whisper_led,
     )
 
 
@@ -100,6 +107,7 @@ def test_the_extra_wide_view_only_where_finals_have_no_deadline() -> None:
     assert not _thorough(_act())  # live streams: latency first
     assert _thorough(_act(no_deadline=("up",)), "up")  # an uploaded file: as --fast
     assert not _thorough(_act(no_deadline=("up",)), "s0")
+    assert _thorough(_act(whisper_led=True))  # no first-pass text to fall back on
 
 
 def test_finals_of_a_batch_leave_in_batch_order(tmp_path: Path) -> None:
