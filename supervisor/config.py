@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streamasr.actors.asr.endpoint_policy import EndpointOptions
-from streamasr.actors.assistant.actions import ActionConfig
-from streamasr.actors.assistant.settings import AssistantConfig
-from streamasr.actors.assistant.tts import TtsConfig
+from streamasr.actors.assistant.settings import ActionConfig, AssistantConfig, TtsConfig
 from streamasr.actors.errors import ConfigError
 from streamasr.actors.settings import (
     MAX_WORKERS,

@@ -42,7 +42,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
-from streamasr.actors.typed import require
+from streamasr.actors.assistant.settings import (
+    FIELD,
+    NAME,
+    ActionConfig,
+    parse_header,
+)
 
 __all__ = [
     "MAX_OUTPUT_BYTES",
@@ -66,62 +71,6 @@ _MAX_ERROR_CHARS = 300
 _CHUNK_BYTES = 65536
 #: Seconds between checks of a running command's exit and of cancellation.
 _POLL_S = 0.05
-_MAX_TIMEOUT_S = 300.0
-
-_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class ActionConfig:
-    """One ``[[actions]]`` entry: what to run for one intent, and what to say afterwards.
-
-    Neither ``command`` nor ``http`` set means "no action": only the reply is spoken.
-    """
-
-    #: The intent name it handles, or ``"unknown"`` for commands no intent matched.
-    intent: str = ""
-    #: The argv to run (no shell); each element may hold ``{slot}`` placeholders.
-    command: tuple[str, ...] = ()
-    #: A URL to POST ``{"intent", "slots", "text", "stream_id", "confidence"}`` to as JSON.
-    http: str = ""
-    #: ``"Name: value"`` headers for the HTTP request (e.g. ``"Authorization: Bearer …"``).
-    headers: tuple[str, ...] = ()
-    #: The most seconds the action may take (0 < timeout_s <= 300).
-    timeout_s: float = 5.0
-    #: The spoken reply: ``{slot}`` placeholders, ``{output}`` (first line of the action's
-    #: output) and ``{status}`` (exit or HTTP status, -1 when it did not finish).
-    reply: str = ""
-
-    def validate(self, where: str) -> None:
-        """Raise ``ConfigError("<where>.<key>: …")`` for the first invalid field."""
-        require(bool(self.intent.strip()), f"{where}.intent", "must not be empty")
-        require(
-            not (self.command and self.http),
-            f"{where}.command",
-            "set either command or http, not both",
-        )
-        if self.command:
-            require(bool(self.command[0]), f"{where}.command", "the program must not be empty")
-        for i, arg in enumerate(self.command):
-            _require_template(arg, f"{where}.command[{i}]")
-        if self.http:
-            url = urllib.parse.urlsplit(self.http)
-            require(url.scheme in ("http", "https"), f"{where}.http", "must be an http(s) URL")
-            require(bool(url.hostname), f"{where}.http", "must name a host")
-        require(
-            0.0 < self.timeout_s <= _MAX_TIMEOUT_S,
-            f"{where}.timeout_s",
-            f"must be > 0 and <= {_MAX_TIMEOUT_S:g}",
-        )
-        for i, header in enumerate(self.headers):
-            require(
-                _parse_header(header) is not None,
-                f"{where}.headers[{i}]",
-                "must be 'Name: value' on one line",
-            )
-        _require_template(self.reply, f"{where}.reply")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +109,11 @@ def render(template: str, values: Mapping[str, str]) -> str:
         name = match.group(1)
         if name is None:
             return match.group(0)[0]
-        if _NAME.match(name):
+        if NAME.match(name):
             return values.get(name, "")
         return match.group(0)
 
-    return _FIELD.sub(one, template)
+    return FIELD.sub(one, template)
 
 
 def reply_text(action: ActionConfig, slots: Mapping[str, str], result: ActionResult) -> str:
@@ -350,26 +299,6 @@ def _kind(action: ActionConfig) -> str:
     return "command" if action.command else "http" if action.http else "none"
 
 
-def _require_template(template: str, key: str) -> None:
-    """Config check: every ``{…}`` field in ``template`` is a plain name."""
-    for match in _FIELD.finditer(template):
-        name = match.group(1)
-        require(
-            name is None or bool(_NAME.match(name)),
-            key,
-            f"placeholder {match.group(0)} must be a plain {{name}}",
-        )
-
-
-def _parse_header(header: str) -> tuple[str, str] | None:
-    """``("Name", "value")`` from ``"Name: value"``, or None when malformed."""
-    name, colon, value = header.partition(":")
-    name, value = name.strip(), value.strip()
-    if not colon or not _HEADER_NAME.match(name) or any(c in value for c in "\r\n\0"):
-        return None
-    return name, value
-
-
 def _one_line(text: str) -> str:
     """The first line of ``text``, stripped and capped at _MAX_ERROR_CHARS characters."""
     lines = text.strip().splitlines()
@@ -551,7 +480,7 @@ def _post(action: ActionConfig, intent: str, body: bytes, start: float) -> Actio
         return ActionResult(intent, "http", False, -1, "", False, error, _since(start))
     headers = {"Content-Type": "application/json"}
     for header in action.headers:
-        parsed = _parse_header(header)
+        parsed = parse_header(header)
         if parsed is not None:
             headers[parsed[0]] = parsed[1]
     request = urllib.request.Request(action.http, data=body, headers=headers, method="POST")

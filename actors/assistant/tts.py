@@ -15,20 +15,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit
 
 import numpy as np
 from numpy.typing import NDArray
 
+from streamasr.actors.assistant.settings import ENGINES, OUTPUTS, TtsConfig, tcp_address
 from streamasr.actors.errors import AudioFormatError, StreamAsrError
-from streamasr.actors.typed import require
 
 __all__ = [
     "ENGINES",
@@ -47,10 +45,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Values of ``tts.engine``.
-ENGINES: Final = ("flite", "espeak-ng", "wyoming", "none")
-#: Values of ``tts.output``.
-OUTPUTS: Final = ("device", "file")
 #: Debian package holding each engine's program.
 _PACKAGES: Final = {"flite": "flite", "espeak-ng": "espeak-ng"}
 #: Rate (Hz) given to the empty :class:`Speech` of a reply with nothing to say.
@@ -69,49 +63,6 @@ _ESPEAK: Final = "tts.engine = 'espeak-ng'"
 
 class TtsError(StreamAsrError):
     """Speech synthesis or playback failed; the one-line message names the ``tts`` key."""
-
-
-@dataclass(frozen=True, slots=True)
-class TtsConfig:
-    """The ``[tts]`` config section: which engine speaks the reply and where it is played."""
-
-    engine: str = "flite"
-    """``flite``, ``espeak-ng``, ``wyoming`` (a Wyoming TTS server) or ``none`` (silent)."""
-    voice: str = ""
-    """flite: its ``-voice`` (``slt``, ``kal``, ``awb``, ``rms`` or a .flitevox file);
-    espeak-ng: its ``-v`` voice (``en-us``); wyoming: the voice name sent in ``synthesize``.
-    ``""`` = the engine's default voice."""
-    wyoming: str = ""
-    """``tcp://host:port`` of the Wyoming TTS server (wyoming-piper); required for ``wyoming``."""
-    output: str = "device"
-    """``device``: play on a sounddevice output device; ``file``: write WAV files."""
-    device: str = ""
-    """sounddevice output device, a name (substring) or an index as a string; ``""`` = default."""
-    output_dir: str = ""
-    """Folder for the WAV files; required when ``output = "file"``."""
-    timeout_s: float = 10.0
-    """Most seconds one synthesis may take (program run or server reply)."""
-    max_text_chars: int = 500
-    """Longest reply spoken, in characters; a longer one is cut at a word boundary."""
-
-    def validate(self) -> None:
-        """Range checks; raises ``ConfigError("tts.<key>: ...")``."""
-        require(self.engine in ENGINES, "tts.engine", f"must be one of {', '.join(ENGINES)}")
-        require(self.output in OUTPUTS, "tts.output", f"must be one of {', '.join(OUTPUTS)}")
-        if self.engine == "wyoming":
-            require(bool(self.wyoming), "tts.wyoming", "required when tts.engine = 'wyoming'")
-            require(
-                _tcp_address(self.wyoming) is not None, "tts.wyoming", "must be tcp://host:port"
-            )
-        require(
-            self.output != "file" or bool(self.output_dir),
-            "tts.output_dir",
-            "required when tts.output = 'file'",
-        )
-        require(
-            math.isfinite(self.timeout_s) and self.timeout_s > 0, "tts.timeout_s", "must be > 0"
-        )
-        require(self.max_text_chars >= 1, "tts.max_text_chars", "must be >= 1")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -301,18 +252,6 @@ class EspeakSynthesizer:
         return _parse(_ESPEAK, _run(_ESPEAK, argv, self._timeout_s))
 
 
-def _tcp_address(uri: str) -> tuple[str, int] | None:
-    """``(host, port)`` of ``tcp://host:port``, or None."""
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme != "tcp" or not parts.hostname or port is None:
-        return None
-    return parts.hostname, port
-
-
 class WyomingSynthesizer:
     """A Wyoming TTS server (wyoming-piper): sends ``synthesize``, collects ``audio-chunk``
     events until ``audio-stop``.
@@ -331,7 +270,7 @@ class WyomingSynthesizer:
         max_audio_s: float = 60.0,
     ):
         """Talk to the server at ``uri`` (``tcp://host:port``); nothing is sent until a reply."""
-        address = _tcp_address(uri)
+        address = tcp_address(uri)
         if address is None:
             raise TtsError(f"tts.wyoming = {uri!r}: must be tcp://host:port")
         self._uri = uri
