@@ -36,6 +36,111 @@ __all__ = [
 SourceKind = Literal["mic", "file", "stdin", "none"]
 Finals = Literal["accurate", "fast"]
 
+#: Whisper's language codes (the multilingual models'; ``tests/unit/test_config.py`` checks
+#: them against faster-whisper's list, which is private: ``tokenizer._LANGUAGE_CODES``).
+WHISPER_LANGUAGES: tuple[str, ...] = (
+    "af",
+    "am",
+    "ar",
+    "as",
+    "az",
+    "ba",
+    "be",
+    "bg",
+    "bn",
+    "bo",
+    "br",
+    "bs",
+    "ca",
+    "cs",
+    "cy",
+    "da",
+    "de",
+    "el",
+    "en",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fo",
+    "fr",
+    "gl",
+    "gu",
+    "ha",
+    "haw",
+    "he",
+    "hi",
+    "hr",
+    "ht",
+    "hu",
+    "hy",
+    "id",
+    "is",
+    "it",
+    "ja",
+    "jw",
+    "ka",
+    "kk",
+    "km",
+    "kn",
+    "ko",
+    "la",
+    "lb",
+    "ln",
+    "lo",
+    "lt",
+    "lv",
+    "mg",
+    "mi",
+    "mk",
+    "ml",
+    "mn",
+    "mr",
+    "ms",
+    "mt",
+    "my",
+    "ne",
+    "nl",
+    "nn",
+    "no",
+    "oc",
+    "pa",
+    "pl",
+    "ps",
+    "pt",
+    "ro",
+    "ru",
+    "sa",
+    "sd",
+    "si",
+    "sk",
+    "sl",
+    "sn",
+    "so",
+    "sq",
+    "sr",
+    "su",
+    "sv",
+    "sw",
+    "ta",
+    "te",
+    "tg",
+    "th",
+    "tk",
+    "tl",
+    "tr",
+    "tt",
+    "uk",
+    "ur",
+    "uz",
+    "vi",
+    "yi",
+    "yo",
+    "zh",
+    "yue",
+)
+
 #: Most inference worker processes (``[inference] workers``).
 MAX_WORKERS = 16
 
@@ -237,15 +342,12 @@ class RefineConfig:
 
     def validate(self) -> None:
         """Range checks."""
-        if self.language not in ("en", "auto"):  # faster-whisper's import takes 0.2 s
-            from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-            require(
-                self.language in _LANGUAGE_CODES,
-                "refine.language",
-                f"{self.language!r} is not one of Whisper's languages: 'auto' or "
-                f"{', '.join(sorted(_LANGUAGE_CODES))}",
-            )
+        require(
+            self.language in (*WHISPER_LANGUAGES, "auto"),
+            "refine.language",
+            f"{self.language!r} is not one of Whisper's languages: 'auto' or "
+            f"{', '.join(sorted(WHISPER_LANGUAGES))}",
+        )
         require(
             self.finals == "accurate" or not self.whisper_led(),
             "refine.finals",

@@ -179,9 +179,9 @@ def _load_config(args: argparse.Namespace) -> Config:
     if getattr(args, "translate", False):
         cfg = config_mod.replace(cfg, "refine", task="translate")
     if getattr(args, "assistant", False):
+        if not cfg.wake.enabled and any(s.kind == "mic" for s in cfg.sources()):
+            cfg = config_mod.replace(cfg, "wake", enabled=True)  # before: it is checked
         cfg = config_mod.replace(cfg, "assistant", enabled=True)
-        if not cfg.wake.enabled and cfg.source.kind == "mic":
-            cfg = config_mod.replace(cfg, "wake", enabled=True)
     wake = getattr(args, "wake", None)
     if wake is not None:
         phrases = (wake.strip().lower(),) if wake.strip() else cfg.wake.phrases

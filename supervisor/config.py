@@ -210,6 +210,26 @@ class Config:
         require(not unknown, "assistant.streams", f"no local stream {', '.join(unknown)}")
         if not self.assistant.enabled:
             return
+        if self.tts.engine != "none" and self.tts.output == "device":
+            gated = (
+                set(self.wake.streams)
+                if self.wake.streams
+                else {s.stream_id for s in self.sources()}
+            )
+            loud = sorted(
+                s.stream_id
+                for s in self.sources()
+                if s.kind == "mic"
+                and (not self.assistant.streams or s.stream_id in self.assistant.streams)
+                and not (self.wake.enabled and s.stream_id in gated)
+            )
+            require(
+                not loud,
+                "assistant.streams",
+                f"microphone stream {', '.join(loud)} has no wake gating: every final is a "
+                "command there, and the microphone hears the spoken replies (enable [wake], "
+                'or [tts] output = "file" / engine = "none")',
+            )
         from streamasr.actors.assistant.intents import IntentRecognizer
 
         names = IntentRecognizer(self.assistant.intents).names

@@ -88,8 +88,8 @@ class StreamBook:
         """Return ``t`` (masked, merged) numbered for publication, or None if it is a
         duplicate or would not change what is shown."""
         s = self._get(t.stream_id)
-        if not t.text and not (from_refine and not t.is_final):
-            self._textless(s, t, from_refine)
+        if not t.text and not from_refine:
+            self._textless(s, t)
             return None
         if from_refine and not t.is_final:
             out = self._accurate_partial(s, t)
@@ -122,14 +122,12 @@ class StreamBook:
                 self._history.append(out)
         return out
 
-    def _textless(self, s: _Stream, t: m.Transcript, from_refine: bool) -> None:
-        """A transcript with no words is never published: a first pass that only segments
-        (the Whisper-led mode) sends spans (its final still marks the utterance done, so a
-        replacement's re-decoded span is dropped as a repeat), and an accurate final whose
-        audio held no speech answers its job with nothing to show."""
-        if from_refine:
-            s.pending.pop(t.utterance_id, None)
-        elif t.is_final:
+    def _textless(self, s: _Stream, t: m.Transcript) -> None:
+        """A first-pass transcript with no words is not published: a first pass that only
+        segments (the Whisper-led mode) sends spans; its final still marks the utterance
+        done, so a replacement's re-decoded span is dropped as a repeat. (An accurate final
+        with no words is published: it retracts its provisional final.)"""
+        if t.is_final:
             if t.start_s < s.last_final_end_s - OVERLAP_TOLERANCE_S:
                 s.duplicates += 1
                 s.dropped.add(t.utterance_id)

@@ -530,7 +530,9 @@ def _read_body(response: Any, sink: _Capped, deadline: float) -> bool:
     while not sink.truncated:
         if time.monotonic() > deadline:
             return False
-        chunk = response.read(_CHUNK_BYTES)
+        # read1: what one receive brings (read() would wait for a whole chunk, each receive
+        # under the socket timeout: a server trickling bytes would hold it for hours)
+        chunk = response.read1(_CHUNK_BYTES)
         if not chunk:
             break
         sink.add(chunk)

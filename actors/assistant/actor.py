@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.02
 #: Seconds a stream's end waits for its ``finals_done`` event (see the module docstring).
 _FINALS_WAIT_S = 5.0
+#: Seconds a reply may take to play, in the cap on how long a stream's end waits.
+_REPLY_PLAY_S = 60.0
 
 
 @dataclass(slots=True)
@@ -58,12 +60,14 @@ class _Ends:
     eos: dict[str, tuple[m.EndOfStream, float]] = field(default_factory=dict)
     finals_done: set[str] = field(default_factory=set)
 
-    def due(self, now: float) -> list[m.EndOfStream]:
-        """The ends to pass on now (and forget)."""
+    def due(self, now: float, cap_s: float) -> list[m.EndOfStream]:
+        """The ends to pass on now (and forget): once every final is in and answered, or
+        ``cap_s`` seconds after the end arrived whatever is still pending (an action or a
+        reply that never ends must not keep the pipeline from ending)."""
         out = []
         for sid, (eos, since) in list(self.eos.items()):
             heard = sid in self.finals_done or now - since >= _FINALS_WAIT_S
-            if heard and not self.pending.get(sid):
+            if (heard and not self.pending.get(sid)) or now - since >= cap_s:
                 out.append(eos)
                 del self.eos[sid]
                 self.finals_done.discard(sid)
@@ -118,6 +122,9 @@ def run(rt: ActorRuntime) -> None:
     rt.poller.register(sub, zmq.POLLIN)
     log.info("assistant: intents %s (%s)", cfg.intents, ", ".join(dialog.recognizer.names))
     ends = _Ends()
+    # the longest a stream's end waits for its commands: an action, its reply, and slack
+    slowest = max((a.timeout_s for a in dialog.actions), default=0.0)
+    cap_s = _FINALS_WAIT_S + slowest + tts.timeout_s + _REPLY_PLAY_S
     # the microphones that hear the replies: only where they are played on a device
     hears_replies = frozenset(
         rt.spec.options.get("mic_streams", []) if tts.output == "device" else []
@@ -132,7 +139,7 @@ def run(rt: ActorRuntime) -> None:
             if sub in ready:
                 _drain(rt, sub, dialog, runner, speaker, out, ends, hears_replies)
             _forward(rt, out, ends)
-            for eos in ends.due(time.monotonic()):
+            for eos in ends.due(time.monotonic(), cap_s):
                 rt.send(m.EndOfStream(rt.spec.actor_id, eos.stream_id, eos.end_frame))
     finally:
         runner.close(1.0)

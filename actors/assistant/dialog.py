@@ -58,9 +58,11 @@ class Dialog:
 
     def is_command(self, t: m.Transcript) -> bool:
         """True for a final the assistant answers (once per utterance): the last final of an
-        utterance (not a provisional one) on a served stream, a wake command where the stream
-        is wake-gated."""
+        utterance (not a provisional one, not an empty one) on a served stream, a wake
+        command where the stream is wake-gated."""
         if not t.is_final or t.provisional or t.stream_id not in self.served:
+            return False
+        if not t.text.strip():  # Whisper heard no speech: it retracts a provisional final
             return False
         if t.stream_id in self.gated and not t.wake_id:
             return False

@@ -91,10 +91,14 @@ class Speaker:
                 until = time.time_ns() + int(speech.duration_s * 1e9) + self._margin_ns
                 self._emit(m.WakeMute(job.stream_id, until))
             played = self._player.play(speech, job.utterance_id.replace(":", "-"))
-        except TtsError as exc:
+        except Exception as exc:  # TtsError, or a device's surprise: the reply fails, not us
             self.failed += 1
-            log.warning("reply %r not spoken: %s", job.text, exc)
-            self._reply(job, 0.0, "", str(exc))
+            line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not isinstance(exc, TtsError):
+                log.exception("reply %r not spoken", job.text)
+            else:
+                log.warning("reply %r not spoken: %s", job.text, line)
+            self._reply(job, 0.0, "", line)
             return
         self.spoken += 1
         self._reply(job, played.duration_s, played.where, "")

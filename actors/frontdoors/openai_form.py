@@ -24,6 +24,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from streamasr.actors.frontdoors.openai_errors import ApiError
+from streamasr.actors.settings import WHISPER_LANGUAGES
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 RESPONSE_FORMATS: Final[tuple[ResponseFormat, ...]] = ("json", "text", "srt", "vtt", "verbose_json")
@@ -84,9 +85,7 @@ def _serves(language: str, served: str) -> bool:
     if served == "en":
         return language in LANGUAGES
     if served == "auto":
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-        return language in _LANGUAGE_CODES
+        return language in WHISPER_LANGUAGES
     return language == served
 
 

@@ -226,7 +226,7 @@ class WyomingHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         self.shared = shared
         self.job: _Job | None = None
-        self.language = shared.language
+        self.language = served_language(None, shared.language)
         self.detect: list[str] | None = None  # set by ``detect`` for the next audio
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "client"
@@ -487,6 +487,8 @@ def served_language(asked: str | None, served: str = LANGUAGES[0]) -> str:
         ClientError: another language: said, rather than answering text in the served
             language as if it were the one asked for.
     """
+    if served == "auto" and not asked:
+        return ""  # said by the transcript: the language Whisper heard
     code = (asked or served).strip().lower().replace("_", "-").split("-")[0]
     if code == served or (served == "auto" and code in served_languages(served)):
         return code

@@ -15,6 +15,7 @@ import importlib.util
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info, WakeModel, WakeProgram
 
+from streamasr.actors.settings import WHISPER_LANGUAGES
 from streamasr.actors.wake.bundled import (
     ENGINE_TITLES,
     PACKAGES,
@@ -98,11 +99,7 @@ def _wake_program(engine: str, phrases: tuple[str, ...], version: str) -> WakePr
 def served_languages(language: str) -> list[str]:
     """The languages a pipeline transcribing ``language`` serves (``auto``: all of
     Whisper's)."""
-    if language == "auto":
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-        return list(_LANGUAGE_CODES)
-    return [language]
+    return list(WHISPER_LANGUAGES) if language == "auto" else [language]
 
 
 def build_info(

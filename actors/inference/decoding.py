@@ -475,11 +475,11 @@ class InferenceLoop:
         gate = st.gate
         assert gate is not None
         muted = gate.muted
-        det = gate.listen(to_int16(pcm))
+        st.pos += pcm.shape[0]
+        self._advance_stamps(st)  # the capture clock of this audio, for the mute
+        det = gate.listen(to_int16(pcm), st.stamp.t_capture_ns)
         if gate.muted > muted:
             self.rt.counters["wakes_muted"] = self.rt.counters.get("wakes_muted", 0) + 1
-        st.pos += pcm.shape[0]
-        self._advance_stamps(st)
         if det is not None:
             wake = self.wake.detected(st.stream_id, det, st.pos, st.rate)
             self.rt.send(wake)

@@ -18,7 +18,6 @@ and turns its decisions into messages.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -110,12 +109,14 @@ class WakeGate:
         """True while only the detector runs."""
         return not self.wake_id
 
-    def listen(self, pcm: npt.NDArray[np.int16]) -> Detection | None:
-        """Feed the next audio to the detector; the first detection in it, if any."""
+    def listen(self, pcm: npt.NDArray[np.int16], t_capture_ns: int = 0) -> Detection | None:
+        """Feed the next audio to the detector; the first detection in it, if any.
+        ``t_capture_ns``: when that audio was captured (wall clock, ns since the epoch; 0:
+        unknown), which the mute is checked against."""
         found = self.detector.accept(pcm)
         if not found:
             return None
-        if time.time_ns() < self.muted_until_ns:
+        if t_capture_ns and t_capture_ns < self.muted_until_ns:
             self.muted += len(found)
             return None
         self.detections += len(found)

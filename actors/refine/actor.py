@@ -289,7 +289,17 @@ def _shed(act: _Actor, queue: deque[m.RefineJob], max_queue: int, budget_s: floa
         rt.counters["fallbacks"] += 1
         rt.counters[reason] = rt.counters.get(reason, 0) + 1
         log.info("utterance %s falls back to its first-pass final (%s)", job.utterance_id, reason)
+        _untranscribed(act, job)
         rt.send(dataclasses.replace(job.first_pass, provisional=False))
+
+
+def _untranscribed(act: _Actor, job: m.RefineJob) -> None:
+    """Count (and say) a fallback that loses its words: where Whisper writes every text,
+    the first pass's final has none."""
+    if act.whisper_led:
+        act.rt.counters["untranscribed"] = act.rt.counters.get("untranscribed", 0) + 1
+        log.warning("utterance %s: no time to transcribe it (overload); it has no text",
+                    job.utterance_id)  # fmt: skip
 
 
 def _early_answer(act: _Actor, job: m.RefineJob, prompt: str) -> Callable[[], None] | None:
@@ -351,6 +361,7 @@ def _refine(act: _Actor, batch: list[m.RefineJob]) -> None:
 def _fall_back(act: _Actor, job: m.RefineJob) -> None:
     """Send ``job``'s first-pass text as its final (its audio is no longer in the ring)."""
     _finished(act, job, "")
+    _untranscribed(act, job)
     act.rt.send(dataclasses.replace(job.first_pass, provisional=False))
 
 
@@ -376,9 +387,7 @@ def _decode(
                     *items[k], prompts[k], gate=False, thorough=thorough[k]
                 )
                 out = confident(again)
-                witness = act.whisper_led or (
-                    out is not None and agree(out.text, job.first_pass.text)
-                )
+                witness = out is not None and agree(out.text, job.first_pass.text)
                 outs[k] = out if witness else None
     act.load.burn()
     compute_s = (time.perf_counter() - t0) / len(jobs)

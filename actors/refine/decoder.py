@@ -146,8 +146,11 @@ class WhisperDecoder:
 
         A short piece says little about its language (Whisper base reads 2 s of German as
         Thai now and then), so each detection is averaged with the ones before it
-        (:data:`LANGUAGE_MEMORY`: half the weight on the past), and the most probable
-        language of that average is taken: a clear change of language still wins at once.
+        (:data:`LANGUAGE_MEMORY`: half the weight on the past, decaying), and the most
+        probable language of that average is taken. The average is one per decoder, so a
+        pipeline is taken to speak one language at a time: after a change of language, a
+        piece or two are read in the old one (Whisper partials and views count as pieces
+        too, so a new utterance moves it quickly).
         """
         if self._detect is None:
             return [str(self._tok.language_code)] * n
@@ -162,6 +165,10 @@ class WhisperDecoder:
             }
             out.append(max(self._prior, key=lambda k: self._prior[k]))
         return out
+
+    def forget_languages(self) -> None:
+        """Drop the averaged language detections (see :meth:`_languages`)."""
+        self._prior = {}
 
     def _tokenizer(self, language: str) -> Any:
         """The tokenizer whose start sequence names ``language`` (and the task)."""

@@ -139,6 +139,11 @@ class WhisperRefiner:
                 self._fw.hf_tokenizer, self._fw.model.is_multilingual, o.task, language
             )
 
+        if not self._fw.model.is_multilingual and (o.language != "en" or o.task != "transcribe"):
+            raise ModelError(
+                f"Whisper model {o.model!r} is English-only: language {o.language!r} / task "
+                f"{o.task!r} need a multilingual model (base, small, ...)"
+            )
         auto = o.language == AUTO_LANGUAGE
         tok: Any = tokenizer("en" if auto else o.language)
         self._dec = WhisperDecoder(self._fw, tok, tokenizer if auto else None)
@@ -158,6 +163,7 @@ class WhisperRefiner:
         rng = np.random.default_rng(0)
         audio = (rng.standard_normal(SAMPLE_RATE_HZ) * 1e-3).astype(np.float32)
         self._decode([audio], [""], full_window=False)
+        self._dec.forget_languages()  # the noise's "language" must not weigh on speech
 
     def transcribe(
         self,

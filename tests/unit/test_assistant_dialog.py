@@ -166,3 +166,22 @@ def test_without_hassil_a_one_line_error_names_the_package(monkeypatch: pytest.M
         "assistant.intents: the hassil package is not installed "
         "(pip install 'streamasr[assistant]')"
     )
+
+
+def test_a_streams_end_waits_for_its_commands_but_not_forever() -> None:
+    from streamasr.actors.assistant.actor import _FINALS_WAIT_S, _Ends
+
+    ends = _Ends()
+    eos = m.EndOfStream("refine", "mic", 16000)
+    ends.eos["mic"] = (eos, 100.0)
+    ends.pending["mic"] = 1
+    assert ends.due(100.1, cap_s=30.0) == []  # its last final may still be on its way
+    ends.finals_done.add("mic")
+    assert ends.due(101.0, cap_s=30.0) == []  # a command is still being answered
+    ends.pending["mic"] = 0
+    assert ends.due(101.0, cap_s=30.0) == [eos] and not ends.eos
+    ends.eos["mic"], ends.pending["mic"] = (eos, 200.0), 0
+    assert ends.due(200.0 + _FINALS_WAIT_S, cap_s=30.0) == [eos]  # finals_done was missed
+    ends.eos["mic"], ends.pending["mic"] = (eos, 300.0), 3
+    assert ends.due(329.0, cap_s=30.0) == []
+    assert ends.due(330.0, cap_s=30.0) == [eos]  # an action that never ends: the cap

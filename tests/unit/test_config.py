@@ -469,11 +469,21 @@ RANGE_ERRORS = [
     ),
     # [assistant] / [tts] / [[actions]]
     ({"assistant": {"streams": ["hall"]}}, "assistant.streams: no local stream hall"),
+    (
+        {"assistant": {"enabled": True}},
+        "assistant.streams: microphone stream s0 has no wake gating: every final is a command "
+        "there, and the microphone hears the spoken replies (enable [wake], or [tts] output = "
+        '"file" / engine = "none")',
+    ),
     ({"assistant": {"intents": ""}}, "assistant.intents: must name a file or 'default'"),
     ({"assistant": {"min_confidence": 1.5}}, "assistant.min_confidence: must be in 0..1"),
     ({"assistant": {"mute_margin_ms": -1}}, "assistant.mute_margin_ms: must be in 0..60000"),
     (
-        {"assistant": {"enabled": True}, "actions": [{"intent": "HassTurnOf"}]},
+        {
+            "assistant": {"enabled": True},
+            "tts": {"engine": "none"},
+            "actions": [{"intent": "HassTurnOf"}],
+        },
         "actions[0].intent: 'HassTurnOf' is not an intent of default (did you mean "
         "HassTurnOff?); known: HassCancelTimer, HassGetCurrentTime, HassNevermind, "
         "HassStartTimer, HassTurnOff, HassTurnOn, unknown",
@@ -664,3 +674,11 @@ def test_auto_inference_workers_default_to_this_machine() -> None:
         "streams": [{"kind": "file", "path": "a.wav", "stream_id": f"s{i}"} for i in range(64)]
     }
     assert c.from_mapping(table).inference_workers() == min(16, len(os.sched_getaffinity(0)))
+
+
+def test_whisper_languages_are_faster_whispers() -> None:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    from streamasr.actors.settings import WHISPER_LANGUAGES
+
+    assert tuple(WHISPER_LANGUAGES) == tuple(_LANGUAGE_CODES)
