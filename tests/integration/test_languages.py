@@ -71,15 +71,3 @@ def test_auto_detects_german_and_translate_gives_english(
     words = " ".join(english).lower()
     assert "berlin" in words and "kitchen" in words, english  # English, not German
     assert "küche" not in words and "morgen" not in words, english
-
-
-def test_language_errors_are_one_line(instance: Instance, german: tuple[Path, list[str]]) -> None:
-    path, _ = german
-    res = instance.cli("up", "--source", str(path), "--language", "klingon", timeout_s=60)
-    assert res.returncode != 0
-    assert "refine.language: 'klingon' is not one of Whisper's languages" in res.stderr
-    res = instance.cli(
-        "up", "--source", str(path), "--language", "de", "--finals", "fast", timeout_s=60
-    )
-    assert res.returncode != 0
-    assert "refine.finals: language 'de' / task 'transcribe' needs accurate finals" in res.stderr
