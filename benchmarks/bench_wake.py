@@ -69,11 +69,13 @@ Options = WakeOptions | NeuralWakeOptions
 _LOADED: dict[Options, WakeEngine] = {}
 
 
-def options_for(engine: str, phrase: str) -> Options:
-    """The engine's default options for one phrase."""
+def options_for(engine: str, phrase: str, threshold: float | None = None) -> Options:
+    """The engine's default options for one phrase (``threshold``: a neural engine's
+    probability threshold instead of its default)."""
     if engine == "pocketsphinx":
         return WakeOptions(phrases=(phrase,))
-    return NeuralWakeOptions(engine, (phrase,))
+    thresholds = () if threshold is None else (threshold,)
+    return NeuralWakeOptions(engine, (phrase,), thresholds=thresholds)
 
 
 def run(options: Options, pcm: wa.Pcm) -> tuple[list[Hit], float]:
@@ -226,12 +228,17 @@ def false_wakes(
 
 
 def options_label(options: Options) -> str:
-    """``engine "phrase"``."""
+    """``engine "phrase"`` (with `` >T`` for a threshold other than the default)."""
     name = options.engine if isinstance(options, NeuralWakeOptions) else "pocketsphinx"
-    return f'{name} "{options.phrases[0]}"'
+    label = f'{name} "{options.phrases[0]}"'
+    if isinstance(options, NeuralWakeOptions) and options.thresholds:
+        label += f" >{options.thresholds[0]:g}"
+    return label
 
 
-def report_engines(engines: Sequence[tuple[str, str]], fa_minutes: float, passes: int) -> None:
+def report_engines(
+    engines: Sequence[tuple[str, str, float | None]], fa_minutes: float, passes: int
+) -> None:
     """Every engine on the same audio; print the side-by-side table."""
     fa = noisy_fa_audio(fa_minutes)
     fa["noise (pink, -40 dBFS)"] = wa.to_pcm(
@@ -241,8 +248,8 @@ def report_engines(engines: Sequence[tuple[str, str]], fa_minutes: float, passes
     print(f"false-wake audio: {hours:.2f} h; phrases inserted per noise level: {21 * passes}")
     convs = np.concatenate([wa.load(n) for n in wa.CONVERSATIONS])
     results: list[EngineResult] = []
-    for engine, phrase in engines:
-        options = options_for(engine, phrase)
+    for engine, phrase, threshold in engines:
+        options = options_for(engine, phrase, threshold)
         t0 = time.perf_counter()
         res = detections(options, phrase, passes)
         _, cpu = run(options, convs)
@@ -363,6 +370,12 @@ def main() -> None:
     )
     ap.add_argument("--jarvis", action="store_true", help='also "hey jarvis" on micro and open')
     ap.add_argument("--passes", type=int, default=3, help="21 insertions per pass and level")
+    ap.add_argument(
+        "--thresholds",
+        default="",
+        help="comma-separated probability thresholds: each neural engine once per value "
+        "(side by side with its default)",
+    )
     args = ap.parse_args()
     if not (wa.have_flite() and wa.have_espeak()):
         sys.exit("flite or espeak-ng is not on PATH (apt-get install flite espeak-ng)")
@@ -371,9 +384,12 @@ def main() -> None:
         tune(args.fa_minutes)
     else:
         chosen = args.engines.split(",")
-        engines = [(e, PHRASES[e]) for e in chosen]
+        engines: list[tuple[str, str, float | None]] = [(e, PHRASES[e], None) for e in chosen]
         if args.jarvis:
-            engines += [(e, "hey jarvis") for e in chosen if e != "pocketsphinx"]
+            engines += [(e, "hey jarvis", None) for e in chosen if e != "pocketsphinx"]
+        neural = [(e, p) for e, p, _ in engines if e != "pocketsphinx"]
+        for value in filter(None, args.thresholds.split(",")):
+            engines += [(e, p, float(value)) for e, p in neural]
         report_engines(engines, args.fa_minutes, args.passes)
     print(f"benchmark wall time {time.perf_counter() - t0:.0f} s")
 

@@ -227,6 +227,7 @@ def assert_same_finals(expected: list[dict[str, Any]], got: list[tuple[str, floa
             assert abs(end_s - e["words"][-1][2]) <= 0.05, (text, end_s, e)
 
 
+@pytest.mark.extended
 def test_three_protocols_at_once_match_the_file_path(
     gateway: GatewayProc, conversation: Path, file_finals: list[dict[str, Any]]
 ) -> None:

@@ -50,6 +50,7 @@ def test_german_is_transcribed_in_german_with_partials(
     assert not any(e.get("provisional") for e in events)
 
 
+@pytest.mark.extended
 def test_auto_detects_german_and_translate_gives_english(
     instance: Instance, german: tuple[Path, list[str]]
 ) -> None:

@@ -108,6 +108,7 @@ def test_repeated_clause_passage_keeps_every_word_and_repeats_exactly(
     assert pipeline.wer <= whole.wer + SLACK, (texts[0], pipeline.wer, whole.wer)
 
 
+@pytest.mark.extended
 @pytest.mark.timeout(300)
 def test_real_dialogue_agrees_with_the_whole_file_to_its_last_word(whole_file: Any) -> None:
     path = audio_file("real/endgame_nagg_nell.wav")

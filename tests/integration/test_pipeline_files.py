@@ -43,6 +43,9 @@ FIRST_PASS_WER_FILE = 0.25
 BOUNDARY_TOLERANCE_S = 0.5
 #: Word differences allowed between two runs of the same audio (Whisper's batches differ).
 RUN_TO_RUN_WER = 0.10
+#: First-pass word differences between the 48 kHz stereo file and the 16 kHz one (the
+#: resampled samples differ a little; PocketSphinx reads a few borderline words otherwise).
+RESAMPLED_FIRST_PASS_WER = 0.15
 ACCURATE_WER_8K = 0.20
 SAMPLE_WER = 0.15
 
@@ -66,12 +69,21 @@ class Runs:
 
     def __init__(self) -> None:
         self._fast: dict[str, list[Any]] = {}
+        self._first_pass: dict[str, list[Any]] = {}
 
     def fast(self, name: str) -> list[Any]:
         """Events of ``up --fast --json`` on ``name``.wav with accurate finals."""
         if name not in self._fast:
             self._fast[name] = run_up("--source", str(audio_file(f"{name}.wav")), "--fast")
         return self._fast[name]
+
+    def first_pass(self, name: str) -> list[Any]:
+        """Events of ``up --fast --finals fast --json`` on ``name``.wav (PocketSphinx only)."""
+        if name not in self._first_pass:
+            self._first_pass[name] = run_up(
+                "--source", str(audio_file(f"{name}.wav")), "--fast", "--finals", "fast"
+            )
+        return self._first_pass[name]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +122,13 @@ def assert_seq_increasing(events: list[Any]) -> None:
 
 
 @pytest.mark.timeout(150)
-@pytest.mark.parametrize("name", CONVERSATIONS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        CONVERSATIONS[0],
+        *(pytest.param(n, marks=pytest.mark.extended) for n in CONVERSATIONS[1:]),
+    ],
+)
 def test_accurate_finals_one_per_utterance_with_low_wer(runs: Runs, name: str) -> None:
     events = runs.fast(name)
     refs = read_tsv(audio_file(f"{name}.tsv"))
@@ -136,6 +154,7 @@ def test_accurate_finals_one_per_utterance_with_low_wer(runs: Runs, name: str) -
     assert own.edits <= FIRST_PASS_WER_FILE * words, (own, words)
 
 
+@pytest.mark.extended
 @pytest.mark.timeout(300)
 def test_accurate_finals_meet_the_wer_target_over_all_conversations(runs: Runs) -> None:
     total = WerCounts()
@@ -147,9 +166,9 @@ def test_accurate_finals_meet_the_wer_target_over_all_conversations(runs: Runs) 
 
 
 @pytest.mark.timeout(120)
-def test_fast_finals_are_first_pass_only() -> None:
+def test_fast_finals_are_first_pass_only(runs: Runs) -> None:
     refs = read_tsv(audio_file("conversation1.tsv"))
-    events = run_up("--source", str(audio_file("conversation1.wav")), "--fast", "--finals", "fast")
+    events = runs.first_pass("conversation1")
     assert not any(e["provisional"] for e in events)
     assert not any(e["pass"] == 2 for e in events)
     assert_one_final_each(events, refs, passno=1)
@@ -182,15 +201,20 @@ def test_real_time_run_gives_the_fast_run_finals(runs: Runs) -> None:
 
 @pytest.mark.timeout(150)
 def test_48k_stereo_gives_the_same_finals(runs: Runs) -> None:
+    """The same conversation at 48 kHz stereo: the first pass (what the capture and feature
+    stages feed every later stage) finds the same utterances and nearly the same words."""
     refs = read_tsv(audio_file("conversation1.tsv"))
-    events = run_up("--source", str(audio_file("conversation1_48k_stereo.wav")), "--fast")
-    assert_one_final_each(events, refs, passno=2)
+    events = run_up(
+        "--source", str(audio_file("conversation1_48k_stereo.wav")), "--fast", "--finals", "fast"
+    )
+    assert_one_final_each(events, refs, passno=1)
     finals = last_finals(events)
     assert_boundaries(finals, refs)
-    fast = last_finals(runs.fast("conversation1"))
-    assert wer_of(texts(fast), texts(finals)) <= RUN_TO_RUN_WER
+    at16k = last_finals(runs.first_pass("conversation1"))
+    assert wer_of(texts(at16k), texts(finals)) <= RESAMPLED_FIRST_PASS_WER
 
 
+@pytest.mark.extended
 @pytest.mark.timeout(120)
 def test_8k_with_accurate_finals() -> None:
     refs = read_tsv(audio_file("conversation1.tsv"))
@@ -209,14 +233,15 @@ def test_raw_pcm_on_stdin_gives_the_same_finals(runs: Runs) -> None:
     samples, rate_hz = sf.read(str(audio_file("conversation1.wav")), dtype="int16")
     assert rate_hz == 16000 and samples.ndim == 1
     events = run_up(
-        *("--source", "-", "--rate", "16000", "--format", "s16le", "--channels", "1", "--fast"),
+        *("--source", "-", "--rate", "16000", "--format", "s16le", "--channels", "1"),
+        *("--fast", "--finals", "fast"),
         stdin_bytes=samples.astype("<i2").tobytes(),
     )
-    assert_one_final_each(events, refs, passno=2)
-    finals = last_finals(events)
-    assert_boundaries(finals, refs)
-    fast = last_finals(runs.fast("conversation1"))
-    assert wer_of(texts(fast), texts(finals)) <= RUN_TO_RUN_WER
+    assert_one_final_each(events, refs, passno=1)
+    # the same samples as the file: the first pass is deterministic, so exactly its finals
+    got = [(f["text"], f["start_s"], f["end_s"]) for f in last_finals(events)]
+    from_file = last_finals(runs.first_pass("conversation1"))
+    assert got == [(f["text"], f["start_s"], f["end_s"]) for f in from_file]
 
 
 @pytest.mark.timeout(120)

@@ -316,6 +316,7 @@ def test_rest_for_one_restarts_feature_and_later_actors_only(
     assert_same_finals(up.events, fault_free)
 
 
+@pytest.mark.extended
 @pytest.mark.timeout(120)
 def test_overload_backlog_bounded_memory_and_counted_loss(
     instance: Instance, events: Events
@@ -361,7 +362,7 @@ def _load_soak() -> Any:
     return module
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.timeout(300)
 def test_soak_one_minute_with_random_kills(instance: Instance) -> None:
     """45 s of audio with a SIGKILL of feature or inference every 4.5 s or so (it was two

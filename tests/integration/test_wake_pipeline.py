@@ -134,6 +134,7 @@ def test_sigkill_of_inference_during_a_command_loses_nothing(
     assert wer_of(list(COMMANDS), [f["text"] for f in finals]) <= COMMAND_WER_LM
 
 
+@pytest.mark.extended
 def test_ungated_pipeline_transcribes_the_conversation_too(
     assistant_audio: tuple[Path, Timeline],
 ) -> None:

@@ -87,6 +87,7 @@ def _refine(status: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in status["actors"] if a["id"] == "refine")
 
 
+@pytest.mark.extended
 def test_whisper_partials_then_fallback_under_load(instance: Instance, tmp_path: Path) -> None:
     wav, refs = _cut(tmp_path / "four.wav")
     assert len(refs) == 4
