@@ -69,13 +69,20 @@ Options = WakeOptions | NeuralWakeOptions
 _LOADED: dict[Options, WakeEngine] = {}
 
 
-def options_for(engine: str, phrase: str, threshold: float | None = None) -> Options:
+def options_for(
+    engine: str, phrase: str, threshold: float | None = None, verify: float | None = None
+) -> Options:
     """The engine's default options for one phrase (``threshold``: a neural engine's
-    probability threshold instead of its default)."""
+    probability threshold instead of its default; ``verify``: micro's detections confirmed
+    by openWakeWord at this probability)."""
     if engine == "pocketsphinx":
         return WakeOptions(phrases=(phrase,))
     thresholds = () if threshold is None else (threshold,)
-    return NeuralWakeOptions(engine, (phrase,), thresholds=thresholds)
+    if verify is None:
+        return NeuralWakeOptions(engine, (phrase,), thresholds=thresholds)
+    return NeuralWakeOptions(
+        engine, (phrase,), thresholds=thresholds, verify="open", verify_threshold=verify
+    )
 
 
 def run(options: Options, pcm: wa.Pcm) -> tuple[list[Hit], float]:
@@ -233,11 +240,15 @@ def options_label(options: Options) -> str:
     label = f'{name} "{options.phrases[0]}"'
     if isinstance(options, NeuralWakeOptions) and options.thresholds:
         label += f" >{options.thresholds[0]:g}"
+    if isinstance(options, NeuralWakeOptions) and options.verify:
+        label += f" +open>{options.verify_threshold:g}"
     return label
 
 
 def report_engines(
-    engines: Sequence[tuple[str, str, float | None]], fa_minutes: float, passes: int
+    engines: Sequence[tuple[str, str, float | None, float | None]],
+    fa_minutes: float,
+    passes: int,
 ) -> None:
     """Every engine on the same audio; print the side-by-side table."""
     fa = noisy_fa_audio(fa_minutes)
@@ -248,8 +259,8 @@ def report_engines(
     print(f"false-wake audio: {hours:.2f} h; phrases inserted per noise level: {21 * passes}")
     convs = np.concatenate([wa.load(n) for n in wa.CONVERSATIONS])
     results: list[EngineResult] = []
-    for engine, phrase, threshold in engines:
-        options = options_for(engine, phrase, threshold)
+    for engine, phrase, threshold, verify in engines:
+        options = options_for(engine, phrase, threshold, verify)
         t0 = time.perf_counter()
         res = detections(options, phrase, passes)
         _, cpu = run(options, convs)
@@ -376,6 +387,12 @@ def main() -> None:
         help="comma-separated probability thresholds: each neural engine once per value "
         "(side by side with its default)",
     )
+    ap.add_argument(
+        "--verify",
+        default="",
+        help="comma-separated openWakeWord probabilities: micro once per value with each "
+        "detection confirmed by openWakeWord ([wake] verify)",
+    )
     args = ap.parse_args()
     if not (wa.have_flite() and wa.have_espeak()):
         sys.exit("flite or espeak-ng is not on PATH (apt-get install flite espeak-ng)")
@@ -384,12 +401,16 @@ def main() -> None:
         tune(args.fa_minutes)
     else:
         chosen = args.engines.split(",")
-        engines: list[tuple[str, str, float | None]] = [(e, PHRASES[e], None) for e in chosen]
+        engines: list[tuple[str, str, float | None, float | None]] = [
+            (e, PHRASES[e], None, None) for e in chosen
+        ]
         if args.jarvis:
-            engines += [(e, "hey jarvis", None) for e in chosen if e != "pocketsphinx"]
-        neural = [(e, p) for e, p, _ in engines if e != "pocketsphinx"]
+            engines += [(e, "hey jarvis", None, None) for e in chosen if e != "pocketsphinx"]
+        neural = [(e, p) for e, p, _, _ in engines if e != "pocketsphinx"]
         for value in filter(None, args.thresholds.split(",")):
-            engines += [(e, p, float(value)) for e, p in neural]
+            engines += [(e, p, float(value), None) for e, p in neural]
+        for value in filter(None, args.verify.split(",")):
+            engines += [(e, p, None, float(value)) for e, p in neural if e == "micro"]
         report_engines(engines, args.fa_minutes, args.passes)
     print(f"benchmark wall time {time.perf_counter() - t0:.0f} s")
 

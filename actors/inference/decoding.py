@@ -480,6 +480,11 @@ class InferenceLoop:
         det = gate.listen(to_int16(pcm), st.stamp.t_capture_ns)
         if gate.muted > muted:
             self.rt.counters["wakes_muted"] = self.rt.counters.get("wakes_muted", 0) + 1
+        unconfirmed = int(getattr(gate.detector, "rejected", 0))  # [wake] verify's refusals
+        if unconfirmed > gate.unconfirmed_seen:
+            n = unconfirmed - gate.unconfirmed_seen
+            self.rt.counters["wakes_unconfirmed"] = self.rt.counters.get("wakes_unconfirmed", 0) + n
+            gate.unconfirmed_seen = unconfirmed
         if det is not None:
             wake = self.wake.detected(st.stream_id, det, st.pos, st.rate)
             self.rt.send(wake)

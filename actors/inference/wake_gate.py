@@ -103,6 +103,8 @@ class WakeGate:
         self.muted_until_ns = 0
         #: Detections ignored while muted.
         self.muted = 0
+        #: The detector's unconfirmed detections already counted (``[wake] verify``).
+        self.unconfirmed_seen = 0
 
     @property
     def listening(self) -> bool:

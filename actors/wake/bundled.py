@@ -26,6 +26,7 @@ from streamasr.actors.wake.base import Detection, WakeEngine
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "DEFAULT_VERIFY_THRESHOLD",
     "ENGINE_TITLES",
     "MODEL_IDS",
     "PACKAGES",
@@ -55,6 +56,8 @@ ENGINE_TITLES: dict[str, str] = {"micro": "microWakeWord", "open": "openwakeword
 #: Probability thresholds (0..1, mean over the model's window) used when none is configured:
 #: microWakeWord's are the ``probability_cutoff`` its authors ship in each model's .json;
 #: openWakeWord's is the 0.5 wyoming-openwakeword uses.
+#: openWakeWord's probability that confirms a microWakeWord detection (``verify``).
+DEFAULT_VERIFY_THRESHOLD = 0.1
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "micro": {"okay_nabu": 0.85, "hey_jarvis": 0.97, "alexa": 0.9, "hey_mycroft": 0.95},
     "open": dict.fromkeys(MODEL_IDS["open"], 0.5),
@@ -98,6 +101,9 @@ class NeuralWakeOptions:
         refractory_ms: after a detection, the same phrase is not reported again for this
             much stream time (the probability stays high for a few hundred ms).
         sample_rate_hz: PCM rate detectors accept (the models take 16 kHz).
+        verify: ``"open"``: each ``micro`` detection is confirmed by openWakeWord reading
+            the seconds around it (see :mod:`~streamasr.actors.wake.verified`); ``""``: none.
+        verify_threshold: openWakeWord's probability a detection needs to stand.
     """
 
     engine: str = "micro"
@@ -105,6 +111,8 @@ class NeuralWakeOptions:
     thresholds: tuple[float, ...] = ()
     refractory_ms: int = 2000
     sample_rate_hz: int = 16000
+    verify: str = ""
+    verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
 
     def __post_init__(self) -> None:
         """Validate; raises ConfigError naming the offending field (``wake.<field>``)."""
@@ -137,6 +145,24 @@ class NeuralWakeOptions:
             raise ConfigError(f"wake.refractory_ms: must be 0..60000, got {self.refractory_ms}")
         if self.sample_rate_hz != 16000:
             raise ConfigError(f"wake.sample_rate_hz: must be 16000, got {self.sample_rate_hz}")
+        if self.verify not in ("", "open"):
+            raise ConfigError(f'wake.verify: must be "open" or "", got {self.verify!r}')
+        if self.verify and self.engine != "micro":
+            raise ConfigError(
+                f"wake.verify: only the 'micro' engine is verified, not {self.engine!r}"
+            )
+        if self.verify:
+            opened = [phrase_of(i) for i in MODEL_IDS["open"]]
+            for phrase in self.phrases:
+                if phrase not in opened:
+                    raise ConfigError(
+                        f"wake.verify: openWakeWord has no {phrase!r} model to confirm with "
+                        '(set verify = "")'
+                    )
+        if not (math.isfinite(self.verify_threshold) and 0.0 < self.verify_threshold < 1.0):
+            raise ConfigError(
+                f"wake.verify_threshold: a probability 0 < t < 1, got {self.verify_threshold!r}"
+            )
 
     def threshold_for(self, index: int) -> float:
         """The probability threshold of ``phrases[index]`` (configured or default)."""

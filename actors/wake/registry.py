@@ -35,6 +35,10 @@ def create_wake_engine(engine: str, options: WakeOptions | NeuralWakeOptions) ->
             from streamasr.actors.wake.micro_wake_word import MicroWakeEngine
 
             loaded = MicroWakeEngine(options)
+            if options.verify:
+                from streamasr.actors.wake.verified import VerifiedWakeEngine
+
+                loaded = VerifiedWakeEngine(loaded, options)
         else:
             from streamasr.actors.wake.open_wake_word import OpenWakeEngine
 

@@ -29,7 +29,9 @@ class WakeConfig:
     models by phrase, e.g. "okay nabu", or the keyphrases; per-phrase ``thresholds``: a
     probability 0..1 for micro/open, a likelihood ratio such as 1e-20 for pocketsphinx; empty
     lists take the engine's tuned defaults; ``refractory_ms``: micro/open report a phrase
-    again only after this much stream time);
+    again only after this much stream time; ``verify = "open"``: each micro detection is
+    confirmed by openWakeWord on the seconds around it, reported up to 0.5 s later, and
+    stands when openWakeWord's probability reaches ``verify_threshold``);
     on a detection, recognition starts ``preroll_ms`` before the detection fired but not
     before the phrase ended (audio taken back from the ring, so nothing said right after the
     phrase is lost) and runs until the command's final, then the stream listens again. No
@@ -44,6 +46,8 @@ class WakeConfig:
     phrases: tuple[str, ...] = ()
     thresholds: tuple[float, ...] = ()
     refractory_ms: int = 2000
+    verify: str = ""
+    verify_threshold: float = 0.1
     preroll_ms: int = 1000
     command_timeout_ms: int = 5000
     max_command_ms: int = 15000
@@ -94,8 +98,16 @@ class WakeConfig:
                 return WakeOptions(**kwargs)
             from streamasr.actors.wake.bundled import NeuralWakeOptions, require_package
 
-            options = NeuralWakeOptions(self.engine, refractory_ms=self.refractory_ms, **kwargs)
+            options = NeuralWakeOptions(
+                self.engine,
+                refractory_ms=self.refractory_ms,
+                verify=self.verify,
+                verify_threshold=self.verify_threshold,
+                **kwargs,
+            )
             require_package(self.engine)
+            if options.verify:
+                require_package(options.verify)
             return options
         except ConfigError as exc:
             text = str(exc)
