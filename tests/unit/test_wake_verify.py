@@ -84,7 +84,7 @@ def test_a_real_phrase_is_confirmed_with_the_listeners_frames(voice: str) -> Non
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_a_near_rhyme_that_wakes_the_listener_is_rejected() -> None:
-    """"okay, now boo them" (espeak-ng en-us) wakes microWakeWord; openWakeWord gives it a
+    """ "okay, now boo them" (espeak-ng en-us) wakes microWakeWord; openWakeWord gives it a
     probability near 0, so the cascade stays asleep and counts the rejection."""
     pcm = pcm16(np.concatenate([silence(1.0), espeak("okay, now boo them", "en-us"), silence(1.5)]))
     alone = create_wake_engine("micro", NeuralWakeOptions("micro")).create_detector(0)
