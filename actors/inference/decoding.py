@@ -30,9 +30,11 @@ from streamasr.actors.inference.stream import (
     seek_cursor,
     stage_split,
 )
+from streamasr.actors.inference.wake_gate import WakeGate
 from streamasr.actors.inference.wake_setup import WakeSetup
 from streamasr.actors.runtime import ActorRuntime
 from streamasr.actors.settings import AudioConfig, InferenceConfig, RefineConfig
+from streamasr.actors.wake.verified import VerifiedDetector
 from streamasr.ringbuf import Ring
 
 log = logging.getLogger(__name__)
@@ -480,11 +482,9 @@ class InferenceLoop:
         det = gate.listen(to_int16(pcm), st.stamp.t_capture_ns)
         if gate.muted > muted:
             self.rt.counters["wakes_muted"] = self.rt.counters.get("wakes_muted", 0) + 1
-        unconfirmed = int(getattr(gate.detector, "rejected", 0))  # [wake] verify's refusals
-        if unconfirmed > gate.unconfirmed_seen:
-            n = unconfirmed - gate.unconfirmed_seen
-            self.rt.counters["wakes_unconfirmed"] = self.rt.counters.get("wakes_unconfirmed", 0) + n
-            gate.unconfirmed_seen = unconfirmed
+        if isinstance(gate.detector, VerifiedDetector):  # [wake] verify's refusals
+            self._count_unconfirmed(gate, gate.detector.rejected)
+
         if det is not None:
             wake = self.wake.detected(st.stream_id, det, st.pos, st.rate)
             self.rt.send(wake)
@@ -501,6 +501,13 @@ class InferenceLoop:
                 st.last_partial = ""
                 return
         self._commit(st)
+
+    def _count_unconfirmed(self, gate: WakeGate, unconfirmed: int) -> None:
+        """Add ``gate``'s detections refused since the last count to ``wakes_unconfirmed``."""
+        if unconfirmed > gate.unconfirmed_seen:
+            n = unconfirmed - gate.unconfirmed_seen
+            self.rt.counters["wakes_unconfirmed"] = self.rt.counters.get("wakes_unconfirmed", 0) + n
+            gate.unconfirmed_seen = unconfirmed
 
     def _check_command(self, st: InferenceStream) -> None:
         """Close a command window that timed out or ran too long."""
