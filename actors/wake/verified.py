@@ -122,8 +122,11 @@ class VerifiedDetector:
         self._listener = listener
         self._pre, self._settle = round(PRE_S * rate), round(SETTLE_S * rate)
         self._keep = round(HISTORY_S * rate)
-        self._history = np.zeros(0, np.int16)
-        self._history_start = start  # absolute index of _history[0]
+        # recent audio: _buf[:_len], whose first sample is _history_start (room for twice
+        # HISTORY_S, so the older half is moved down once per HISTORY_S, not every chunk)
+        self._buf = np.zeros(2 * self._keep, np.int16)
+        self._len = 0
+        self._history_start = start
         self._pending: list[tuple[Detection, _Confirmation]] = []
         self.confirmed = self.rejected = 0
         self.last_probability = float("nan")
@@ -131,12 +134,12 @@ class VerifiedDetector:
     @property
     def position_frame(self) -> int:
         """Absolute sample index of the next sample :meth:`accept` expects."""
-        return self._history_start + len(self._history)
+        return self._history_start + self._len
 
     def reset(self, start_frame: int) -> None:
         """Forget all state; the next sample has index ``start_frame``."""
         self._listener.reset(start_frame)
-        self._history = np.zeros(0, np.int16)
+        self._len = 0
         self._history_start = start_frame
         self._drop_pending()
 
@@ -144,15 +147,14 @@ class VerifiedDetector:
         """Consume mono int16 PCM; the detections confirmed in it, in order."""
         pcm = check_pcm(pcm)
         found = self._listener.accept(pcm)
-        history = np.concatenate([self._history, pcm])
-        drop = max(0, len(history) - self._keep)
-        self._history, self._history_start = history[drop:], self._history_start + drop
+        self._remember(pcm)
+        history = self._buf[: self._len]
         for det in found:  # read from before the phrase
             start = max(self._history_start, det.end_frame - self._pre)
             reader = self._engine.confirmer_for(start, det.end_frame + self._settle)
             self._pending.append((det, reader))
         for _, reader in self._pending:
-            reader.feed(self._history, self._history_start)
+            reader.feed(history, self._history_start)
         out: list[Detection] = []
         while self._pending:
             det, reader = self._pending[0]
@@ -176,6 +178,22 @@ class VerifiedDetector:
                     self._engine.options.verify_threshold,
                 )
         return out
+
+    def _remember(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Append ``pcm`` to the recent audio, keeping at least the last HISTORY_S of it."""
+        n = len(pcm)
+        if n >= self._keep:  # a chunk longer than the history: its last HISTORY_S only
+            self._history_start += self._len + n - self._keep
+            self._buf[: self._keep] = pcm[n - self._keep :]
+            self._len = self._keep
+            return
+        if self._len + n > len(self._buf):
+            drop = self._len + n - self._keep
+            self._buf[: self._len - drop] = self._buf[drop : self._len]
+            self._len -= drop
+            self._history_start += drop
+        self._buf[self._len : self._len + n] = pcm
+        self._len += n
 
     def _drop_pending(self) -> None:
         for _, reader in self._pending:
