@@ -12,7 +12,10 @@ from typing import Any
 from streamasr.actors.asr.grammar import check_words, jsgf_from_phrases, jsgf_words, load_jsgf
 from streamasr.actors.errors import ConfigError
 
-__all__ = ["PocketsphinxOptions"]
+__all__ = ["DEFAULT_MAXHMMPF", "PocketsphinxOptions"]
+
+#: Active HMMs per frame at most (see ``PocketsphinxOptions.maxhmmpf``).
+DEFAULT_MAXHMMPF = 6000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,11 @@ class PocketsphinxOptions:
         end_hangover_ms: added after the last speech frame to a final's ``end_frame``.
         lw: language-model weight (None keeps PocketSphinx's 6.5).
         beam, wbeam: Viterbi beams (None keeps PocketSphinx's defaults 1e-48, 7e-29).
+        maxhmmpf: most HMMs the search keeps active per 10 ms frame (PocketSphinx's own
+            default is 30000; 0 keeps it). In steady noise the beams let the search grow
+            until a frame costs several times real time and the lattice at the end of a
+            12 s utterance takes seconds to search (measured below, ``configs/README.md``);
+            the cap bounds both, on clean speech it rarely binds.
         remove_noise: spectral-subtraction noise removal (None keeps the model's feat.params,
             on for the shipped en-us model; a value is applied over it after loading).
         dither: add 1/2-bit noise in the front end (off makes decoding reproducible).
@@ -88,6 +96,7 @@ class PocketsphinxOptions:
     lw: float | None = None
     beam: float | None = None
     wbeam: float | None = None
+    maxhmmpf: int = DEFAULT_MAXHMMPF
     remove_noise: bool | None = None
     dither: bool = False
     bestpath: bool = True
@@ -110,6 +119,10 @@ class PocketsphinxOptions:
         if not 0.2 <= self.silero_threshold <= 0.95:
             raise ConfigError(
                 f"silero_threshold: must be in [0.2, 0.95], got {self.silero_threshold}"
+            )
+        if self.maxhmmpf < 0:
+            raise ConfigError(
+                f"maxhmmpf: must be >= 0 (0: PocketSphinx's own), got {self.maxhmmpf}"
             )
         if self.vad_mode not in (0, 1, 2, 3):
             raise ConfigError(f"vad_mode: must be 0..3, got {self.vad_mode}")
@@ -191,6 +204,7 @@ class PocketsphinxOptions:
             ("lw", self.lw),
             ("beam", self.beam),
             ("wbeam", self.wbeam),
+            ("maxhmmpf", self.maxhmmpf or None),
             ("remove_noise", self.remove_noise),
             ("fwdflat", self.fwdflat),
         ):
