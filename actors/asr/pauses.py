@@ -33,6 +33,7 @@ class PauseTracker:
 
     Attributes:
         run: consecutive pause frames up to the last one added.
+        vad_run: how many of them the VAD called non-speech (0: a pause of low energy alone).
         quietest_back: frames from the last one added back to the quietest frame of the
             current run (0: the last frame; meaningless while ``run`` is 0).
     """
@@ -45,6 +46,7 @@ class PauseTracker:
         self._quietest_db = 0.0
         self._quietest_at = 0
         self.run = 0
+        self.vad_run = 0
 
     @property
     def quietest_back(self) -> int:
@@ -77,5 +79,6 @@ class PauseTracker:
             self._threshold = self.threshold_db()
         pause = not speech or db < self._threshold
         self.run = self.run + 1 if pause else 0
+        self.vad_run = (self.vad_run + (not speech)) if pause else 0
         if self.run == 1 or (self.run > 1 and db < self._quietest_db):
             self._quietest_db, self._quietest_at = db, self._frames

@@ -71,6 +71,7 @@ from streamasr.actors.asr.endpoint_policy import EndpointKind
 from streamasr.actors.asr.endpointer import Endpointer
 from streamasr.actors.asr.frame_vad import FrameVad, SileroFrameVad, WebrtcFrameVad
 from streamasr.actors.asr.grammar import score_ratio
+from streamasr.actors.asr.pause_check import PauseCheck
 from streamasr.actors.asr.pauses import PauseTracker
 from streamasr.actors.asr.pocketsphinx_options import PocketsphinxOptions
 from streamasr.actors.asr.types import Result, Word
@@ -293,6 +294,15 @@ class PocketsphinxStream:
         self._max_utt = int(opts.max_utterance_s * rate)
         #: Utterances ended at a pause because they reached ``max_utterance_s``.
         self.splits = 0
+        #: Silero's second opinion on energy-only pauses before a split (WebRTC VAD at
+        #: 16 kHz; see :mod:`~streamasr.actors.asr.pause_check`), None where it is not asked.
+        self._pause_check = (
+            PauseCheck(self._frame_len, rate, opts.silero_threshold)
+            if opts.frame_vad == "webrtc" and rate == 16000 and self._max_utt > 0
+            else None
+        )
+        #: Samples of Silero-quiet audio at the end of the pause a split was confirmed in.
+        self._quiet_tail: int | None = None
         self._history: collections.deque[tuple[int, npt.NDArray[np.int16], bool]] = (
             collections.deque(maxlen=self._window_frames + self._preroll_frames)
         )
@@ -308,6 +318,8 @@ class PocketsphinxStream:
         self._frame_ms = 1000.0 * self._frame_len / rate
         self._held: list[npt.NDArray[np.int16]] = []  # trailing non-speech not decoded yet
         self._pauses = PauseTracker()
+        if self._pause_check is not None:
+            self._pause_check.clear()
         #: Where a monologue split cuts the utterance in progress (set when the split is due).
         self._split_cut: int | None = None
         #: The cut of the last split: the next utterance starts there if speech resumes
@@ -465,6 +477,8 @@ class PocketsphinxStream:
         if self._phone is not None:
             self._phone.start_utt()
         self._pauses = PauseTracker()
+        if self._pause_check is not None:
+            self._pause_check.clear()
         return [f for _, f, _ in kept]
 
     def _track_silence(self, frame_end: int, speech: bool, frame: npt.NDArray[np.int16]) -> bool:
@@ -478,6 +492,8 @@ class PocketsphinxStream:
             self._silence_frames += 1
         if self._max_utt > 0:
             self._pauses.add(frame, speech)
+            if self._pause_check is not None:
+                self._pause_check.add(frame)
         if self._endpointer is not None:
             cps, k = self._checkpoints, self._next_checkpoint
             if k < len(cps) and self._silence_frames * self._frame_ms >= cps[k] - 1e-6:
@@ -494,6 +510,9 @@ class PocketsphinxStream:
             # (which may already hold the next word's weak onset)
             back = self._pauses.quietest_back
             self._split_cut = frame_end - back * self._frame_len - self._frame_len // 2
+            if self._quiet_tail is not None:  # not before the middle of what Silero hears
+                self._split_cut = max(self._split_cut, frame_end - self._quiet_tail // 2)
+                self._quiet_tail = None
         return False
 
     def _split_due(self, frame_end: int) -> bool:
@@ -507,7 +526,18 @@ class PocketsphinxStream:
         if length >= 2 * self._max_utt:
             return True
         need = self._split_frames if length < 1.5 * self._max_utt else min(3, self._split_frames)
-        return bool(self._pauses.run >= need)
+        if self._pauses.run < need:
+            return False
+        if self._pause_check is None or self._pauses.vad_run > 0:
+            return True
+        quiet = self._pause_check.quiet_tail(self._pauses.run)  # energy alone: ask Silero
+        self._quiet_tail = quiet or None
+        return bool(quiet is None or quiet > 0)  # None: too little audio kept to tell
+
+    @property
+    def split_vetoes(self) -> int:
+        """Energy-only pauses past ``max_utterance_s`` where Silero heard speech (no split)."""
+        return self._pause_check.vetoes if self._pause_check is not None else 0
 
     def paused_span(self, min_silence_ms: int) -> tuple[int, int] | None:
         """``(start, end)`` frames the utterance's final will span if no more speech comes,
