@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_memory.py               # 20 streams x 50 rounds
     python benchmarks/bench_memory.py --rounds 5    # the same, 5 rounds
     python benchmarks/bench_memory.py --spares 32   # keep every decoder (as the old pool did)
+    python benchmarks/bench_memory.py --config-extra x.toml   # append sections to the config
 
 A round takes about 15-50 s on the 2-core test box (most of it loading the decoders of the
 streams beyond the spares: about 0.9 s each, more when the box is busy).
@@ -206,14 +207,22 @@ def main() -> None:
     ap.add_argument("--spares", type=int, default=0, help="spare_decoders (0: the default)")
     ap.add_argument("--every", type=int, default=0, help="print a row every K rounds")
     ap.add_argument("--heartbeat-timeout-s", type=float, default=30.0)
+    ap.add_argument(
+        "--config-extra",
+        type=Path,
+        help="a TOML file appended to the config (more sections, e.g. [events] history = 0)",
+    )
     args = ap.parse_args()
     pcm, _ = cut("conversation1", args.seconds)
     extra = f"[inference.pocketsphinx]\nspare_decoders = {args.spares}\n" if args.spares else ""
+    if args.config_extra is not None:
+        extra += "\n" + args.config_extra.read_text()
     print(f"# {cpu_model()}; load {load_average()}")
     print(
         f"# {args.streams} streams x {args.rounds} rounds, {args.seconds:g} s of audio each, "
         f"finals fast, spare_decoders {args.spares or 'default'}, "
         f"heartbeat_timeout_s {args.heartbeat_timeout_s:g}"
+        + (f", config extra {args.config_extra}" if args.config_extra else "")
     )
     with tempfile.TemporaryDirectory(prefix="bmem") as tmp:
         server = GatewayServer(Path(tmp), "fast", extra)

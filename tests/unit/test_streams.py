@@ -234,6 +234,17 @@ def test_history_is_a_copy() -> None:
     assert len(book.history()) == 1
 
 
+def test_history_keeps_words_and_hands_out_fresh_copies() -> None:
+    book = StreamBook()
+    t = dataclasses.replace(tr(0.0, 1.0), words=[["words", 0.1, 0.9, 0.8]], stages_s={"a": 0.1})
+    out = book.publish(t)
+    assert out is not None and out.words == t.words
+    first = book.history()[0]
+    assert first == out and first is not out
+    first.words.clear()
+    assert book.history()[0].words == out.words
+
+
 # --------------------------------------------------------------------------------- counters
 def test_counters_for_every_stream_seen() -> None:
     book = StreamBook()
