@@ -287,6 +287,9 @@ def test_restart_intensity_exceeded_stops_all_in_reverse_order(
         " actor inference exited with code -9"
     )
     gave_up = events.wait("actor.inference.gave_up", 5, after=ready)
+    # the supervisor published them all before it exited, but our subscriber's thread may
+    # still be taking them in: wait for the last one before reading the order
+    events.wait("actor.capture.stopping", 10, after=gave_up)
     topics = events.topics(after=gave_up)
     stops = [t for t in topics if t.endswith(".stopping") and t.startswith("actor.")]
     assert stops == ["actor.feature.stopping", "actor.capture.stopping"], topics
