@@ -14,9 +14,10 @@ WebRTC-style :class:`pocketsphinx.Vad`):
 * in speech: it ends (:meth:`PocketsphinxStream.is_endpoint`) after ``endpoint_silence_ms`` of
   consecutive non-speech frames, or, once it is ``max_utterance_s`` long, at its next pause of
   ``split_pause_ms`` (non-speech or low energy, :mod:`~streamasr.actors.asr.pauses`; counted
-  in ``splits``; see ``PocketsphinxOptions``).  The final's ``end_frame`` is the end of the
-  last speech frame plus ``end_hangover_ms``; a split's is the middle of the quietest frame
-  of that pause (``Result.continued``), and when speech resumes within
+  in ``splits``; see ``PocketsphinxOptions``; a pause of low energy alone must be heard
+  by Silero too, :mod:`~streamasr.actors.asr.pause_check`).  The final's ``end_frame`` is
+  the end of the last speech frame plus ``end_hangover_ms``; a split's is the middle of the
+  quietest frame of that pause (``Result.continued``), and when speech resumes within
   ``CONTINUE_WITHIN_S`` the next utterance starts exactly there, so the two spans meet and
   no word is cut or lost between them.  Non-speech past ``FEED_SILENCE_MS`` (300 ms)
   after the last speech frame is held back from the decoder, fed if speech resumes and
@@ -318,8 +319,6 @@ class PocketsphinxStream:
         self._frame_ms = 1000.0 * self._frame_len / rate
         self._held: list[npt.NDArray[np.int16]] = []  # trailing non-speech not decoded yet
         self._pauses = PauseTracker()
-        if self._pause_check is not None:
-            self._pause_check.clear()
         #: Where a monologue split cuts the utterance in progress (set when the split is due).
         self._split_cut: int | None = None
         #: The cut of the last split: the next utterance starts there if speech resumes

@@ -48,7 +48,9 @@ def pink_noise_file(cache: Path) -> tuple[npt.NDArray[np.int16], list[tuple[floa
 def test_splits_in_pink_noise_fall_between_sentences(tmp_path: Path) -> None:
     pcm, spans = pink_noise_file(tmp_path)
     rec = create_recognizer("pocketsphinx", {"fwdflat": False})
-    finals = decode_all(rec.create_stream(), pcm, 1600)
+    stream = rec.create_stream()
+    finals = decode_all(stream, pcm, 1600)
+    assert stream.split_vetoes > 0  # the closure in "concert" was asked about and refused
     cuts = [r.end_frame / RATE_HZ for r in finals if r.continued]
     assert cuts, "no monologue split: the file no longer exercises the rule"
     inside = [
