@@ -2,7 +2,7 @@
 ``openai`` package as the client.
 
 One pipeline (no local source, the gateway with a token, accurate finals) serves the
-module. A clip of conversation1 (its first three utterances) is transcribed in every
+module. A clip of conversation1 (its first two utterances) is transcribed in every
 ``response_format`` and as a server-sent event stream, all six at once: each must carry the
 words ``up --source CLIP --fast`` gives (the same normalised words) and be close to the
 ``.tsv`` reference; then the refusals (token, empty and non-audio files, oversize, a
@@ -54,7 +54,7 @@ pytestmark = pytest.mark.timeout(420)
 
 TOKEN = "s3cret"
 MODEL = "whisper-base"
-#: ``[openai] max_upload_bytes`` of the module's pipeline (the clip is ~0.3 MB).
+#: ``[openai] max_upload_bytes`` of the module's pipeline (the clip is ~0.2 MB).
 MAX_UPLOAD = 1_000_000
 #: ``[gateway] idle_timeout_s`` (a stalled body is refused after it; open_timeout 5 s).
 IDLE_S = 5.0
@@ -114,8 +114,8 @@ class Api:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[RefUtterance]]:
-    """conversation1's first three utterances (16 kHz mono WAV) and their references."""
-    return cut_conversation("conversation1", 3, tmp_path_factory.mktemp("oai") / "clip.wav")
+    """conversation1's first two utterances (16 kHz mono WAV) and their references."""
+    return cut_conversation("conversation1", 2, tmp_path_factory.mktemp("oai") / "clip.wav")
 
 
 @pytest.fixture(scope="module")

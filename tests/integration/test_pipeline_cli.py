@@ -10,7 +10,9 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from conftest import (
     EventReader,
     Instance,
@@ -48,6 +50,10 @@ def one_line(text: str) -> str:
 @pytest.mark.timeout(120)
 def test_detach_status_tail_down(instance: Instance, tmp_path: Path) -> None:
     wav, _ = cut_conversation("conversation1", 4, tmp_path / "c1_4.wav")
+    # 60 s of silence after the speech: the pipeline (real time) is still running when the
+    # checks after the second final run, however loaded the box; `down` ends it early
+    pcm, rate = sf.read(str(wav), dtype="int16")
+    sf.write(str(wav), np.concatenate([pcm, np.zeros(60 * rate, np.int16)]), rate)
     res = instance.cli("up", "--source", str(wav), "--detach", timeout_s=90)
     assert res.returncode == 0, res.stderr
     match = re.search(r"running in the background \(pid (\d+)\)", res.stdout)
