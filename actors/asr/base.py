@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from streamasr.actors.asr.types import Result
 
-__all__ = ["InputKind", "Recognizer", "RecognizerStream", "close_decoder", "restart_point"]
+__all__ = ["InputKind", "Recognizer", "RecognizerStream", "close_decoder"]
 
 InputKind = Literal["pcm_s16", "features"]
 
@@ -101,14 +101,6 @@ class Recognizer(Protocol):
     def warm_up(self) -> None:
         """Decode about 1 s of synthetic input so the first real result pays no cold start."""
         ...
-
-
-def restart_point(decoder: RecognizerStream) -> int | None:
-    """Where a new stream would now go on exactly as ``decoder`` does (an absolute frame),
-    made so by the decoder where it can; None where it cannot (or the backend has no
-    ``checkpoint()``: it is resumed from an idle point instead, see the inference actor)."""
-    checkpoint = getattr(decoder, "checkpoint", None)
-    return checkpoint() if callable(checkpoint) else None
 
 
 def close_decoder(decoder: RecognizerStream) -> None:

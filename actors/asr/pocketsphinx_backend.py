@@ -25,14 +25,6 @@ WebRTC-style :class:`pocketsphinx.Vad`):
   for 300 ms of silence to be searched (about 20 % less decoding per utterance on the
   shared conversations).
 
-Restart points (:meth:`PocketsphinxStream.checkpoint`): once per pause between utterances
-(and every ``RESTART_POINT_EVERY_S`` of a long silence) the idle stream starts its VAD
-afresh, so that a new stream started at that position segments everything after it exactly
-as this one does. The inference actor commits its ring cursor there: a replacement process
-after a SIGKILL then cuts the same utterances at the same samples, and Whisper writes the same
-accurate finals (the WebRTC VAD adapts to the background, so a fresh one resuming at an
-arbitrary position decides some frames differently, seconds later too).
-
 The decoder gets one ``process_raw`` call per VAD frame: PocketSphinx's results depend on how
 its input is grouped into calls, and this grouping does not depend on the chunk size.
 
@@ -102,9 +94,6 @@ FEED_SILENCE_MS = 300
 #: Seconds after a monologue split within which the next utterance starts at the cut itself
 #: (the speech that resumes right after the cut's pause belongs to it).
 CONTINUE_WITHIN_S = 1.0
-#: Seconds of idle audio between two restart points in a long silence (see
-#: :meth:`PocketsphinxStream.checkpoint`); after an utterance the next one is taken at once.
-RESTART_POINT_EVERY_S = 5.0
 #: Seconds of an utterance's end kept for the turn model (Smart Turn v3 reads 8 s).
 TURN_AUDIO_S = 8.0
 _PHONE_LOOP_LW = 1.0  # phone-LM weight of the rejection phone loop (in-grammar ratio >= ~1)
@@ -290,12 +279,12 @@ class PocketsphinxStream:
         #: Score ratio of the last grammar final (None without the phone loop).
         self.last_score_ratio: float | None = None
         rate = opts.sample_rate_hz
-        self._vad = self._new_vad()
+        self._vad: FrameVad = (
+            SileroFrameVad(opts.silero_threshold)
+            if opts.frame_vad == "silero"
+            else WebrtcFrameVad(opts.vad_mode, rate, opts.vad_frame_ms)
+        )
         self._frame_len = self._vad.frame_len
-        #: The last restart point (absolute sample; the stream's start is one), and whether an
-        #: utterance ended since it (see :meth:`checkpoint`).
-        self._restart_point = start_frame
-        self._ended_since = False
         #: Decisions of the whole frames at the head of ``_pending`` already asked of the VAD.
         self._decided: list[bool] = []
         frame_ms = 1000.0 * self._frame_len / rate
@@ -347,54 +336,6 @@ class PocketsphinxStream:
         )
         #: (kind, trailing silence in ms) of the last endpoint, None before the first.
         self.last_endpoint: tuple[EndpointKind, int] | None = None
-
-    def _new_vad(self) -> FrameVad:
-        """A frame VAD with no history (the configured kind)."""
-        opts = self._opts
-        if opts.frame_vad == "silero":
-            return SileroFrameVad(opts.silero_threshold)
-        return WebrtcFrameVad(opts.vad_mode, opts.sample_rate_hz, opts.vad_frame_ms)
-
-    def checkpoint(self) -> int | None:
-        """Make a restart point here if the stream can have one now; its sample, or None.
-
-        From a restart point on, this stream segments the audio exactly as a new stream
-        started there: the VAD starts afresh at the oldest frame of the onset history (the
-        history's frames are decided again by the fresh VAD, as a new stream decides them),
-        so a replacement that resumes the stream there (the inference actor commits its ring
-        cursor to it) cuts every later utterance at the same samples, pre-roll included. It
-        can be one while the stream is idle (no utterance, no endpoint waiting, every whole
-        frame consumed), the fresh VAD hears no speech in the history, and no monologue split
-        can still be continued. Taken once per pause between utterances, and every
-        ``RESTART_POINT_EVERY_S`` of a long silence: each costs the VAD what it had learnt
-        of the background, which it learns again within the pause.
-        """
-        if self._utt_start is not None or self._endpoint or self._decided:
-            return None
-        point = self._history[0][0] if self._history else self._pending_start
-        rate = self._opts.sample_rate_hz
-        if self._continue_from is not None:
-            if point <= self._continue_from + int(CONTINUE_WITHIN_S * rate):
-                return None
-            self._continue_from = None  # no utterance can start at the cut any more
-        since = point - self._restart_point
-        if since <= 0 or (not self._ended_since and since < RESTART_POINT_EVERY_S * rate):
-            return None
-        vad = self._new_vad()
-        frames = [f for _, f, _ in self._history]
-        speech = vad.decide(np.stack(frames)) if frames else []
-        history: collections.deque[tuple[int, npt.NDArray[np.int16], bool]] = collections.deque(
-            maxlen=self._history.maxlen
-        )
-        for (start, frame, _), flag in zip(self._history, speech, strict=True):
-            history.append((start, frame, flag))
-            if self._onset_in(history):
-                return None  # a new stream would start an utterance in it: not here
-        self._vad, self._history = vad, history
-        self._held = []
-        self._silence_frames = 0
-        self._restart_point, self._ended_since = point, False
-        return point
 
     def use_endpointer(self, endpointer: Endpointer | None) -> None:
         """Let ``endpointer`` decide where utterances end (None: ``endpoint_silence_ms``)."""
@@ -501,13 +442,7 @@ class PocketsphinxStream:
         return [frame]
 
     def _onset(self) -> bool:
-        return self._onset_in(self._history)
-
-    def _onset_in(
-        self, history: collections.deque[tuple[int, npt.NDArray[np.int16], bool]]
-    ) -> bool:
-        """Whether the last ``speech_window_ms`` of ``history`` start an utterance."""
-        window = list(history)[-self._window_frames :]
+        window = list(self._history)[-self._window_frames :]
         n_speech = sum(1 for _, _, s in window if s)
         return bool(n_speech >= self._opts.speech_ratio * self._window_frames)
 
@@ -640,7 +575,6 @@ class PocketsphinxStream:
             end = max(start + 1, min(cut, self._fed_end))
             self._continue_from = end
         self._utt_start = None
-        self._ended_since = True
         self._partial = ""
         self._silence_frames = 0
         if not self._opts.words:  # segmentation only: the span, for Whisper to write

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from streamasr.actors import messages as m
-from streamasr.actors.asr.base import Recognizer, RecognizerStream, close_decoder, restart_point
+from streamasr.actors.asr.base import Recognizer, RecognizerStream, close_decoder
 from streamasr.actors.asr.endpointer import Endpointer
 from streamasr.actors.asr.log_mel import LogMelOptions, StreamingLogMel
 from streamasr.actors.asr.types import Result
@@ -111,12 +111,6 @@ class InferenceLoop:
             buf=np.empty((int(MAX_STEP_S * ring.sample_rate_hz), 1), dtype=np.float32),
             mel=StreamingLogMel(self.mel_options) if self.features else None,
         )
-        if self.accurate and callable(getattr(st.decoder, "checkpoint", None)):
-            # restart points where Whisper writes the finals from the spans (identical spans
-            # after a restart: identical finals); with first-pass finals the words would
-            # differ anyway (PocketSphinx's cepstral mean) and a fresh VAD in every pause
-            # hears onsets a little later (offline first-pass WER 15.0 -> 16.8 %)
-            st.restart_at = start  # a new decoder's first frame is a restart point
         if mode:
             st.gate = self.wake.gate(mode, start, ring.sample_rate_hz)
 
@@ -337,26 +331,17 @@ class InferenceLoop:
     def _commit(self, st: InferenceStream) -> None:
         """Move the shared cursor to where a replacement can resume.
 
-        With accurate finals that is the decoder's last restart point where its backend
-        makes them (PocketSphinx: once per pause, where a new decoder goes on exactly as this
-        one), else its position when it is idle between utterances; inside an utterance the
-        cursor stays at the last such point, but never more than half the ring behind (a
-        writer paced by backpressure must always have room; an utterance longer than that is
-        re-decoded from its middle after a crash).
+        That is the decoder's position when it is idle between utterances; inside an
+        utterance the cursor stays at the last idle point, but never more than half the ring
+        behind (a writer paced by backpressure must always have room; an utterance longer
+        than that is re-decoded from its middle after a crash).
         """
         if st.gate is not None and st.gate.listening:
             target = max(st.ring.read_counter, st.gate.commit_target(st.pos))
             self._seek(st, target - (target % self.hop if self.features else 0))
             return
         idle = st.decoder.utterance_start_frame is None and st.decoder.result() is None
-        if st.restart_at is not None and st.gate is None:
-            # a replacement resumes at the decoder's last restart point, where a new decoder
-            # segments the rest exactly as this one (the same utterances: the same finals)
-            point = restart_point(st.decoder) if idle else None
-            if point is not None:
-                st.restart_at = self._to_ring(point)
-            target = max(st.ring.read_counter, st.restart_at, st.pos - st.ring.capacity // 2)
-        elif idle and not self.features and st.gate is None:
+        if idle and not self.features and st.gate is None:
             # the next utterance's start is dated back (speech-onset window + pre-roll), but
             # a replacement must never re-decode the end of an utterance already finalised:
             # it would merge it into the next one, which the supervisor then drops as a repeat
@@ -388,8 +373,6 @@ class InferenceLoop:
         close_decoder(st.decoder)  # give its model state back before taking a new one
         st.decoder = self._new_decoder(target)
         st.pos = target
-        if st.restart_at is not None:
-            st.restart_at = target
         if st.gate is not None:
             if not st.gate.listening:
                 self._end_command(st, "overrun", target)

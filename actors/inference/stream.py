@@ -37,8 +37,6 @@ class InferenceStream:
     stamp: Stamp = field(default_factory=lambda: Stamp(0, 0, 0))
     frames_lost: int = 0
     last_final_end: int = 0  # ring frame where the last finalised utterance ended
-    #: Ring frame of the decoder's last restart point (None: its backend has none).
-    restart_at: int | None = None
     mel: StreamingLogMel | None = None
     gate: WakeGate | None = None  # wake-word gating (None: every utterance is decoded)
     paused: tuple[int, int] | None = None  # last span sent in a SpeechPaused
