@@ -52,7 +52,10 @@ class FrameVad(Protocol):
 
 
 class WebrtcFrameVad:
-    """PocketSphinx's WebRTC-style VAD (stateless per frame)."""
+    """PocketSphinx's WebRTC-style VAD. It adapts to what it has heard: a fresh one fed a
+    stream from its middle decides some frames differently, seconds later too (and hears
+    onsets up to ~0.2 s later), so a restarted inference process may cut an utterance a
+    little differently (``benchmarks/bench_failover.py``)."""
 
     def __init__(self, mode: int, rate_hz: int, frame_ms: int) -> None:
         """``mode`` 0 (loose) .. 3 (strict); ``frame_ms`` 10, 20 or 30."""
