@@ -53,14 +53,14 @@ PACKAGES: dict[str, tuple[str, str]] = {
 }
 #: The Wyoming program name of each engine (what the reference servers call themselves).
 ENGINE_TITLES: dict[str, str] = {"micro": "microWakeWord", "open": "openwakeword"}
+#: openWakeWord's probability that confirms a microWakeWord detection (``verify``).
+DEFAULT_VERIFY_THRESHOLD = 0.1
 #: Probability thresholds (0..1, mean over the model's window) used when none is configured:
 #: microWakeWord's are the ``probability_cutoff`` its authors ship in each model's .json,
 #: but for "okay nabu": 0.9 instead of 0.85 (``bench_wake.py --thresholds 0.88,0.9
 #: --passes 5``: no false wake in 1.17 h of non-wake audio against one at 0.85, confusables
 #: 10/80 against 14/80, 99 % clean and 86 % at 10 dB SNR on the voices it hears against
 #: 100 % and 92 %); openWakeWord's is the 0.5 wyoming-openwakeword uses.
-#: openWakeWord's probability that confirms a microWakeWord detection (``verify``).
-DEFAULT_VERIFY_THRESHOLD = 0.1
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "micro": {"okay_nabu": 0.9, "hey_jarvis": 0.97, "alexa": 0.9, "hey_mycroft": 0.95},
     "open": dict.fromkeys(MODEL_IDS["open"], 0.5),
